@@ -1,0 +1,219 @@
+"""The model seam: one registry, every call through litellm.
+
+Model names are litellm's (`openai/gpt-4o-mini`, `ollama/llama3`, …) plus built-ins that are
+registered as litellm custom providers (`echo`, `local/smollm2`), so a call to the embedded
+model takes exactly the same path as a call to a hosted one. Tests register a scripted
+provider through `register_provider` the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from claw.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTEXT_WINDOW = 8192
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # as the user wrote it
+    litellm_model: str  # what litellm is given
+    context_window: int = DEFAULT_CONTEXT_WINDOW
+    supports_tools: bool = False
+    builtin: bool = False
+
+
+@dataclass
+class Provider:
+    """A built-in provider: its litellm handler factory and the models it serves."""
+
+    prefix: str
+    handler_factory: Callable[[], Any]
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    check: Callable[[], None] | None = None  # raises ModelUnavailable when it cannot run
+    default_context_window: int = DEFAULT_CONTEXT_WINDOW
+
+
+_providers: dict[str, Provider] = {}
+_registered: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_provider(provider: Provider) -> None:
+    with _lock:
+        _providers[provider.prefix] = provider
+        _registered.discard(provider.prefix)  # (re-)install on the next call
+
+
+def resolve(name: str) -> ModelInfo:
+    """What a model name means, checking built-ins can run (without importing litellm)."""
+    name = name.strip()
+    if not name:
+        raise ModelError("no model name given", reason="format")
+    prefix, _, rest = name.partition("/")
+    provider = _providers.get(prefix)
+    if provider is None:
+        if not rest:
+            raise ModelError(
+                f"unknown model {name!r}",
+                reason="format",
+                hint="use a litellm name such as openai/gpt-4o-mini, or a built-in: "
+                + ", ".join(known_builtins()),
+            )
+        return ModelInfo(name=name, litellm_model=name, context_window=_litellm_window(name))
+    if provider.check:
+        provider.check()
+    info = provider.models.get(rest or prefix)
+    if info is None:
+        if provider.models:
+            raise ModelError(
+                f"unknown model {name!r}",
+                reason="format",
+                hint="built-in models: " + ", ".join(known_builtins()),
+            )
+        return ModelInfo(name, f"{prefix}/{rest or prefix}", provider.default_context_window,
+                         builtin=True)
+    return info
+
+
+def known_builtins() -> list[str]:
+    return sorted(m.name for p in _providers.values() for m in p.models.values())
+
+
+def _litellm_window(name: str) -> int:
+    try:
+        info = litellm().get_model_info(name)
+        return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_CONTEXT_WINDOW)
+    except Exception:
+        return DEFAULT_CONTEXT_WINDOW
+
+
+def litellm() -> Any:
+    """Import litellm offline and quietly, and install our providers (once per process)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm as _litellm
+
+    _litellm.suppress_debug_info = True  # it prints "Give Feedback" banners to stdout
+    with _lock:
+        missing = [p for p in _providers if p not in _registered]
+        if missing:
+            current = [e for e in (_litellm.custom_provider_map or [])
+                       if e.get("provider") not in missing]
+            for prefix in missing:
+                current.append({"provider": prefix,
+                                "custom_handler": _providers[prefix].handler_factory()})
+                _registered.add(prefix)
+            _litellm.custom_provider_map = current
+            # litellm caches the provider list at import; keep it in step.
+            from litellm.utils import custom_llm_setup
+
+            custom_llm_setup()
+    return _litellm
+
+
+@dataclass
+class StreamOutcome:
+    text: str = ""
+    usage: dict[str, int] = field(default_factory=dict)
+    finish_reason: str | None = None
+
+
+def stream_chat(
+    info: ModelInfo,
+    messages: list[dict[str, Any]],
+    outcome: StreamOutcome,
+    *,
+    max_tokens: int,
+    timeout: float,
+    api_key: str | None = None,
+    api_base: str | None = None,
+) -> Iterator[str]:
+    """Yield text deltas of one completion; fills `outcome` as it goes."""
+    lm = litellm()
+    kwargs: dict[str, Any] = {
+        "model": info.litellm_model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": max_tokens,
+        "timeout": timeout,
+        "num_retries": 0,
+    }
+    if api_key:
+        kwargs["api_key"] = api_key
+    if api_base:
+        kwargs["api_base"] = api_base
+    try:
+        for chunk in lm.completion(**kwargs):
+            usage = getattr(chunk, "usage", None)
+            if usage:
+                outcome.usage = {
+                    "prompt_tokens": int(usage.prompt_tokens or 0),
+                    "completion_tokens": int(usage.completion_tokens or 0),
+                    "total_tokens": int(usage.total_tokens or 0),
+                }
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            if choice.finish_reason:
+                outcome.finish_reason = choice.finish_reason
+            delta = choice.delta.content if choice.delta else None
+            if delta:
+                outcome.text += delta
+                yield delta
+    except ModelError:
+        raise
+    except Exception as e:
+        raise classify(e, info.name) from e
+
+
+def classify(exc: BaseException, model: str) -> ModelError:
+    """A ModelError whose reason comes from litellm's exception type, never its text."""
+    if isinstance(exc, ModelError):
+        return exc
+    lm = litellm()
+    table: list[tuple[tuple[type[BaseException], ...], str]] = [
+        ((lm.ContextWindowExceededError,), "overflow"),
+        ((lm.AuthenticationError, lm.PermissionDeniedError), "auth"),
+        ((lm.RateLimitError,), "rate_limit"),
+        ((lm.BudgetExceededError,), "billing"),
+        ((lm.Timeout,), "timeout"),
+        ((lm.NotFoundError,), "not_found"),
+        ((lm.BadRequestError, lm.UnprocessableEntityError), "format"),
+        ((lm.APIConnectionError, lm.ServiceUnavailableError, lm.InternalServerError), "network"),
+    ]
+    reason = next((r for types, r in table if isinstance(exc, types)), "unknown")
+    if reason == "format" and getattr(exc, "status_code", None) == 402:
+        reason = "billing"
+    detail = str(getattr(exc, "message", "") or exc).strip().splitlines()[0][:300]
+    return ModelError(f"model {model} failed ({reason}): {detail}", reason=reason,
+                      hint=_HINTS.get(reason))
+
+
+_HINTS = {
+    "auth": "check the API key: [providers.<name>].profiles in config.toml, or the provider's "
+    "usual environment variable (e.g. OPENAI_API_KEY)",
+    "rate_limit": "the provider is rate limiting; wait and retry, or configure model.fallbacks",
+    "overflow": "the conversation is too long for this model; `claw sessions clear KEY` starts "
+    "afresh",
+    "network": "the provider could not be reached; check the network and api_base",
+    "not_found": "check the model name (litellm's names, e.g. openai/gpt-4o-mini)",
+}
+
+
+def _register_builtins() -> None:
+    from claw.agent.providers import builtin
+
+    for provider in builtin.providers():
+        register_provider(provider)
+
+
+_register_builtins()

@@ -1,0 +1,84 @@
+"""What every command shares: the resolved state directory, output helpers, prompts.
+
+This is the only place (with cli.py) that knows about typer; the core raises ClawError
+and returns dataclasses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+
+from claw.errors import UsageError
+from claw.state.config import Config
+from claw.state.config import load as load_config
+from claw.state.home import Home
+from claw.state.init import ensure_initialised
+
+
+@dataclass
+class AppState:
+    home_arg: str | None = None
+    verbose: int = 0
+    _home: Home | None = None
+    _config: Config | None = None
+    _store: Any = None
+
+    def home(self, *, create: bool = True) -> Home:
+        if self._home is None:
+            home = Home.resolve(self.home_arg)
+            self._home = ensure_initialised(home) if create else home
+        return self._home
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.home().config_file)
+        return self._config
+
+    def store(self) -> Any:
+        if self._store is None:
+            from claw.state.sessions import SessionStore
+
+            self._store = SessionStore(self.home())
+        return self._store
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def use_color(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def styled(text: str, *, fg: str | None = None, bold: bool = False, err: bool = False) -> str:
+    stream = sys.stderr if err else sys.stdout
+    return typer.style(text, fg=fg, bold=bold) if use_color(stream) else text
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def info(message: str) -> None:
+    """A note for the person at the terminal (stderr, so stdout stays clean for scripts)."""
+    typer.echo(message, err=True)
+
+
+def confirm_or_refuse(question: str, yes: bool, flag: str = "--yes") -> None:
+    """Ask on a terminal; without one, refuse unless `yes` was given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} Refusing without a terminal to ask; pass {flag}.")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)

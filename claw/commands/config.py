@@ -1,0 +1,83 @@
+"""`claw config`: read and change config.toml with typed, validated values."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from claw.commands._base import print_json, state
+from claw.state import config as cfg
+from claw.state import config_schema
+
+app = typer.Typer(help="Read and change settings (config.toml).", no_args_is_help=True)
+
+
+def _render(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Dotted key, e.g. model.default or agents.main.model."),
+    as_json: bool = typer.Option(False, "--json", help="Print the value as JSON."),
+) -> None:
+    """Print the effective value of KEY (environment, else file, else default).
+
+    Exits 1, printing nothing, when KEY has no value.
+    """
+    config_schema.lookup(key)
+    conf = state(ctx).config()
+    value = conf.get(key)
+    if as_json:
+        print_json(value)
+    elif value is None:
+        raise typer.Exit(1)  # like `git config --get`: unset prints nothing, exits 1
+    elif isinstance(value, dict):
+        for k, v in cfg.flatten(value, key + "."):
+            typer.echo(f"{k} = {_render(v)}")
+    else:
+        typer.echo(_render(value))
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Dotted key, e.g. model.default."),
+    value: str = typer.Argument(
+        ..., help="Value; lists as a,b,c or JSON; durations as 30m, 2h; booleans true/false."
+    ),
+) -> None:
+    """Set KEY to VALUE in config.toml (validated against the key's type)."""
+    st = state(ctx)
+    stored = cfg.set_value(st.home().config_file, key, value)
+    typer.echo(f"{key} = {_render(stored)}")
+
+
+@app.command("unset")
+def unset(ctx: typer.Context, key: str = typer.Argument(..., help="Dotted key.")) -> None:
+    """Remove KEY from config.toml (it goes back to its default)."""
+    removed = cfg.unset_value(state(ctx).home().config_file, key)
+    typer.echo(f"unset {key}" if removed else f"{key} was not set in config.toml")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print [{key, value, source}] as JSON."),
+) -> None:
+    """List every effective setting and where it comes from (default, file, env)."""
+    conf = state(ctx).config()
+    rows = [(k, v, conf.source(k)) for k, v in cfg.flatten(conf.data)]
+    if as_json:
+        print_json([{"key": k, "value": v, "source": s} for k, v, s in rows])
+        return
+    for k, v, s in rows:
+        typer.echo(f"{k} = {_render(v)}  # {s}")
+
+
+@app.command("path")
+def path(ctx: typer.Context) -> None:
+    """Print the path of config.toml."""
+    typer.echo(str(state(ctx).home().config_file))

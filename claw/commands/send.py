@@ -1,0 +1,58 @@
+"""`claw send`: one agent turn from the command line or a script."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from claw.agent.turn import TurnRequest
+from claw.commands._base import print_json, state
+from claw.commands._turns import echo_result, run_and_render
+from claw.errors import UsageError
+
+
+def read_text(text: str | None) -> str:
+    if text == "-" or (text is None and not sys.stdin.isatty()):
+        return sys.stdin.read().rstrip("\r\n")
+    if text is None:
+        raise UsageError("nothing to send: give TEXT, or '-' to read it from standard input")
+    return text
+
+
+def send_command(
+    ctx: typer.Context,
+    text: str = typer.Argument(
+        None, help="The message. '-' (or piping into claw) reads it from standard input."
+    ),
+    session: str = typer.Option(
+        None, "--session", "-s", help="Session key (default: agent:<agent>:main)."
+    ),
+    agent: str = typer.Option("main", "--agent", "-a", help="Agent that answers."),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Model for this turn (default: from config), e.g. echo."
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print {session_key, message_id, text, model, usage, duration_ms} as JSON.",
+    ),
+) -> None:
+    """Send a message and print the reply.
+
+    The reply is streamed on a terminal and printed whole when piped. The exchange is stored in the session's transcript before this returns.
+    """
+    st = state(ctx)
+    req = TurnRequest(text=read_text(text), agent_id=agent, session_key=session, model=model)
+    stream = not as_json and sys.stdout.isatty()
+    result = run_and_render(st, req, stream=stream)
+    if as_json:
+        data = result.to_dict()
+        data.pop("status", None)
+        print_json(data)
+    elif not stream:
+        echo_result(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("send")(send_command)

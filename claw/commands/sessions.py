@@ -1,0 +1,119 @@
+"""`claw sessions`: list, show, clear, delete, archive and reindex conversations."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from claw.commands._base import confirm_or_refuse, print_json, state
+from claw.state.durations import parse_duration
+from claw.state.names import validate_agent_id
+from claw.state.transcript import now_iso
+
+app = typer.Typer(help="List, show, clear and archive conversations.", no_args_is_help=True)
+
+
+def _age(ts: float) -> str:
+    secs = max(0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{int(secs // size)}{unit} ago"
+    return "just now"
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    agent: str = typer.Option(None, "--agent", help="Only this agent's sessions."),
+    limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List sessions, most recently active first."""
+    if agent:
+        validate_agent_id(agent)
+    rows = state(ctx).store().list(agent=agent, limit=limit)
+    if as_json:
+        print_json([
+            {**r.to_dict(), "created_at": now_iso(r.created_at),
+             "updated_at": now_iso(r.updated_at)}
+            for r in rows
+        ])
+        return
+    if not rows:
+        typer.echo("no sessions yet (start one with `claw send TEXT`)", err=True)
+        return
+    width = max(len(r.key) for r in rows)
+    for r in rows:
+        typer.echo(f"{r.key:<{width}}  {r.message_count:>5} msgs  {_age(r.updated_at):>9}  "
+                   f"{r.preview or ''}")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Session key, e.g. agent:main:main."),
+    tail: int = typer.Option(None, "--tail", min=0, help="Only the last N messages."),
+    as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
+) -> None:
+    """Show a session's messages."""
+    store = state(ctx).store()
+    tr = store.tail(key, tail) if tail is not None else store.read(key)
+    if as_json:
+        print_json({"key": key, "records": tr.records, "skipped_lines": tr.bad_lines})
+        return
+    for rec in tr.messages:
+        role = rec.get("role", "?")
+        status = rec.get("status")
+        label = role if status in (None, "ok") else f"{role} [{status}]"
+        body = rec.get("content") or rec.get("error") or ""
+        typer.echo(f"--- {label} · {rec.get('ts', '')}")
+        typer.echo(body)
+    if tr.bad_lines:
+        typer.echo(f"(skipped {len(tr.bad_lines)} unreadable line(s))", err=True)
+
+
+@app.command("clear")
+def clear(ctx: typer.Context, key: str = typer.Argument(..., help="Session key.")) -> None:
+    """Start a session afresh; the old transcript is archived, not deleted."""
+    dest = state(ctx).store().clear(key)
+    typer.echo(f"cleared {key} (old transcript: {dest})")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Session key."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a session's transcript for good."""
+    store = state(ctx).store()
+    store.require(key)
+    confirm_or_refuse(f"Delete session {key} and its transcript for good?", yes)
+    store.delete(key)
+    typer.echo(f"deleted {key}")
+
+
+@app.command("archive")
+def archive(
+    ctx: typer.Context,
+    older_than: str = typer.Option(
+        ..., "--older-than", help="Archive sessions idle for longer than this (e.g. 30d, 12h)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the archived keys as JSON."),
+) -> None:
+    """Move idle sessions' transcripts to sessions/archive/."""
+    keys = state(ctx).store().archive_older_than(parse_duration(older_than))
+    if as_json:
+        print_json(keys)
+        return
+    for k in keys:
+        typer.echo(f"archived {k}")
+    typer.echo(f"{len(keys)} session(s) archived", err=True)
+
+
+@app.command("reindex")
+def reindex(ctx: typer.Context) -> None:
+    """Rebuild the session index from the transcripts (they are the source of truth)."""
+    n = state(ctx).store().reindex()
+    typer.echo(f"indexed {n} session(s)")

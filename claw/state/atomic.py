@@ -1,0 +1,57 @@
+"""Atomic file replacement: readers see the old file or the new one, never half of either.
+
+The recipe is the only one that survives a power cut on Linux: write a temp file in the
+same directory, flush and fsync it, rename it over the target, then fsync the directory so
+the rename itself is durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+TMP_PREFIX = ".tmp-"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace `path` with `data` atomically and durably; the file gets `mode`."""
+    path = Path(path)
+    directory = path.parent
+    fd, tmp = _mkstemp(directory, path.name, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def _mkstemp(directory: Path, name: str, mode: int) -> tuple[int, str]:
+    # os.open with O_EXCL and an explicit mode: the temp file never exists with looser
+    # permissions than the target, even for a moment.
+    for _ in range(100):
+        tmp = directory / f"{TMP_PREFIX}{name}.{os.urandom(6).hex()}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory}")

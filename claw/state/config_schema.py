@@ -1,0 +1,238 @@
+"""The shape of config.toml: every valid key, its type, default and meaning (DESIGN §10).
+
+The schema is data, so validation, `claw config set` parsing, env overrides, "did you
+mean" suggestions, `claw config list` and the docs all come from the same place. Tables
+keyed by a user-chosen name (agents, providers, webhook targets) use the wildcard "*".
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from claw.errors import ConfigError, UsageError
+from claw.state.durations import format_duration, parse_duration
+from claw.state.names import validate_agent_id, validate_simple_name
+
+WILDCARD = "*"
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # str int bool duration enum list_str list_table
+    default: Any = None  # None: unset unless given
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    item: dict[str, Any] | None = None  # schema of each table in a list_table
+
+
+Schema = dict[str, Any]  # values are Field or nested Schema
+
+PROFILE: Schema = {
+    "name": Field("str", help="profile name, shown in errors and cooldowns"),
+    "api_key_env": Field("str", help="environment variable that holds the API key"),
+    "api_key": Field("str", help="the API key itself (prefer api_key_env)"),
+}
+
+SCHEMA: Schema = {
+    "model": {
+        "default": Field("str", "local/smollm2", "litellm model name, or local/smollm2, echo"),
+        "fallbacks": Field("list_str", [], "models tried in order when the default fails"),
+        "thinking": Field("enum", "off", "reasoning level", ("off", "low", "medium", "high")),
+        "timeout_s": Field("int", 600, "per-turn timeout in seconds", minimum=1),
+        "max_tokens": Field("int", 1024, "longest reply, in tokens", minimum=1),
+    },
+    "providers": {
+        WILDCARD: {
+            "api_base": Field("str", help="base URL of the provider's API"),
+            "profiles": Field("list_table", [], "auth profiles, tried in order", item=PROFILE),
+        }
+    },
+    "agents": {
+        WILDCARD: {
+            "model": Field("str", help="overrides model.default for this agent"),
+            "fallbacks": Field("list_str", help="overrides model.fallbacks for this agent"),
+            "dm_scope": Field(
+                "enum",
+                "main",
+                "how direct messages map to sessions",
+                ("main", "per-peer", "per-channel-peer", "per-account-channel-peer"),
+            ),
+        }
+    },
+    "sessions": {
+        "history_tokens": Field(
+            "int", 0, "cap on history sent to the model (0: fit the model's context)", minimum=0
+        ),
+    },
+    "gateway": {
+        "host": Field("str", "127.0.0.1", "address the daemon listens on"),
+        "port": Field("int", 18789, "port the daemon listens on", minimum=0),
+    },
+}
+
+NAME_VALIDATORS = {
+    "agents": validate_agent_id,
+    "providers": lambda n: validate_simple_name(n, "provider name"),
+}
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def lookup(key: str) -> tuple[Field | Schema, list[str]]:
+    """The schema node for a dotted key; raises ConfigError naming the closest valid key."""
+    parts = key.split(".") if key else []
+    node: Any = SCHEMA
+    for i, part in enumerate(parts):
+        if isinstance(node, Field) or not part:
+            raise unknown_key(key)
+        if part in node:
+            node = node[part]
+        elif WILDCARD in node:
+            validator = NAME_VALIDATORS.get(parts[i - 1]) if i else None
+            if validator:
+                validator(part)
+            node = node[WILDCARD]
+        else:
+            raise unknown_key(key)
+    return node, parts
+
+
+def all_keys(schema: Schema = SCHEMA, prefix: str = "") -> list[str]:
+    """Every leaf key, with '<name>' for wildcard tables (for suggestions and docs)."""
+    out: list[str] = []
+    for name, node in schema.items():
+        full = f"{prefix}{'<name>' if name == WILDCARD else name}"
+        if isinstance(node, Field):
+            out.append(full)
+        else:
+            out.extend(all_keys(node, full + "."))
+    return out
+
+
+def unknown_key(key: str, where: str = "") -> ConfigError:
+    candidates = all_keys()
+    pattern = [c.replace("<name>", p) for c in candidates for p in _wild_parts(key, c)]
+    close = difflib.get_close_matches(key, pattern or candidates, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "see `claw config list` for valid keys"
+    return ConfigError(f"{where}unknown config key '{key}' ({hint})")
+
+
+def _wild_parts(key: str, candidate: str) -> list[str]:
+    # Fill '<name>' in a candidate with what the user wrote at that position.
+    kp, cp = key.split("."), candidate.split(".")
+    if "<name>" not in cp:
+        return [""]
+    i = cp.index("<name>")
+    return [kp[i]] if i < len(kp) else []
+
+
+def parse_value(field: Field, raw: str, key: str) -> Any:
+    """Turn text from the command line or the environment into a typed value."""
+    text = raw.strip()
+    if field.kind == "str":
+        return raw
+    if field.kind == "int":
+        try:
+            return check(field, int(text), key)
+        except ValueError:
+            raise UsageError(f"{key}: expected an integer, got {raw!r}") from None
+    if field.kind == "bool":
+        if text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise UsageError(f"{key}: expected true or false, got {raw!r}")
+    if field.kind == "list_str":
+        if text.startswith("["):
+            value = _json(text, key)
+        else:
+            value = [p.strip() for p in text.split(",") if p.strip()]
+        return check(field, value, key)
+    if field.kind == "list_table":
+        return check(field, _json(text, key), key)
+    return check(field, text, key)
+
+
+def _json(text: str, key: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"{key}: expected JSON ({e.msg} at column {e.colno})") from None
+
+
+def check(field: Field, value: Any, key: str) -> Any:
+    """Validate a typed value (from TOML or parsed text); returns the value to store."""
+    kind = field.kind
+    if kind == "str" and not isinstance(value, str):
+        raise UsageError(f"{key}: expected a string, got {_show(value)}")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{key}: expected an integer, got {_show(value)}")
+        if field.minimum is not None and value < field.minimum:
+            raise UsageError(f"{key}: must be at least {field.minimum}, got {value}")
+    if kind == "bool" and not isinstance(value, bool):
+        raise UsageError(f"{key}: expected true or false, got {_show(value)}")
+    if kind == "duration":
+        try:
+            value = format_duration(parse_duration(value))
+        except UsageError as e:
+            raise UsageError(f"{key}: {e.message}") from None
+    if kind == "enum" and value not in field.choices:
+        close = difflib.get_close_matches(str(value), field.choices, n=1)
+        extra = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(
+            f"{key}: expected one of {', '.join(field.choices)}, got {_show(value)}{extra}"
+        )
+    if kind == "list_str" and not (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        raise UsageError(f"{key}: expected a list of strings, got {_show(value)}")
+    if kind == "list_table":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise UsageError(f"{key}: expected a list of tables, got {_show(value)}")
+        for i, item in enumerate(value):
+            validate_tree(item, field.item or {}, f"{key}[{i}].")
+    return value
+
+
+def validate_tree(data: dict[str, Any], schema: Schema, prefix: str = "") -> None:
+    """Check a whole (sub)document: unknown keys, wrong types, bad names."""
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        if name in schema:
+            node = schema[name]
+        elif WILDCARD in schema:
+            parent = prefix.rstrip(".").rsplit(".", 1)[-1]
+            validator = NAME_VALIDATORS.get(parent)
+            if validator:
+                validator(name)
+            node = schema[WILDCARD]
+        else:
+            raise unknown_key(key)
+        if isinstance(node, Field):
+            check(node, value, key)
+        elif isinstance(value, dict):
+            validate_tree(value, node, key + ".")
+        else:
+            raise UsageError(f"{key}: expected a table, got {_show(value)}")
+
+
+def defaults(schema: Schema = SCHEMA) -> dict[str, Any]:
+    """The default document: every key with a default, wildcard tables left empty."""
+    out: dict[str, Any] = {}
+    for name, node in schema.items():
+        if name == WILDCARD:
+            continue
+        if isinstance(node, Field):
+            if node.default is not None:
+                out[name] = json.loads(json.dumps(node.default))  # a fresh copy
+        else:
+            out[name] = defaults(node)
+    return out
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else repr(value)

@@ -1,0 +1,81 @@
+"""Where the state directory is and what it holds (DESIGN §2).
+
+`Home` is a small value object naming every path; `ensure()` creates what is missing with
+0700 directories. Every command goes through `Home.resolve()`, so `--home`, `CLAW_HOME` and
+`~/.claw` mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from claw.state.names import validate_agent_id
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+SUBDIRS = (
+    "agents",
+    "sessions",
+    "queue",
+    "inbox",
+    "tasks",
+    "cron",
+    "memory",
+    "heartbeat",
+    "locks",
+    "logs",
+)
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def resolve(cls, explicit: str | os.PathLike[str] | None = None) -> Home:
+        """`--home` beats `CLAW_HOME` beats `~/.claw`."""
+        raw = explicit or os.environ.get("CLAW_HOME") or "~/.claw"
+        return cls(Path(raw).expanduser().absolute())
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / "gateway.token"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / "sessions"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def agent_dir(self, agent_id: str) -> Path:
+        return self.root / "agents" / validate_agent_id(agent_id)
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def ensure(self) -> Home:
+        """Create the layout (idempotent). Directories are private to the user."""
+        make_private_dir(self.root)
+        for name in SUBDIRS:
+            make_private_dir(self.root / name)
+        return self
+
+
+def make_private_dir(path: Path) -> None:
+    """mkdir -p with mode 0700 on every directory it creates, and on `path` itself."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if (path.stat().st_mode & 0o777) != DIR_MODE:
+        path.chmod(DIR_MODE)

@@ -1,0 +1,128 @@
+"""Append-only JSON Lines files that survive crashes and concurrent writers.
+
+Writers: each record is one `write()` of one line on an O_APPEND descriptor, under the
+file's lock, then fsync. If a crash left a torn last line, the next append first ends it
+with a newline, so the torn fragment stays one bad line instead of corrupting the new
+record.
+
+Readers: a line that does not parse (a torn tail after a crash, or damage) is skipped and
+reported; every other line is still returned. `read_tail` reads only the end of the file,
+so showing the last N messages does not depend on how long the transcript is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from claw.state.locks import FileLock, lock_for
+
+log = logging.getLogger(__name__)
+
+FILE_MODE = 0o600
+_BLOCK = 64 * 1024
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def append_records(
+    path: Path,
+    records: Iterable[dict[str, Any]],
+    *,
+    lock: FileLock | None = None,
+    fsync: bool = True,
+) -> None:
+    """Append records under a lock (default: the file's own), in one write; durable on return."""
+    data = b"".join(dumps(r) for r in records)
+    if not data:
+        return
+    with lock or lock_for(path):
+        append_locked(path, data, fsync=fsync)
+
+
+def append_locked(path: Path, data: bytes, *, fsync: bool = True) -> bool:
+    """Append raw lines; the caller holds the lock. Returns True if the file was new."""
+    # O_RDWR (not O_WRONLY) so pread can look at the last byte; O_APPEND still puts
+    # every write at the end.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # end a torn line left by a crash
+        if os.write(fd, data) != len(data):
+            raise OSError(f"short write to {path} (disk full?)")
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return size == 0
+
+
+@dataclass
+class ReadResult:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    bad_lines: list[int] = field(default_factory=list)  # 1-based line numbers (-1: unknown)
+
+
+def parse_lines(lines: Iterable[bytes], first_line_no: int = 1) -> ReadResult:
+    result = ReadResult()
+    for i, raw in enumerate(lines, start=first_line_no):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            result.bad_lines.append(i)
+            continue
+        if isinstance(rec, dict):
+            result.records.append(rec)
+        else:
+            result.bad_lines.append(i)
+    return result
+
+
+def read_all(path: Path) -> ReadResult:
+    """Every intact record of the file; bad lines are skipped and logged."""
+    with open(path, "rb") as f:
+        result = parse_lines(f)
+    _report(path, result)
+    return result
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    yield from read_all(path).records
+
+
+def read_tail(path: Path, min_bytes: int) -> tuple[ReadResult, bool]:
+    """Records in (roughly) the last `min_bytes` of the file, whole lines only.
+
+    Returns (result, reached_start). Line numbers of bad lines are -1 (unknown) unless the
+    whole file was read.
+    """
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - max(min_bytes, _BLOCK))
+        f.seek(start)
+        data = f.read()
+    if start > 0:
+        nl = data.find(b"\n")
+        data = data[nl + 1 :] if nl >= 0 else b""
+    lines = data.split(b"\n")
+    result = parse_lines(lines)
+    if start > 0:
+        result.bad_lines = [-1 for _ in result.bad_lines]
+    _report(path, result)
+    return result, start == 0
+
+
+def _report(path: Path, result: ReadResult) -> None:
+    if result.bad_lines:
+        where = ", ".join(str(n) for n in result.bad_lines[:5] if n > 0) or "near the end"
+        log.warning("%s: skipped %d unreadable line(s) (%s)", path, len(result.bad_lines), where)

@@ -1,0 +1,75 @@
+"""Session keys (DESIGN §3), compatible with OpenClaw's formats.
+
+The key decides which conversation a message joins; `dm_scope` decides how finely direct
+messages are split: one shared session, one per person, per person and channel, or per
+person, channel and account.
+"""
+
+from __future__ import annotations
+
+from claw.errors import InvalidName
+from claw.state.names import validate_agent_id, validate_session_key, validate_simple_name
+
+DM_SCOPES = ("main", "per-peer", "per-channel-peer", "per-account-channel-peer")
+DEFAULT_AGENT = "main"
+
+
+def main_key(agent: str = DEFAULT_AGENT) -> str:
+    return f"agent:{validate_agent_id(agent)}:main"
+
+
+def session_key(
+    agent: str,
+    dm_scope: str = "main",
+    *,
+    channel: str | None = None,
+    peer: str | None = None,
+    account: str | None = None,
+    group: str | None = None,
+) -> str:
+    """The key for a direct message (or, with `group`, a group message)."""
+    agent = validate_agent_id(agent)
+    if group is not None:
+        return _join("agent", agent, _channel(channel), "group", _part(group, "group id"))
+    if dm_scope == "main":
+        return main_key(agent)
+    if dm_scope == "per-peer":
+        return _join("agent", agent, "direct", _part(peer, "peer id"))
+    if dm_scope == "per-channel-peer":
+        return _join("agent", agent, _channel(channel), "direct", _part(peer, "peer id"))
+    if dm_scope == "per-account-channel-peer":
+        return _join(
+            "agent", agent, _channel(channel), _part(account, "account id"), "direct",
+            _part(peer, "peer id"),
+        )
+    raise InvalidName(f"unknown dm_scope {dm_scope!r}: expected one of {', '.join(DM_SCOPES)}")
+
+
+def cron_key(job: str) -> str:
+    return _join("cron", validate_simple_name(job, "job name"))
+
+
+def agent_of(key: str) -> str:
+    """The agent a key belongs to (`agent:<id>:…`); other keys belong to the main agent."""
+    parts = validate_session_key(key).split(":")
+    if parts[0] == "agent" and len(parts) >= 3:
+        return validate_agent_id(parts[1])
+    return DEFAULT_AGENT
+
+
+def _channel(channel: str | None) -> str:
+    if not channel:
+        raise InvalidName("a channel is required for this dm_scope")
+    return validate_simple_name(channel, "channel name")
+
+
+def _part(value: str | None, what: str) -> str:
+    if not value:
+        raise InvalidName(f"a {what} is required for this dm_scope")
+    if ":" in value:
+        raise InvalidName(f"invalid {what} {value!r}: ':' separates key parts")
+    return value
+
+
+def _join(*parts: str) -> str:
+    return validate_session_key(":".join(parts))

@@ -1,0 +1,252 @@
+"""The session store: transcripts on disk (truth) plus the SQLite index (speed).
+
+Layout under `sessions/`:
+  transcripts/<encoded key>.jsonl         one per live session
+  archive/<encoded key>.<UTC time>.jsonl  cleared or archived transcripts
+  index.sqlite                            rebuildable listing index
+Appends to one session are serialised across processes by `locks/sessions/<key>.lock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claw.errors import NotFound
+from claw.state import jsonl, transcript
+from claw.state.atomic import fsync_dir
+from claw.state.home import Home, make_private_dir
+from claw.state.locks import FileLock, file_lock
+from claw.state.names import decode_component, encode_component, validate_session_key
+from claw.state.session_index import SessionIndex, SessionRow, preview_of
+from claw.state.session_keys import agent_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Transcript:
+    key: str
+    records: list[dict[str, Any]]
+    bad_lines: list[int]
+    complete: bool  # False when only the tail was read
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("type") == "message"]
+
+
+class SessionStore:
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.root = home.sessions_dir
+        self.transcripts = self.root / "transcripts"
+        self.archive_dir = self.root / "archive"
+        self.lock_dir = home.locks_dir / "sessions"
+        for d in (self.root, self.transcripts, self.archive_dir, self.lock_dir):
+            make_private_dir(d)
+        self._index: SessionIndex | None = None
+
+    # -- paths and locks -------------------------------------------------------------
+    def path(self, key: str) -> Path:
+        return self.transcripts / f"{encode_component(validate_session_key(key))}.jsonl"
+
+    def lock(self, key: str) -> FileLock:
+        return file_lock(self.lock_dir / f"{encode_component(key)}.lock")
+
+    @property
+    def index(self) -> SessionIndex:
+        if self._index is None:
+            self._index = SessionIndex(self.root / "index.sqlite")
+            if self._index.created and any(self.transcripts.iterdir()):
+                self.reindex()
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def require(self, key: str) -> Path:
+        path = self.path(key)
+        if not path.exists():
+            raise NotFound(
+                f"no session {key!r} in {self.home.root}",
+                hint="`claw sessions list` shows the sessions there are",
+            )
+        return path
+
+    # -- writing ---------------------------------------------------------------------
+    def append(self, key: str, records: list[dict[str, Any]], *, agent: str | None = None) -> None:
+        """Append records to a session (creating it), durably, then update the index."""
+        path = self.path(key)
+        agent = agent or agent_of(key)
+        _ = self.index  # open (and, if it was missing, rebuild) before this write lands
+        with self.lock(key):
+            new = not path.exists()
+            head = [transcript.header(key, agent)] if new else []
+            data = b"".join(jsonl.dumps(r) for r in head + records)
+            jsonl.append_locked(path, data)
+            if new:
+                fsync_dir(self.transcripts)
+            self._note(key, agent, records)
+
+    def _note(self, key: str, agent: str, records: list[dict[str, Any]]) -> None:
+        msgs = [r for r in records if r.get("type") == "message"]
+        now = time.time()
+        last = msgs[-1] if msgs else {}
+        row = SessionRow(
+            key=key, agent=agent, created_at=now, updated_at=now,
+            last_role=last.get("role"),
+            preview=preview_of(str(last.get("content") or "")) if last else None,
+            model=last.get("model"),
+        )
+        try:
+            self.index.record(row, len(msgs))
+        except Exception as e:  # the transcript is the truth; reindex repairs the index
+            log.warning("session index not updated (%s); run `claw sessions reindex`", e)
+
+    # -- reading ---------------------------------------------------------------------
+    def read(self, key: str) -> Transcript:
+        res = jsonl.read_all(self.require(key))
+        return Transcript(key, res.records, res.bad_lines, complete=True)
+
+    def tail(self, key: str, n_messages: int) -> Transcript:
+        """The last `n_messages` messages, reading only as much of the file as needed."""
+        path = self.require(key)
+        want = 16 * 1024
+        while True:
+            res, whole = jsonl.read_tail(path, want)
+            msgs = [r for r in res.records if r.get("type") == "message"]
+            if whole or len(msgs) > n_messages:
+                break
+            want *= 4
+        records = res.records
+        if len(msgs) > n_messages:
+            first = msgs[-n_messages] if n_messages else None
+            records = records[records.index(first):] if first is not None else []
+        return Transcript(key, records, res.bad_lines, complete=whole)
+
+    def history(self, key: str, budget_tokens: int) -> list[dict[str, Any]]:
+        """Messages for the model: the replay of the newest records that fit the budget."""
+        path = self.path(key)
+        if not path.exists():
+            return []
+        want = max(64 * 1024, budget_tokens * 4)
+        while True:
+            res, whole = jsonl.read_tail(path, want)
+            messages = transcript.replay(res.records)
+            used = sum(transcript.estimate_tokens(m) for m in messages)
+            if whole or used > budget_tokens:
+                return transcript.fit_history(messages, budget_tokens)
+            want *= 4
+
+    def list(self, agent: str | None = None, limit: int | None = 50) -> list[SessionRow]:
+        return self.index.list(agent=agent, limit=limit)
+
+    def get(self, key: str) -> SessionRow:
+        self.require(key)
+        return self.index.get(key) or self._row_from_file(key, self.path(key))
+
+    # -- lifecycle -------------------------------------------------------------------
+    def clear(self, key: str) -> Path:
+        """Archive the transcript and start the session afresh; returns the archive path."""
+        with self.lock(key):
+            path = self.require(key)
+            dest = self._archive_locked(key, path)
+            agent = agent_of(key)
+            jsonl.append_locked(path, jsonl.dumps(transcript.header(key, agent)))
+            fsync_dir(self.transcripts)
+            now = time.time()
+            self.index.reset(SessionRow(key, agent, now, now))
+        return dest
+
+    def delete(self, key: str) -> None:
+        with self.lock(key):
+            path = self.require(key)
+            path.unlink()
+            fsync_dir(self.transcripts)
+            self.index.delete(key)
+        with contextlib.suppress(FileNotFoundError):
+            (self.lock_dir / f"{encode_component(key)}.lock").unlink()
+
+    def archive_older_than(self, seconds: float) -> list[str]:
+        """Archive sessions not updated for `seconds`; returns their keys."""
+        cutoff = time.time() - seconds
+        done: list[str] = []
+        for key in self.index.older_than(cutoff):
+            with self.lock(key):
+                path = self.path(key)
+                row = self.index.get(key)
+                if row is None or row.updated_at >= cutoff:
+                    continue  # touched since we looked
+                if path.exists():
+                    self._archive_locked(key, path)
+                self.index.delete(key)
+                done.append(key)
+        return done
+
+    def _archive_locked(self, key: str, path: Path) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = self.archive_dir / f"{path.stem}.{stamp}.jsonl"
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = self.archive_dir / f"{path.stem}.{stamp}-{n}.jsonl"
+        os.rename(path, dest)
+        fsync_dir(self.archive_dir)
+        fsync_dir(self.transcripts)
+        return dest
+
+    # -- index maintenance -----------------------------------------------------------
+    def reindex(self) -> int:
+        """Rebuild the index from the transcripts; returns the number of sessions."""
+        index = self._index or SessionIndex(self.root / "index.sqlite")
+        self._index = index
+        return index.replace_all(self._scan())
+
+    def _scan(self) -> Iterator[SessionRow]:
+        for entry in os.scandir(self.transcripts):
+            if not entry.name.endswith(".jsonl") or entry.name.startswith("."):
+                continue
+            try:
+                key = decode_component(entry.name[: -len(".jsonl")])
+                validate_session_key(key)
+            except Exception:
+                log.warning("ignoring %s: not a transcript name", entry.path)
+                continue
+            yield self._row_from_file(key, Path(entry.path))
+
+    def _row_from_file(self, key: str, path: Path) -> SessionRow:
+        records = jsonl.read_all(path).records
+        head = next((r for r in records if r.get("type") == "session"), {})
+        msgs = [r for r in records if r.get("type") == "message"]
+        mtime = path.stat().st_mtime
+        created = _ts(head.get("ts"), mtime)
+        last = msgs[-1] if msgs else {}
+        return SessionRow(
+            key=key,
+            agent=str(head.get("agent") or agent_of(key)),
+            created_at=created,
+            updated_at=_ts(last.get("ts"), created) if msgs else created,
+            message_count=len(msgs),
+            last_role=last.get("role"),
+            preview=preview_of(str(last.get("content") or "")) if msgs else None,
+            model=next((m.get("model") for m in reversed(msgs) if m.get("model")), None),
+        )
+
+
+def _ts(text: object, fallback: float) -> float:
+    try:
+        return transcript.parse_iso(str(text))
+    except (TypeError, ValueError):
+        return fallback

@@ -1,0 +1,125 @@
+"""Transcript records and their replay (DESIGN §3).
+
+A transcript is JSONL: a `session` header, then `message` records (user, assistant with
+its tool calls, tool results) and `compaction` records. `replay()` rebuilds exactly the
+message list the model is given, which is why every rule about what the model sees lives
+here and nowhere else:
+- an assistant record with status "error" is a failed turn: neither it nor the user
+  message it answers is replayed (the user saw an error, the model saw nothing);
+- an "interrupted" assistant record keeps its partial text;
+- a compaction replaces everything before `first_kept_id` with its summary.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+FORMAT_VERSION = 1
+SUMMARY_PREFIX = "Summary of the earlier conversation:\n"
+_MODEL_FIELDS = ("tool_calls", "tool_call_id", "name")
+
+
+def now_iso(ts: float | None = None) -> str:
+    ts = time.time() if ts is None else ts
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def new_id(prefix: str = "m") -> str:
+    """Sortable, unique enough for several writers: ms timestamp + 48 random bits."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+
+
+def header(key: str, agent: str) -> dict[str, Any]:
+    return {
+        "type": "session",
+        "version": FORMAT_VERSION,
+        "id": new_id("s"),
+        "key": key,
+        "agent": agent,
+        "ts": now_iso(),
+    }
+
+
+def message(role: str, content: str, **extra: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {"type": "message", "id": new_id(), "ts": now_iso(), "role": role}
+    rec["content"] = content
+    rec.update({k: v for k, v in extra.items() if v is not None})
+    return rec
+
+
+def compaction(summary: str, first_kept_id: str | None) -> dict[str, Any]:
+    return {
+        "type": "compaction",
+        "id": new_id("c"),
+        "ts": now_iso(),
+        "summary": summary,
+        "first_kept_id": first_kept_id,
+    }
+
+
+def is_failed(rec: dict[str, Any]) -> bool:
+    return rec.get("role") == "assistant" and rec.get("status") == "error"
+
+
+def to_model_message(rec: dict[str, Any]) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": rec["role"], "content": rec.get("content") or ""}
+    for k in _MODEL_FIELDS:
+        if k in rec:
+            msg[k] = rec[k]
+    return msg
+
+
+def replay(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages the model sees for these records, in order."""
+    failed = {r.get("reply_to") for r in records if r.get("type") == "message" and is_failed(r)}
+    kept: list[tuple[str | None, dict[str, Any]]] = []
+    for rec in records:
+        kind = rec.get("type")
+        if kind == "message" and "role" in rec:
+            if is_failed(rec) or (rec["role"] == "user" and rec.get("id") in failed):
+                continue
+            kept.append((rec.get("id"), to_model_message(rec)))
+        elif kind == "compaction":
+            ids = [mid for mid, _ in kept]
+            first = rec.get("first_kept_id")
+            start = ids.index(first) if first in ids else len(kept)
+            summary = {"role": "system", "content": SUMMARY_PREFIX + str(rec.get("summary", ""))}
+            kept = [(rec.get("id"), summary), *kept[start:]]
+    return [m for _, m in kept]
+
+
+def estimate_tokens(msg: dict[str, Any]) -> int:
+    """A deliberately pessimistic count: 3 UTF-8 bytes a token, plus framing."""
+    text = str(msg.get("content") or "")
+    if "tool_calls" in msg:
+        text += str(msg["tool_calls"])
+    return 4 + math.ceil(len(text.encode("utf-8")) / 3)
+
+
+def fit_history(messages: list[dict[str, Any]], budget_tokens: int) -> list[dict[str, Any]]:
+    """The newest messages that fit in `budget_tokens`, starting at a clean boundary.
+
+    The window never starts with an assistant message or a tool result (that would
+    separate a tool call from its result or answer a question the model cannot see).
+    A compaction summary at the start is kept when it fits.
+    """
+    total = 0
+    start = len(messages)
+    for i in range(len(messages) - 1, -1, -1):
+        cost = estimate_tokens(messages[i])
+        if total + cost > budget_tokens:
+            break
+        total += cost
+        start = i
+    window = messages[start:]
+    while window and window[0]["role"] not in ("user", "system"):
+        window = window[1:]
+    return window
