@@ -180,6 +180,11 @@ def classify(exc: BaseException, model: str) -> ModelError:
     if isinstance(exc, ModelError):
         return exc
     lm = litellm()
+    # Errors raised inside a stream arrive wrapped; classify what really happened.
+    from litellm.exceptions import MidStreamFallbackError
+
+    while isinstance(exc, MidStreamFallbackError) and exc.original_exception is not None:
+        exc = exc.original_exception
     table: list[tuple[tuple[type[BaseException], ...], str]] = [
         ((lm.ContextWindowExceededError,), "overflow"),
         ((lm.AuthenticationError, lm.PermissionDeniedError), "auth"),
@@ -193,7 +198,11 @@ def classify(exc: BaseException, model: str) -> ModelError:
     reason = next((r for types, r in table if isinstance(exc, types)), "unknown")
     if reason == "format" and getattr(exc, "status_code", None) == 402:
         reason = "billing"
-    detail = str(getattr(exc, "message", "") or exc).strip().splitlines()[0][:300]
+    detail = str(getattr(exc, "message", "") or exc).strip()
+    detail = (detail.splitlines() or [type(exc).__name__])[0]
+    detail = detail.removeprefix("litellm.").split(": ", 1)[-1] if detail.startswith("litellm.") \
+        else detail
+    detail = detail[:300]
     return ModelError(f"model {model} failed ({reason}): {detail}", reason=reason,
                       hint=_HINTS.get(reason))
 
