@@ -58,6 +58,26 @@ def report(e: ClawError) -> None:
         typer.echo(f"  hint: {e.hint}", err=True)
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def setup_logging(verbose: int) -> None:
+    logger = logging.getLogger("claw")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING - 10 * min(verbose, 2))
+
+
 app = typer.Typer(
     cls=ClawGroup,
     name="claw",
@@ -92,9 +112,7 @@ def root(
 ) -> None:
     """claw: a self-hosted personal AI assistant."""
     ctx.obj = AppState(home_arg=home, verbose=verbose)
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    setup_logging(verbose)
 
 
 init.register(app)

@@ -135,6 +135,7 @@ def stream_chat(
     timeout: float,
     api_key: str | None = None,
     api_base: str | None = None,
+    reasoning_effort: str | None = None,
 ) -> Iterator[str]:
     """Yield text deltas of one completion; fills `outcome` as it goes."""
     lm = litellm()
@@ -151,6 +152,8 @@ def stream_chat(
         kwargs["api_key"] = api_key
     if api_base:
         kwargs["api_base"] = api_base
+    if reasoning_effort:
+        kwargs["reasoning_effort"] = reasoning_effort
     try:
         for chunk in lm.completion(**kwargs):
             usage = getattr(chunk, "usage", None)

@@ -59,7 +59,8 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
         raise UsageError("nothing to send: the message is empty")
     agent_id = check_agent(config, req.agent_id)
     key = validate_session_key(req.session_key or main_key(agent_id))
-    info = models.resolve(req.model or config.agent_model(agent_id))
+    candidates = _candidates(config, agent_id, req.model)
+    info = candidates[0]
     max_tokens = int(config.get("model.max_tokens"))
     workspace = workspace_dir(home, agent_id)
     if not workspace.exists():
@@ -76,13 +77,24 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
         yield TurnStart(key, agent_id, info.name, user["id"])
 
         outcome = models.StreamOutcome()
-        creds = _credentials(config, info)
         try:
-            for delta in models.stream_chat(
-                info, messages, outcome, max_tokens=max_tokens,
-                timeout=float(config.get("model.timeout_s")), **creds,
-            ):
-                yield TextDelta(delta)
+            for n, model_info in enumerate(candidates):
+                info = model_info
+                try:
+                    for delta in models.stream_chat(
+                        info, messages, outcome, max_tokens=max_tokens,
+                        timeout=float(config.get("model.timeout_s")),
+                        **_call_options(config, info),
+                    ):
+                        yield TextDelta(delta)
+                    break
+                except ModelError as e:
+                    # Fall back only before any text reached the user, and only for
+                    # failures another model may not have.
+                    if outcome.text or e.reason not in FAILOVER_REASONS or \
+                            n == len(candidates) - 1:
+                        raise
+                    log.warning("%s; trying fallback %s", e.message, candidates[n + 1].name)
             if not outcome.text.strip():
                 raise ModelError(f"model {info.name} returned an empty reply", reason="empty")
         except ModelError as e:
@@ -161,6 +173,44 @@ def _compose(system: str, history: list[dict], text: str) -> list[dict]:
     system_text = "\n\n".join(p for p in [system, *lead] if p)
     head = [{"role": "system", "content": system_text}] if system_text else []
     return [*head, *history, {"role": "user", "content": text}]
+
+
+FAILOVER_REASONS = {"auth", "rate_limit", "billing", "timeout", "network", "not_found",
+                    "unavailable"}
+
+
+def _candidates(config: Config, agent_id: str, explicit: str | None) -> list[models.ModelInfo]:
+    """The model to use, then its fallbacks (none when the user named a model).
+
+    A model that cannot run here (e.g. the embedded one without its extra) is skipped in
+    favour of the next; if none can run, the first one's error explains how to fix it.
+    """
+    if explicit:
+        return [models.resolve(explicit)]
+    names = config.get(f"agents.{agent_id}.fallbacks")
+    if names is None:
+        names = config.get("model.fallbacks") or []
+    out: list[models.ModelInfo] = []
+    first_error: ModelError | None = None
+    for name in [config.agent_model(agent_id), *names]:
+        try:
+            out.append(models.resolve(name))
+        except ModelError as e:
+            first_error = first_error or e
+            log.warning("cannot use model %s: %s", name, e.message)
+    if not out:
+        assert first_error is not None
+        raise first_error
+    return out
+
+
+def _call_options(config: Config, info: models.ModelInfo) -> dict[str, object]:
+    """api_key / api_base from [providers.<prefix>] (first usable profile), reasoning."""
+    opts: dict[str, object] = dict(_credentials(config, info))
+    thinking = config.get("model.thinking")
+    if thinking and thinking != "off" and not info.builtin:
+        opts["reasoning_effort"] = thinking
+    return opts
 
 
 def _credentials(config: Config, info: models.ModelInfo) -> dict[str, str | None]:

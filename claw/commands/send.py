@@ -40,7 +40,8 @@ def send_command(
 ) -> None:
     """Send a message and print the reply.
 
-    The reply is streamed on a terminal and printed whole when piped. The exchange is stored in the session's transcript before this returns.
+    The reply is streamed on a terminal and printed whole when piped. The exchange is
+    stored in the session's transcript before this returns.
     """
     st = state(ctx)
     req = TurnRequest(text=read_text(text), agent_id=agent, session_key=session, model=model)
