@@ -42,7 +42,9 @@ class ClawGroup(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except Exception as e:
-            if os.environ.get("CLAW_DEBUG"):
+            # Click's own errors (usage errors exit 2) carry `show` and `exit_code`; typer
+            # vendors click, so match the shape rather than a private class.
+            if os.environ.get("CLAW_DEBUG") or (hasattr(e, "show") and hasattr(e, "exit_code")):
                 raise
             typer.echo(
                 styled("error:", fg="red", bold=True, err=True)

@@ -42,6 +42,7 @@ class AppState:
 
     def store(self) -> Any:
         if self._store is None:
+            self.config()  # a broken config.toml is reported by every command that uses state
             from claw.state.sessions import SessionStore
 
             self._store = SessionStore(self.home())

@@ -71,7 +71,12 @@ def read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+        msg = str(e)
+        if "end of document" in msg:  # tomllib gives no position for an unfinished last line
+            line = text.count("\n") + 1
+            column = len(text.rsplit("\n", 1)[-1]) + 1
+            msg = msg.replace("end of document", f"line {line}, column {column}")
+        raise ConfigError(f"{path}: invalid TOML: {msg}") from None
     try:
         schema.validate_tree(data, schema.SCHEMA)
     except UsageError as e:

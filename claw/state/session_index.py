@@ -60,11 +60,25 @@ class SessionIndex:
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            self.db.executescript("DROP TABLE IF EXISTS sessions;" + _DDL)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self.created = True
+        if self._version() != SCHEMA_VERSION:
+            # Several processes may open a new index at once: check again under the write
+            # lock, so only one of them (re)creates the table.
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._version() != SCHEMA_VERSION:
+                    self.db.execute("DROP TABLE IF EXISTS sessions")
+                    for stmt in filter(str.strip, _DDL.split(";")):
+                        self.db.execute(stmt)
+                    self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    self.created = True
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         path.chmod(0o600)
+
+    def _version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self.db.close()
