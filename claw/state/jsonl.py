@@ -47,8 +47,8 @@ def append_records(
         append_locked(path, data, fsync=fsync)
 
 
-def append_locked(path: Path, data: bytes, *, fsync: bool = True) -> bool:
-    """Append raw lines; the caller holds the lock. Returns True if the file was new."""
+def append_locked(path: Path, data: bytes, *, fsync: bool = True) -> tuple[int, int]:
+    """Append raw lines; the caller holds the lock. Returns the sizes before and after."""
     # O_RDWR (not O_WRONLY) so pread can look at the last byte; O_APPEND still puts
     # every write at the end.
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
@@ -62,7 +62,7 @@ def append_locked(path: Path, data: bytes, *, fsync: bool = True) -> bool:
             os.fsync(fd)
     finally:
         os.close(fd)
-    return size == 0
+    return size, size + len(data)
 
 
 @dataclass

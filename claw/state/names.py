@@ -14,10 +14,12 @@ import re
 
 from claw.errors import InvalidName
 
-AGENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-SIMPLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+AGENT_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always used with fullmatch
+SIMPLE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MAX_KEY_LEN = 200
-MAX_COMPONENT_BYTES = 240  # ext4 and most file systems allow 255 bytes per name
+# ext4 and most file systems allow 255 bytes per name; leave room for suffixes such as
+# ".20261121T044800Z-2.jsonl" (archives) and ".turn.lock".
+MAX_COMPONENT_BYTES = 200
 
 # Kept as they are in an encoded component; ':' (the session key separator) becomes '~',
 # everything else becomes %XX of its UTF-8 bytes. '~' and '%' are always escaped when
@@ -26,7 +28,7 @@ _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 def validate_agent_id(agent_id: str) -> str:
-    if not isinstance(agent_id, str) or not AGENT_ID_RE.match(agent_id):
+    if not isinstance(agent_id, str) or not AGENT_ID_RE.fullmatch(agent_id):
         raise InvalidName(
             f"invalid agent id {agent_id!r}: use 1-64 lowercase letters, digits, '-' or '_', "
             "starting with a letter or digit"
@@ -36,7 +38,7 @@ def validate_agent_id(agent_id: str) -> str:
 
 def validate_simple_name(name: str, what: str = "name") -> str:
     """Names such as skill or job names: letters, digits, '.', '_', '-', no leading dot."""
-    if not isinstance(name, str) or not SIMPLE_NAME_RE.match(name):
+    if not isinstance(name, str) or not SIMPLE_NAME_RE.fullmatch(name):
         raise InvalidName(
             f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-' "
             "(at most 128, not starting with '.')"
@@ -69,7 +71,10 @@ def encode_component(text: str) -> str:
         elif ch in _SAFE and not (i == 0 and ch == "."):
             out.append(ch)
         else:
-            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+            try:
+                out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+            except UnicodeEncodeError:  # a lone surrogate from undecodable argv bytes
+                raise InvalidName(f"invalid name {text!r}: not valid Unicode text") from None
     encoded = "".join(out)
     if len(encoded.encode()) > MAX_COMPONENT_BYTES:
         raise InvalidName(f"name too long once encoded for the file system: {text[:40]!r}…")
@@ -97,6 +102,10 @@ def decode_component(encoded: str) -> str:
         else:
             raise InvalidName(f"not an encoded name: {encoded!r}")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidName(f"not an encoded name: {encoded!r}") from None
+    # Only the canonical spelling is accepted, so two files never decode to one name.
+    if not text or encode_component(text) != encoded:
+        raise InvalidName(f"not an encoded name: {encoded!r}")
+    return text

@@ -1,34 +1,44 @@
 """A SQLite index of sessions, for listing without opening every transcript.
 
 The transcripts are the source of truth; this file can be deleted at any time and
-`claw sessions reindex` (or the next listing) rebuilds it. WAL mode lets the daemon and
-one-shot commands use it at once; one row update per append keeps the cost of an append
-independent of how many sessions exist.
+`claw sessions reindex` (or the next command that needs it) rebuilds it. WAL mode lets the
+daemon and one-shot commands use it at once; one row update per append keeps the cost of
+an append independent of how many sessions exist.
+
+Counts stay exact under concurrency because each row remembers the transcript size it
+describes: an append adds its messages only if the row describes the file as it was just
+before the append; otherwise (a rebuild already counted them, or the row is missing) the
+appender recounts its own transcript, which it holds the lock of.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from claw.state.locks import file_lock
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS sessions (
-    key TEXT PRIMARY KEY,
-    agent TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    last_role TEXT,
-    preview TEXT,
-    model TEXT
-);
-CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated_at);
-CREATE INDEX IF NOT EXISTS sessions_agent_updated ON sessions(agent, updated_at);
-"""
+SCHEMA_VERSION = 2
+
+_DDL = (
+    """CREATE TABLE sessions (
+        key TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        last_role TEXT,
+        preview TEXT,
+        model TEXT,
+        size INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX sessions_updated ON sessions(updated_at)",
+    "CREATE INDEX sessions_agent_updated ON sessions(agent, updated_at)",
+)
+_COLUMNS = "key, agent, created_at, updated_at, message_count, last_role, preview, model, size"
 
 PREVIEW_CHARS = 80
 
@@ -43,9 +53,12 @@ class SessionRow:
     last_role: str | None = None
     preview: str | None = None
     model: str | None = None
+    size: int = 0  # transcript bytes this row describes
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("size")
+        return d
 
 
 def preview_of(text: str) -> str:
@@ -54,28 +67,24 @@ def preview_of(text: str) -> str:
 
 
 class SessionIndex:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_path: Path) -> None:
         self.path = path
-        self.created = not path.exists()
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        if self._version() != SCHEMA_VERSION:
-            # Several processes may open a new index at once: check again under the write
-            # lock, so only one of them (re)creates the table.
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                if self._version() != SCHEMA_VERSION:
-                    self.db.execute("DROP TABLE IF EXISTS sessions")
-                    for stmt in filter(str.strip, _DDL.split(";")):
-                        self.db.execute(stmt)
-                    self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                    self.created = True
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        path.chmod(0o600)
+        self.created = False  # True only in the process that created the tables
+        with file_lock(lock_path):
+            # Setting up (WAL switch, tables) under a file lock: SQLite's busy timeout
+            # does not cover a journal-mode change, and two processes must not both
+            # create the table.
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            if self._version() != SCHEMA_VERSION:
+                self.db.execute("DROP TABLE IF EXISTS sessions")
+                for stmt in _DDL:
+                    self.db.execute(stmt)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.created = True
 
     def _version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -83,30 +92,47 @@ class SessionIndex:
     def close(self) -> None:
         self.db.close()
 
-    def record(self, row: SessionRow, added: int) -> None:
-        """Note `added` new messages in a session (creating its row if needed)."""
-        self.db.execute(
-            """INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?)
-               ON CONFLICT(key) DO UPDATE SET
-                 updated_at = max(updated_at, excluded.updated_at),
-                 message_count = message_count + excluded.message_count,
-                 last_role = coalesce(excluded.last_role, last_role),
-                 preview = coalesce(excluded.preview, preview),
-                 model = coalesce(excluded.model, model)""",
-            (row.key, row.agent, row.created_at, row.updated_at, added, row.last_role,
-             row.preview, row.model),
-        )
+    def record(self, row: SessionRow, added: int, old_size: int,
+               recount: Callable[[], SessionRow]) -> None:
+        """Note `added` messages appended to a transcript that was `old_size` bytes long.
 
-    def reset(self, row: SessionRow) -> None:
-        self.db.execute("INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?)", _tuple(row))
+        `row.size` is the size after the append; `recount` rebuilds the row from the
+        transcript (the caller holds the transcript's lock).
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            found = self.db.execute("SELECT size FROM sessions WHERE key = ?", (row.key,))
+            current = found.fetchone()
+            if current is not None and current[0] == old_size:
+                self.db.execute(
+                    """UPDATE sessions SET updated_at = max(updated_at, ?),
+                         message_count = message_count + ?,
+                         last_role = coalesce(?, last_role), preview = coalesce(?, preview),
+                         model = coalesce(?, model), size = ?
+                       WHERE key = ?""",
+                    (row.updated_at, added, row.last_role, row.preview, row.model, row.size,
+                     row.key),
+                )
+            elif current is None and old_size == 0:
+                self.put(SessionRow(**{**asdict(row), "message_count": added}))
+            else:
+                self.put(recount())
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def put(self, row: SessionRow) -> None:
+        self.db.execute(f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                        _tuple(row))
 
     def get(self, key: str) -> SessionRow | None:
-        cur = self.db.execute("SELECT * FROM sessions WHERE key = ?", (key,))
+        cur = self.db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE key = ?", (key,))
         found = cur.fetchone()
         return SessionRow(*found) if found else None
 
     def list(self, agent: str | None = None, limit: int | None = 50) -> list[SessionRow]:
-        sql = "SELECT * FROM sessions"
+        sql = f"SELECT {_COLUMNS} FROM sessions"
         args: list[object] = []
         if agent:
             sql += " WHERE agent = ?"
@@ -125,17 +151,21 @@ class SessionIndex:
         self.db.execute("DELETE FROM sessions WHERE key = ?", (key,))
 
     def count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        return int(self.db.execute("SELECT count(*) FROM sessions").fetchone()[0])
 
     def replace_all(self, rows: Iterable[SessionRow]) -> int:
-        """Swap the whole index for `rows` in one transaction (readers see old or new)."""
+        """Swap the whole index for `rows` in one transaction.
+
+        The write transaction is open while `rows` is consumed (the transcripts are
+        scanned), so appends that land meanwhile update the index after it, against
+        the sizes the scan saw.
+        """
         n = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM sessions")
             for row in rows:
-                self.db.execute("INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?)",
-                                _tuple(row))
+                self.put(row)
                 n += 1
             self.db.execute("COMMIT")
         except BaseException:
@@ -146,4 +176,4 @@ class SessionIndex:
 
 def _tuple(row: SessionRow) -> tuple[object, ...]:
     return (row.key, row.agent, row.created_at, row.updated_at, row.message_count,
-            row.last_role, row.preview, row.model)
+            row.last_role, row.preview, row.model, row.size)

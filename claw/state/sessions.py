@@ -58,12 +58,12 @@ class SessionStore:
         return self.transcripts / f"{encode_component(validate_session_key(key))}.jsonl"
 
     def lock(self, key: str) -> FileLock:
-        return file_lock(self.lock_dir / f"{encode_component(key)}.lock")
+        return file_lock(self.lock_dir / f"{encode_component(validate_session_key(key))}.lock")
 
     @property
     def index(self) -> SessionIndex:
         if self._index is None:
-            self._index = SessionIndex(self.root / "index.sqlite")
+            self._index = SessionIndex(self.root / "index.sqlite", self.lock_dir / "index.lock")
             if self._index.created and any(self.transcripts.iterdir()):
                 self.reindex()
         return self._index
@@ -95,12 +95,13 @@ class SessionStore:
             new = not path.exists()
             head = [transcript.header(key, agent)] if new else []
             data = b"".join(jsonl.dumps(r) for r in head + records)
-            jsonl.append_locked(path, data)
+            old_size, new_size = jsonl.append_locked(path, data)
             if new:
                 fsync_dir(self.transcripts)
-            self._note(key, agent, records)
+            self._note(key, agent, records, old_size, new_size)
 
-    def _note(self, key: str, agent: str, records: list[dict[str, Any]]) -> None:
+    def _note(self, key: str, agent: str, records: list[dict[str, Any]], old_size: int,
+              new_size: int) -> None:
         msgs = [r for r in records if r.get("type") == "message"]
         now = time.time()
         last = msgs[-1] if msgs else {}
@@ -108,10 +109,11 @@ class SessionStore:
             key=key, agent=agent, created_at=now, updated_at=now,
             last_role=last.get("role"),
             preview=preview_of(str(last.get("content") or "")) if last else None,
-            model=last.get("model"),
+            model=last.get("model"), size=new_size,
         )
         try:
-            self.index.record(row, len(msgs))
+            self.index.record(row, len(msgs), old_size,
+                              lambda: self._row_from_file(key, self.path(key)))
         except Exception as e:  # the transcript is the truth; reindex repairs the index
             log.warning("session index not updated (%s); run `claw sessions reindex`", e)
 
@@ -146,6 +148,9 @@ class SessionStore:
             res, whole = jsonl.read_tail(path, want)
             messages = transcript.replay(res.records)
             used = sum(transcript.estimate_tokens(m) for m in messages)
+            if not whole and _compaction_reaches_back(res.records):
+                want *= 4
+                continue
             if whole or used > budget_tokens:
                 return transcript.fit_history(messages, budget_tokens)
             want *= 4
@@ -167,7 +172,7 @@ class SessionStore:
             jsonl.append_locked(path, jsonl.dumps(transcript.header(key, agent)))
             fsync_dir(self.transcripts)
             now = time.time()
-            self.index.reset(SessionRow(key, agent, now, now))
+            self.index.put(SessionRow(key, agent, now, now, size=path.stat().st_size))
         return dest
 
     def delete(self, key: str) -> None:
@@ -210,9 +215,9 @@ class SessionStore:
     # -- index maintenance -----------------------------------------------------------
     def reindex(self) -> int:
         """Rebuild the index from the transcripts; returns the number of sessions."""
-        index = self._index or SessionIndex(self.root / "index.sqlite")
-        self._index = index
-        return index.replace_all(self._scan())
+        if self._index is None:
+            self._index = SessionIndex(self.root / "index.sqlite", self.lock_dir / "index.lock")
+        return self._index.replace_all(self._scan())
 
     def _scan(self) -> Iterator[SessionRow]:
         for entry in os.scandir(self.transcripts):
@@ -227,7 +232,8 @@ class SessionStore:
             yield self._row_from_file(key, Path(entry.path))
 
     def _row_from_file(self, key: str, path: Path) -> SessionRow:
-        records = jsonl.read_all(path).records
+        data = path.read_bytes()
+        records = jsonl.parse_lines(data.split(b"\n")).records
         head = next((r for r in records if r.get("type") == "session"), {})
         msgs = [r for r in records if r.get("type") == "message"]
         mtime = path.stat().st_mtime
@@ -242,7 +248,17 @@ class SessionStore:
             last_role=last.get("role"),
             preview=preview_of(str(last.get("content") or "")) if msgs else None,
             model=next((m.get("model") for m in reversed(msgs) if m.get("model")), None),
+            size=len(data),
         )
+
+
+def _compaction_reaches_back(records: list[dict[str, Any]]) -> bool:
+    """A compaction in `records` keeps messages from before them: read further back."""
+    ids = {r.get("id") for r in records}
+    return any(
+        r.get("type") == "compaction" and r.get("first_kept_id") not in (None, *ids)
+        for r in records
+    )
 
 
 def _ts(text: object, fallback: float) -> float:
