@@ -7,6 +7,7 @@ and used by one generation at a time (llama.cpp contexts are not thread-safe).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -54,7 +55,18 @@ def load() -> Any:
                     n_threads=max(1, os.cpu_count() or 1),
                     verbose=False,
                 )
+            atexit.register(_close)
         return _model
+
+
+def _close() -> None:
+    """Free the model before interpreter shutdown: llama-cpp-python's __del__ fails when
+    it runs after the module globals it needs are gone."""
+    global _model
+    if _model is not None:
+        with contextlib.suppress(Exception):
+            _model.close()
+        _model = None
 
 
 def generate(messages: list[dict[str, Any]], max_tokens: int | None) -> Iterator[dict[str, Any]]:
