@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from claw.agent.events import TextDelta, TurnEnd, TurnResult
-from claw.agent.turn import TurnRequest, run_turn
 from claw.commands._base import AppState
+
+if TYPE_CHECKING:
+    from claw.agent.turn import TurnRequest
 
 
 def run_and_render(st: AppState, req: TurnRequest, *, stream: bool) -> TurnResult:
     """Run one turn; with `stream`, write deltas to stdout as they arrive."""
+    from claw.agent.turn import run_turn  # not at import: keeps `claw --help` light
+
     result: TurnResult | None = None
     wrote = False
     events = run_turn(st.home(), st.config(), st.store(), req)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from claw.agent.turn import TurnRequest, check_agent
 from claw.commands._base import info, state, styled
 from claw.commands._turns import run_and_render
 from claw.errors import ClawError
@@ -15,15 +14,18 @@ HELP = "Commands: /new (start afresh), /history (recent messages), /exit. Ctrl-C
 
 def chat_command(
     ctx: typer.Context,
-    session: str = typer.Option(None, "--session", "-s", help="Session key."),
-    agent: str = typer.Option("main", "--agent", "-a", help="Agent that answers."),
-    model: str = typer.Option(None, "--model", "-m", help="Model for this conversation."),
+    session: str = typer.Option(None, "--session", "-s", metavar="KEY", help="Session key."),
+    agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Agent that answers."),
+    model: str = typer.Option(None, "--model", "-m", metavar="MODEL",
+                              help="Model for this conversation."),
 ) -> None:
     """Talk with the assistant interactively.
 
     Replies stream as they are generated. /new starts afresh, /history shows recent
     messages, /exit or Ctrl-D leaves; Ctrl-C stops the current reply, not the program.
     """
+    from claw.agent.turn import TurnRequest, check_agent
+
     st = state(ctx)
     check_agent(st.config(), agent)
     key = session or main_key(agent)

@@ -6,7 +6,6 @@ import sys
 
 import typer
 
-from claw.agent.turn import TurnRequest
 from claw.commands._base import print_json, state
 from claw.commands._turns import echo_result, run_and_render
 from claw.errors import UsageError
@@ -26,11 +25,12 @@ def send_command(
         None, help="The message. '-' (or piping into claw) reads it from standard input."
     ),
     session: str = typer.Option(
-        None, "--session", "-s", help="Session key (default: agent:<agent>:main)."
+        None, "--session", "-s", metavar="KEY", help="Session key (default: agent:<agent>:main)."
     ),
-    agent: str = typer.Option("main", "--agent", "-a", help="Agent that answers."),
+    agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Agent that answers."),
     model: str = typer.Option(
-        None, "--model", "-m", help="Model for this turn (default: from config), e.g. echo."
+        None, "--model", "-m", metavar="MODEL",
+        help="Model for this turn (default: from config), e.g. echo.",
     ),
     as_json: bool = typer.Option(
         False,
@@ -43,6 +43,8 @@ def send_command(
     The reply is streamed on a terminal and printed whole when piped. The exchange is
     stored in the session's transcript before this returns.
     """
+    from claw.agent.turn import TurnRequest
+
     st = state(ctx)
     req = TurnRequest(text=read_text(text), agent_id=agent, session_key=session, model=model)
     stream = not as_json and sys.stdout.isatty()

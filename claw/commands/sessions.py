@@ -25,8 +25,9 @@ def _age(ts: float) -> str:
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    agent: str = typer.Option(None, "--agent", help="Only this agent's sessions."),
-    limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
+    agent: str = typer.Option(None, "--agent", metavar="ID", help="Only this agent's sessions."),
+    limit: int = typer.Option(50, "--limit", min=1, metavar="N",
+                               help="At most this many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List sessions, most recently active first."""
@@ -53,7 +54,7 @@ def list_(
 def show(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="Session key, e.g. agent:main:main."),
-    tail: int = typer.Option(None, "--tail", min=0, help="Only the last N messages."),
+    tail: int = typer.Option(None, "--tail", min=0, metavar="N", help="Only the last N messages."),
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
     """Show a session's messages."""
@@ -98,7 +99,8 @@ def delete(
 def archive(
     ctx: typer.Context,
     older_than: str = typer.Option(
-        ..., "--older-than", help="Archive sessions idle for longer than this (e.g. 30d, 12h)."
+        ..., "--older-than", metavar="DURATION",
+        help="Archive sessions idle for longer than this (e.g. 30d, 12h).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the archived keys as JSON."),
 ) -> None:

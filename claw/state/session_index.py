@@ -153,20 +153,25 @@ class SessionIndex:
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM sessions").fetchone()[0])
 
-    def replace_all(self, rows: Iterable[SessionRow]) -> int:
-        """Swap the whole index for `rows` in one transaction.
+    def replace_all(self, rows: Iterable[SessionRow],
+                    refresh: Callable[[SessionRow], SessionRow | None]) -> int:
+        """Swap the whole index for `rows` (scanned beforehand) in one transaction.
 
-        The write transaction is open while `rows` is consumed (the transcripts are
-        scanned), so appends that land meanwhile update the index after it, against
-        the sizes the scan saw.
+        Inside the transaction `refresh` gets each row and returns it as it is now (the
+        caller recounts a transcript whose size changed since the scan), or None if the
+        session is gone. Appends landing
+        during the scan are thus counted once: by the refresh, or by their own update
+        after this commit, which sees the sizes written here.
         """
         n = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM sessions")
             for row in rows:
-                self.put(row)
-                n += 1
+                current = refresh(row)
+                if current is not None:
+                    self.put(current)
+                    n += 1
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

@@ -217,7 +217,18 @@ class SessionStore:
         """Rebuild the index from the transcripts; returns the number of sessions."""
         if self._index is None:
             self._index = SessionIndex(self.root / "index.sqlite", self.lock_dir / "index.lock")
-        return self._index.replace_all(self._scan())
+        # Scan first (slow: every transcript), then write in one short transaction, so
+        # concurrent appends are not held up for the length of the scan.
+        rows = list(self._scan())
+        return self._index.replace_all(rows, self._refresh)
+
+    def _refresh(self, row: SessionRow) -> SessionRow | None:
+        path = self.path(row.key)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return None  # deleted since the scan
+        return row if size == row.size else self._row_from_file(row.key, path)
 
     def _scan(self) -> Iterator[SessionRow]:
         for entry in os.scandir(self.transcripts):
