@@ -53,10 +53,26 @@ class Sizes:
     help_runs: int
 
 
-FULL = Sizes(stores=(10, 1_000, 100_000), appends=400, warmup=40, spread=5,
-             list_runs=5, tail_messages=100_000, tail_runs=20, help_runs=10)
-QUICK = Sizes(stores=(10, 100, 2_000), appends=60, warmup=10, spread=3,
-              list_runs=3, tail_messages=5_000, tail_runs=10, help_runs=3)
+FULL = Sizes(
+    stores=(10, 1_000, 100_000),
+    appends=400,
+    warmup=40,
+    spread=5,
+    list_runs=5,
+    tail_messages=100_000,
+    tail_runs=20,
+    help_runs=10,
+)
+QUICK = Sizes(
+    stores=(10, 100, 2_000),
+    appends=60,
+    warmup=10,
+    spread=3,
+    list_runs=3,
+    tail_messages=5_000,
+    tail_runs=10,
+    help_runs=3,
+)
 
 APPEND_RATIO_MAX = 1.3
 LIST_MAX_S = 0.5
@@ -150,8 +166,9 @@ def imports_litellm(argv: list[str], env: dict[str, str]) -> bool:
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.stderr.write('LITELLM=%s\\n' % ('litellm' in sys.modules))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return "LITELLM=True" in proc.stderr
 
 
@@ -183,8 +200,9 @@ def bench_append(base: Path, sizes: Sizes) -> tuple[list[Row], SessionStore]:
     progress("flushing the setup's writes to disk (sync)")
     os.sync()
 
-    targets = {n: [session_key(i * (n // sizes.spread)) for i in range(sizes.spread)]
-               for n in sizes.stores}
+    targets = {
+        n: [session_key(i * (n // sizes.spread)) for i in range(sizes.spread)] for n in sizes.stores
+    }
     counter = 0
 
     def append(n: int) -> float:
@@ -214,16 +232,24 @@ def bench_append(base: Path, sizes: Sizes) -> tuple[list[Row], SessionStore]:
 
     medians = {n: statistics.median(s) for n, s in samples.items()}
     rows = [
-        Row(f"append 1 message, {n:,} sessions",
+        Row(
+            f"append 1 message, {n:,} sessions",
             f"median {fmt_s(medians[n])} (p90 {fmt_s(p90(samples[n]))}, n={len(samples[n])})",
-            "—", None)
+            "—",
+            None,
+        )
         for n in sizes.stores
     ]
     ratio = max(medians.values()) / min(medians.values())
-    rows.append(Row(f"append: ratio largest/smallest median ({len(sizes.stores)} sizes)",
-                    f"{ratio:.2f}", f"≤ {APPEND_RATIO_MAX}", ratio <= APPEND_RATIO_MAX))
-    rows.append(Row(f"reindex {sizes.stores[-1]:,} sessions (setup)", fmt_s(reindex_s),
-                    "—", None))
+    rows.append(
+        Row(
+            f"append: ratio largest/smallest median ({len(sizes.stores)} sizes)",
+            f"{ratio:.2f}",
+            f"≤ {APPEND_RATIO_MAX}",
+            ratio <= APPEND_RATIO_MAX,
+        )
+    )
+    rows.append(Row(f"reindex {sizes.stores[-1]:,} sessions (setup)", fmt_s(reindex_s), "—", None))
     for n, store in stores.items():
         if n != sizes.stores[-1]:
             store.close()
@@ -242,11 +268,13 @@ def bench_list(store: SessionStore, sizes: Sizes) -> list[Row]:
     med = statistics.median(samples)
     litellm = imports_litellm(["sessions", "list", "--limit", "50"], env)
     return [
-        Row(f"`claw sessions list --limit 50`, {n:,} sessions",
+        Row(
+            f"`claw sessions list --limit 50`, {n:,} sessions",
             f"median {fmt_s(med)} (min {fmt_s(min(samples))}, n={len(samples)})",
-            f"≤ {LIST_MAX_S} s", med <= LIST_MAX_S),
-        Row("`claw sessions list` imports litellm", "yes" if litellm else "no", "no",
-            not litellm),
+            f"≤ {LIST_MAX_S} s",
+            med <= LIST_MAX_S,
+        ),
+        Row("`claw sessions list` imports litellm", "yes" if litellm else "no", "no", not litellm),
     ]
 
 
@@ -274,9 +302,14 @@ def bench_tail(base: Path, sizes: Sizes) -> list[Row]:
     samples = [timed(lambda: store.tail(key, 50)) for _ in range(sizes.tail_runs)]
     store.close()
     med = statistics.median(samples)
-    return [Row(f"tail 50 of a {m:,}-message transcript ({size_mb:.0f} MB)",
-                f"median {fmt_s(med)} (max {fmt_s(max(samples))}, n={len(samples)})",
-                f"≤ {TAIL_MAX_S * 1e3:.0f} ms", med <= TAIL_MAX_S)]
+    return [
+        Row(
+            f"tail 50 of a {m:,}-message transcript ({size_mb:.0f} MB)",
+            f"median {fmt_s(med)} (max {fmt_s(max(samples))}, n={len(samples)})",
+            f"≤ {TAIL_MAX_S * 1e3:.0f} ms",
+            med <= TAIL_MAX_S,
+        )
+    ]
 
 
 def bench_help(base: Path, sizes: Sizes) -> list[Row]:
@@ -286,8 +319,12 @@ def bench_help(base: Path, sizes: Sizes) -> list[Row]:
     med = statistics.median(samples)
     litellm = imports_litellm(["--help"], env)
     return [
-        Row("`claw --help`", f"median {fmt_s(med)} (min {fmt_s(min(samples))}, "
-            f"n={len(samples)})", f"≤ {HELP_MAX_S} s", med <= HELP_MAX_S),
+        Row(
+            "`claw --help`",
+            f"median {fmt_s(med)} (min {fmt_s(min(samples))}, n={len(samples)})",
+            f"≤ {HELP_MAX_S} s",
+            med <= HELP_MAX_S,
+        ),
         Row("`claw --help` imports litellm", "yes" if litellm else "no", "no", not litellm),
     ]
 
@@ -310,8 +347,12 @@ def render(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark claw's session store and CLI.")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="make the temporary directory here (default: the system's)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="make the temporary directory here (default: the system's)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
@@ -325,8 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"removing {base}")
         shutil.rmtree(base, ignore_errors=True)
     mode = "quick" if args.quick else "full"
-    print(f"claw session benchmark ({mode}; {os.cpu_count()} CPUs; python "
-          f"{sys.version.split()[0]}; {time.perf_counter() - started:.0f} s)")
+    print(
+        f"claw session benchmark ({mode}; {os.cpu_count()} CPUs; python "
+        f"{sys.version.split()[0]}; {time.perf_counter() - started:.0f} s)"
+    )
     print(render(rows))
     failed = [r.name for r in rows if r.ok is False]
     if failed:

@@ -218,53 +218,56 @@ def render_bash(root: Node) -> str:
         list_cases.append(
             f'        "{node.name}") opts="{flags}"; subs="{subs}"; args="{has_args}" ;;'
         )
-    return "\n".join([
-        f"# bash completion for {PROG}                                  -*- shell-script -*-",
-        f"# {GENERATED}",
-        "# Use: source this file, or copy it to ~/.local/share/bash-completion/completions/claw",
-        "# (or /usr/share/bash-completion/completions/claw).",
-        "",
-        "_claw_files() {",
-        "    local IFS=$'\\n'",
-        "    compopt -o filenames 2>/dev/null",
-        '    COMPREPLY=($(compgen -f -- "$1"))',
-        "}",
-        "",
-        "_claw() {",
-        '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" cmd="claw" word i',
-        "    local opts subs args",
-        "    COMPREPLY=()",
-        "    # Walk the words before the cursor: descend into subcommands, skip option values.",
-        "    for ((i = 1; i < COMP_CWORD; i++)); do",
-        '        word="${COMP_WORDS[i]}"',
-        '        [[ "$word" == "--" ]] && break',
-        '        case "$cmd|$word" in',
-        *walk_cases,
-        "        esac",
-        "    done",
-        "",
-        "    # The value of an option that takes one.",
-        '    ((COMP_CWORD > 1)) && prev="${COMP_WORDS[COMP_CWORD-1]}"',
-        '    case "$cmd|$prev" in',
-        *value_cases,
-        "    esac",
-        "",
-        "    # Options (and, for a group, subcommands) of the command reached.",
-        '    case "$cmd" in',
-        *list_cases,
-        "        *) return 0 ;;",
-        "    esac",
-        '    if [[ "$cur" == -* ]] || [[ -z "$subs" && -z "$args" ]]; then',
-        '        COMPREPLY=($(compgen -W "$opts" -- "$cur"))',
-        '    elif [[ -n "$subs" ]]; then',
-        '        COMPREPLY=($(compgen -W "$subs" -- "$cur"))',
-        "    fi",
-        "    return 0",
-        "}",
-        "",
-        "complete -F _claw claw",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# bash completion for {PROG}                                  -*- shell-script -*-",
+            f"# {GENERATED}",
+            "# Use: source this file, or copy it to"
+            " ~/.local/share/bash-completion/completions/claw",
+            "# (or /usr/share/bash-completion/completions/claw).",
+            "",
+            "_claw_files() {",
+            "    local IFS=$'\\n'",
+            "    compopt -o filenames 2>/dev/null",
+            '    COMPREPLY=($(compgen -f -- "$1"))',
+            "}",
+            "",
+            "_claw() {",
+            '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" cmd="claw" word i',
+            "    local opts subs args",
+            "    COMPREPLY=()",
+            "    # Walk the words before the cursor: descend into subcommands, skip option values.",
+            "    for ((i = 1; i < COMP_CWORD; i++)); do",
+            '        word="${COMP_WORDS[i]}"',
+            '        [[ "$word" == "--" ]] && break',
+            '        case "$cmd|$word" in',
+            *walk_cases,
+            "        esac",
+            "    done",
+            "",
+            "    # The value of an option that takes one.",
+            '    ((COMP_CWORD > 1)) && prev="${COMP_WORDS[COMP_CWORD-1]}"',
+            '    case "$cmd|$prev" in',
+            *value_cases,
+            "    esac",
+            "",
+            "    # Options (and, for a group, subcommands) of the command reached.",
+            '    case "$cmd" in',
+            *list_cases,
+            "        *) return 0 ;;",
+            "    esac",
+            '    if [[ "$cur" == -* ]] || [[ -z "$subs" && -z "$args" ]]; then',
+            '        COMPREPLY=($(compgen -W "$opts" -- "$cur"))',
+            '    elif [[ -n "$subs" ]]; then',
+            '        COMPREPLY=($(compgen -W "$subs" -- "$cur"))',
+            "    fi",
+            "    return 0",
+            "}",
+            "",
+            "complete -F _claw claw",
+            "",
+        ]
+    )
 
 
 # -- zsh -------------------------------------------------------------------------------
@@ -605,9 +608,7 @@ def render_man(root: Node) -> str:
         lines += [f".SS {roff(node.name)}", _usage(node), ".PP", *_paragraphs(node.help)]
         lines += _definitions("Arguments:", [(_i(a.metavar), a.help) for a in node.arguments])
         lines += _definitions("Options:", [(_opt_term(o), o.help) for o in node.options])
-        lines += _definitions(
-            "Commands:", [(_b(c.path[-1]), c.short) for c in node.children]
-        )
+        lines += _definitions("Commands:", [(_b(c.path[-1]), c.short) for c in node.children])
     lines.append(".SH ENVIRONMENT")
     for var, text in ENVIRONMENT:
         lines += [".TP", _b(var), prose(text)]

@@ -53,13 +53,18 @@ def cli(runner: CliRunner):
     return invoke
 
 
-def run_claw(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-             timeout: float = 120):
+def run_claw(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120
+):
     """Run `python -m claw` as a real subprocess (for stdin/tty/exit-code behaviour)."""
     import subprocess
 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "claw", *args], input=input, capture_output=True, text=True,
-        env=full_env, timeout=timeout,
+        [sys.executable, "-m", "claw", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
     )

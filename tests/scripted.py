@@ -49,8 +49,11 @@ def install(replies: list[Any], context_window: int = 8192) -> Script:
         models.Provider(
             prefix="scripted",
             handler_factory=Handler,
-            models={"test": models.ModelInfo("scripted/test", "scripted/test", context_window,
-                                             builtin=True)},
+            models={
+                "test": models.ModelInfo(
+                    "scripted/test", "scripted/test", context_window, builtin=True
+                )
+            },
         )
     )
     return script

@@ -26,21 +26,28 @@ from claw.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "gen_docs.py"
 BASH, ZSH, FISH, MAN = (
-    "completions/claw.bash", "completions/_claw", "completions/claw.fish", "man/claw.1",
+    "completions/claw.bash",
+    "completions/_claw",
+    "completions/claw.fish",
+    "man/claw.1",
 )
 OUTPUTS = (BASH, ZSH, FISH, MAN)
 
 
 def run_generator(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, str(SCRIPT), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 
 
 def stale_files(proc: subprocess.CompletedProcess[str]) -> list[str]:
-    return [ln.removeprefix("stale: ") for ln in proc.stdout.splitlines()
-            if ln.startswith("stale: ")]
+    return [
+        ln.removeprefix("stale: ") for ln in proc.stdout.splitlines() if ln.startswith("stale: ")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +75,12 @@ def command_tree() -> list[tuple[tuple[str, ...], list[str], list[str]]]:
     def walk(cmd, name: str, parent, path: tuple[str, ...]) -> None:
         ctx = click.Context(cmd, parent=parent, info_name=name, **cmd.context_settings)
         path = (*path, name)
-        flags = [f for p in cmd.get_params(ctx)
-                 if p.param_type_name == "option" and not getattr(p, "hidden", False)
-                 for f in (*p.opts, *p.secondary_opts)]
+        flags = [
+            f
+            for p in cmd.get_params(ctx)
+            if p.param_type_name == "option" and not getattr(p, "hidden", False)
+            for f in (*p.opts, *p.secondary_opts)
+        ]
         subs = []
         if hasattr(cmd, "list_commands"):
             subs = [s for s in cmd.list_commands(ctx) if not cmd.get_command(ctx, s).hidden]
@@ -88,8 +98,12 @@ IDS = [" ".join(path) for path, _, _ in TREE]
 
 def test_the_tree_walk_sees_the_cli() -> None:
     paths = {path for path, _, _ in TREE}
-    assert {("claw",), ("claw", "send"), ("claw", "sessions", "list"),
-            ("claw", "config", "get")} <= paths
+    assert {
+        ("claw",),
+        ("claw", "send"),
+        ("claw", "sessions", "list"),
+        ("claw", "config", "get"),
+    } <= paths
     flags = dict((path, fl) for path, fl, _ in TREE)
     assert {"--home", "-v", "--verbose", "--version", "-h", "--help"} <= set(flags[("claw",)])
     assert "--limit" in flags[("claw", "sessions", "list")]
@@ -139,8 +153,7 @@ def _token(flag: str) -> re.Pattern[str]:
 @pytest.mark.parametrize(("path", "flags", "subs"), TREE, ids=IDS)
 def test_bash_covers(outputs: dict[str, str], path, flags, subs) -> None:
     name = " ".join(path)
-    m = re.search(rf'^\s*"{re.escape(name)}"\) opts="([^"]*)"; subs="([^"]*)"',
-                  outputs[BASH], re.M)
+    m = re.search(rf'^\s*"{re.escape(name)}"\) opts="([^"]*)"; subs="([^"]*)"', outputs[BASH], re.M)
     assert m, f"bash: no entry for `{name}`"
     assert set(flags) <= set(m.group(1).split()), f"bash: `{name}` misses options"
     assert set(subs) <= set(m.group(2).split()), f"bash: `{name}` misses subcommands"
@@ -206,11 +219,26 @@ def test_man_covers(outputs: dict[str, str], path, flags, subs) -> None:
 
 def test_man_has_the_required_sections(outputs: dict[str, str]) -> None:
     sections = re.findall(r"^\.SH (.*)$", outputs[MAN], re.M)
-    assert sections == ["NAME", "SYNOPSIS", "DESCRIPTION", "GLOBAL OPTIONS", "COMMANDS",
-                        "ENVIRONMENT", "FILES", "EXIT STATUS"]
+    assert sections == [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "GLOBAL OPTIONS",
+        "COMMANDS",
+        "ENVIRONMENT",
+        "FILES",
+        "EXIT STATUS",
+    ]
     man = outputs[MAN]
-    for word in ("CLAW_HOME", "CLAW_<SECTION>__<KEY>", "NO_COLOR", "CLAW_DEBUG",
-                 "config.toml", "gateway.token", "sessions/"):
+    for word in (
+        "CLAW_HOME",
+        "CLAW_<SECTION>__<KEY>",
+        "NO_COLOR",
+        "CLAW_DEBUG",
+        "config.toml",
+        "gateway.token",
+        "sessions/",
+    ):
         assert word in man
     for code in ("0", "1", "2", "130"):
         assert f".TP\n\\fB{code}\\fR\n" in man
@@ -249,8 +277,9 @@ def test_fish_syntax() -> None:
 
 def test_man_page_renders_without_warnings() -> None:
     groff = _need("groff")
-    proc = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", str(ROOT / MAN)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [groff, "-man", "-Tutf8", "-ww", "-z", str(ROOT / MAN)], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
 
 
@@ -279,7 +308,8 @@ def test_bash_completes(line: str, expected: list[str]) -> None:
         "_claw\n"
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
-    proc = subprocess.run([bash, "--norc", "--noprofile", "-c", script],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [bash, "--norc", "--noprofile", "-c", script], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
     assert [w for w in proc.stdout.splitlines() if w] == expected

@@ -79,8 +79,9 @@ def resolve(name: str) -> ModelInfo:
                 reason="format",
                 hint="built-in models: " + ", ".join(known_builtins()),
             )
-        return ModelInfo(name, f"{prefix}/{rest or prefix}", provider.default_context_window,
-                         builtin=True)
+        return ModelInfo(
+            name, f"{prefix}/{rest or prefix}", provider.default_context_window, builtin=True
+        )
     return info
 
 
@@ -105,11 +106,13 @@ def litellm() -> Any:
     with _lock:
         missing = [p for p in _providers if p not in _registered]
         if missing:
-            current = [e for e in (_litellm.custom_provider_map or [])
-                       if e.get("provider") not in missing]
+            current = [
+                e for e in (_litellm.custom_provider_map or []) if e.get("provider") not in missing
+            ]
             for prefix in missing:
-                current.append({"provider": prefix,
-                                "custom_handler": _providers[prefix].handler_factory()})
+                current.append(
+                    {"provider": prefix, "custom_handler": _providers[prefix].handler_factory()}
+                )
                 _registered.add(prefix)
             _litellm.custom_provider_map = current
             # litellm caches the provider list at import; keep it in step.
@@ -203,11 +206,15 @@ def classify(exc: BaseException, model: str) -> ModelError:
         reason = "billing"
     detail = str(getattr(exc, "message", "") or exc).strip()
     detail = (detail.splitlines() or [type(exc).__name__])[0]
-    detail = detail.removeprefix("litellm.").split(": ", 1)[-1] if detail.startswith("litellm.") \
+    detail = (
+        detail.removeprefix("litellm.").split(": ", 1)[-1]
+        if detail.startswith("litellm.")
         else detail
+    )
     detail = detail[:300]
-    return ModelError(f"model {model} failed ({reason}): {detail}", reason=reason,
-                      hint=_HINTS.get(reason))
+    return ModelError(
+        f"model {model} failed ({reason}): {detail}", reason=reason, hint=_HINTS.get(reason)
+    )
 
 
 _HINTS = {

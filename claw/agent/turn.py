@@ -82,7 +82,10 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
                 info = model_info
                 try:
                     for delta in models.stream_chat(
-                        info, messages, outcome, max_tokens=max_tokens,
+                        info,
+                        messages,
+                        outcome,
+                        max_tokens=max_tokens,
                         timeout=float(config.get("model.timeout_s")),
                         **_call_options(config, info),
                     ):
@@ -91,8 +94,7 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
                 except ModelError as e:
                     # Fall back only before any text reached the user, and only for
                     # failures another model may not have.
-                    if outcome.text or e.reason not in FAILOVER_REASONS or \
-                            n == len(candidates) - 1:
+                    if outcome.text or e.reason not in FAILOVER_REASONS or n == len(candidates) - 1:
                         raise
                     log.warning("%s; trying fallback %s", e.message, candidates[n + 1].name)
             if not outcome.text.strip():
@@ -103,11 +105,15 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
         except (KeyboardInterrupt, GeneratorExit) as e:
             reason = "interrupted"
             if outcome.text:
-                store.append(key, [_reply(user, info, outcome, started, "interrupted")],
-                             agent=agent_id)
+                store.append(
+                    key, [_reply(user, info, outcome, started, "interrupted")], agent=agent_id
+                )
             else:
-                store.append(key, [_failure(user, info, "interrupted before any reply", reason)],
-                             agent=agent_id)
+                store.append(
+                    key,
+                    [_failure(user, info, "interrupted before any reply", reason)],
+                    agent=agent_id,
+                )
             if isinstance(e, GeneratorExit):
                 return
             raise
@@ -145,8 +151,9 @@ class _session_lane:
         self.lock.release()
 
 
-def _history_budget(config: Config, info: models.ModelInfo, system: str, text: str,
-                    max_tokens: int) -> int:
+def _history_budget(
+    config: Config, info: models.ModelInfo, system: str, text: str, max_tokens: int
+) -> int:
     fixed = transcript.estimate_tokens({"content": system}) + transcript.estimate_tokens(
         {"content": text}
     )
@@ -175,8 +182,15 @@ def _compose(system: str, history: list[dict], text: str) -> list[dict]:
     return [*head, *history, {"role": "user", "content": text}]
 
 
-FAILOVER_REASONS = {"auth", "rate_limit", "billing", "timeout", "network", "not_found",
-                    "unavailable"}
+FAILOVER_REASONS = {
+    "auth",
+    "rate_limit",
+    "billing",
+    "timeout",
+    "network",
+    "not_found",
+    "unavailable",
+}
 
 
 def _candidates(config: Config, agent_id: str, explicit: str | None) -> list[models.ModelInfo]:
@@ -225,15 +239,27 @@ def _credentials(config: Config, info: models.ModelInfo) -> dict[str, str | None
     return {"api_key": api_key, "api_base": section.get("api_base")}
 
 
-def _reply(user: dict, info: models.ModelInfo, outcome: models.StreamOutcome, started: float,
-           status: str) -> dict:
+def _reply(
+    user: dict, info: models.ModelInfo, outcome: models.StreamOutcome, started: float, status: str
+) -> dict:
     return transcript.message(
-        "assistant", outcome.text, model=info.name, usage=outcome.usage or None,
-        duration_ms=int((time.monotonic() - started) * 1000), status=status,
+        "assistant",
+        outcome.text,
+        model=info.name,
+        usage=outcome.usage or None,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        status=status,
         reply_to=user["id"],
     )
 
 
 def _failure(user: dict, info: models.ModelInfo, error: str, reason: str) -> dict:
-    return transcript.message("assistant", "", model=info.name, status="error",
-                              error=error, reason=reason, reply_to=user["id"])
+    return transcript.message(
+        "assistant",
+        "",
+        model=info.name,
+        status="error",
+        error=error,
+        reason=reason,
+        reply_to=user["id"],
+    )

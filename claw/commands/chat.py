@@ -16,8 +16,9 @@ def chat_command(
     ctx: typer.Context,
     session: str = typer.Option(None, "--session", "-s", metavar="KEY", help="Session key."),
     agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Agent that answers."),
-    model: str = typer.Option(None, "--model", "-m", metavar="MODEL",
-                              help="Model for this conversation."),
+    model: str = typer.Option(
+        None, "--model", "-m", metavar="MODEL", help="Model for this conversation."
+    ),
 ) -> None:
     """Talk with the assistant interactively.
 
@@ -61,7 +62,8 @@ def chat_command(
         typer.echo(styled("claw> ", fg="green", bold=True), nl=False)
         try:
             run_and_render(
-                st, TurnRequest(text=text, agent_id=agent, session_key=key, model=model),
+                st,
+                TurnRequest(text=text, agent_id=agent, session_key=key, model=model),
                 stream=True,
             )
         except KeyboardInterrupt:

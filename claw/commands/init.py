@@ -31,8 +31,13 @@ def init_command(
         )
     report = initialise(home, force=force)
     if as_json:
-        print_json({"home": str(report.home), "created": [str(p) for p in report.created],
-                    "kept": [str(p) for p in report.kept]})
+        print_json(
+            {
+                "home": str(report.home),
+                "created": [str(p) for p in report.created],
+                "kept": [str(p) for p in report.kept],
+            }
+        )
         return
     verb = "Initialised" if report.created else "Already initialised:"
     typer.echo(f"{verb} {report.home}")

@@ -29,7 +29,10 @@ def send_command(
     ),
     agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Agent that answers."),
     model: str = typer.Option(
-        None, "--model", "-m", metavar="MODEL",
+        None,
+        "--model",
+        "-m",
+        metavar="MODEL",
         help="Model for this turn (default: from config), e.g. echo.",
     ),
     as_json: bool = typer.Option(

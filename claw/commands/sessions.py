@@ -26,8 +26,9 @@ def _age(ts: float) -> str:
 def list_(
     ctx: typer.Context,
     agent: str = typer.Option(None, "--agent", metavar="ID", help="Only this agent's sessions."),
-    limit: int = typer.Option(50, "--limit", min=1, metavar="N",
-                               help="At most this many, newest first."),
+    limit: int = typer.Option(
+        50, "--limit", min=1, metavar="N", help="At most this many, newest first."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List sessions, most recently active first."""
@@ -35,19 +36,26 @@ def list_(
         validate_agent_id(agent)
     rows = state(ctx).store().list(agent=agent, limit=limit)
     if as_json:
-        print_json([
-            {**r.to_dict(), "created_at": now_iso(r.created_at),
-             "updated_at": now_iso(r.updated_at)}
-            for r in rows
-        ])
+        print_json(
+            [
+                {
+                    **r.to_dict(),
+                    "created_at": now_iso(r.created_at),
+                    "updated_at": now_iso(r.updated_at),
+                }
+                for r in rows
+            ]
+        )
         return
     if not rows:
         typer.echo("no sessions yet (start one with `claw send TEXT`)", err=True)
         return
     width = max(len(r.key) for r in rows)
     for r in rows:
-        typer.echo(f"{r.key:<{width}}  {r.message_count:>5} msgs  {_age(r.updated_at):>9}  "
-                   f"{r.preview or ''}")
+        typer.echo(
+            f"{r.key:<{width}}  {r.message_count:>5} msgs  {_age(r.updated_at):>9}  "
+            f"{r.preview or ''}"
+        )
 
 
 @app.command("show")
@@ -99,7 +107,9 @@ def delete(
 def archive(
     ctx: typer.Context,
     older_than: str = typer.Option(
-        ..., "--older-than", metavar="DURATION",
+        ...,
+        "--older-than",
+        metavar="DURATION",
         help="Archive sessions idle for longer than this (e.g. 30d, 12h).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the archived keys as JSON."),

@@ -92,8 +92,9 @@ class SessionIndex:
     def close(self) -> None:
         self.db.close()
 
-    def record(self, row: SessionRow, added: int, old_size: int,
-               recount: Callable[[], SessionRow]) -> None:
+    def record(
+        self, row: SessionRow, added: int, old_size: int, recount: Callable[[], SessionRow]
+    ) -> None:
         """Note `added` messages appended to a transcript that was `old_size` bytes long.
 
         `row.size` is the size after the append; `recount` rebuilds the row from the
@@ -110,8 +111,15 @@ class SessionIndex:
                          last_role = coalesce(?, last_role), preview = coalesce(?, preview),
                          model = coalesce(?, model), size = ?
                        WHERE key = ?""",
-                    (row.updated_at, added, row.last_role, row.preview, row.model, row.size,
-                     row.key),
+                    (
+                        row.updated_at,
+                        added,
+                        row.last_role,
+                        row.preview,
+                        row.model,
+                        row.size,
+                        row.key,
+                    ),
                 )
             elif current is None and old_size == 0:
                 self.put(SessionRow(**{**asdict(row), "message_count": added}))
@@ -123,8 +131,9 @@ class SessionIndex:
             raise
 
     def put(self, row: SessionRow) -> None:
-        self.db.execute(f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                        _tuple(row))
+        self.db.execute(
+            f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", _tuple(row)
+        )
 
     def get(self, key: str) -> SessionRow | None:
         cur = self.db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE key = ?", (key,))
@@ -153,8 +162,9 @@ class SessionIndex:
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM sessions").fetchone()[0])
 
-    def replace_all(self, rows: Iterable[SessionRow],
-                    refresh: Callable[[SessionRow], SessionRow | None]) -> int:
+    def replace_all(
+        self, rows: Iterable[SessionRow], refresh: Callable[[SessionRow], SessionRow | None]
+    ) -> int:
         """Swap the whole index for `rows` (scanned beforehand) in one transaction.
 
         Inside the transaction `refresh` gets each row and returns it as it is now (the
@@ -180,5 +190,14 @@ class SessionIndex:
 
 
 def _tuple(row: SessionRow) -> tuple[object, ...]:
-    return (row.key, row.agent, row.created_at, row.updated_at, row.message_count,
-            row.last_role, row.preview, row.model, row.size)
+    return (
+        row.key,
+        row.agent,
+        row.created_at,
+        row.updated_at,
+        row.message_count,
+        row.last_role,
+        row.preview,
+        row.model,
+        row.size,
+    )

@@ -39,7 +39,11 @@ def session_key(
         return _join("agent", agent, _channel(channel), "direct", _part(peer, "peer id"))
     if dm_scope == "per-account-channel-peer":
         return _join(
-            "agent", agent, _channel(channel), _part(account, "account id"), "direct",
+            "agent",
+            agent,
+            _channel(channel),
+            _part(account, "account id"),
+            "direct",
             _part(peer, "peer id"),
         )
     raise InvalidName(f"unknown dm_scope {dm_scope!r}: expected one of {', '.join(DM_SCOPES)}")

@@ -100,20 +100,26 @@ class SessionStore:
                 fsync_dir(self.transcripts)
             self._note(key, agent, records, old_size, new_size)
 
-    def _note(self, key: str, agent: str, records: list[dict[str, Any]], old_size: int,
-              new_size: int) -> None:
+    def _note(
+        self, key: str, agent: str, records: list[dict[str, Any]], old_size: int, new_size: int
+    ) -> None:
         msgs = [r for r in records if r.get("type") == "message"]
         now = time.time()
         last = msgs[-1] if msgs else {}
         row = SessionRow(
-            key=key, agent=agent, created_at=now, updated_at=now,
+            key=key,
+            agent=agent,
+            created_at=now,
+            updated_at=now,
             last_role=last.get("role"),
             preview=preview_of(str(last.get("content") or "")) if last else None,
-            model=last.get("model"), size=new_size,
+            model=last.get("model"),
+            size=new_size,
         )
         try:
-            self.index.record(row, len(msgs), old_size,
-                              lambda: self._row_from_file(key, self.path(key)))
+            self.index.record(
+                row, len(msgs), old_size, lambda: self._row_from_file(key, self.path(key))
+            )
         except Exception as e:  # the transcript is the truth; reindex repairs the index
             log.warning("session index not updated (%s); run `claw sessions reindex`", e)
 
@@ -135,7 +141,7 @@ class SessionStore:
         records = res.records
         if len(msgs) > n_messages:
             first = msgs[-n_messages] if n_messages else None
-            records = records[records.index(first):] if first is not None else []
+            records = records[records.index(first) :] if first is not None else []
         return Transcript(key, records, res.bad_lines, complete=whole)
 
     def history(self, key: str, budget_tokens: int) -> list[dict[str, Any]]:

@@ -18,20 +18,26 @@ def lm() -> Any:
 
 CASES: list[tuple[str, Callable[[], BaseException], str]] = [
     ("RateLimitError", lambda: lm().RateLimitError("slow", "openai", "gpt-x"), "rate_limit"),
-    ("AuthenticationError", lambda: lm().AuthenticationError("bad key", "openai", "gpt-x"),
-     "auth"),
-    ("ContextWindowExceededError",
-     lambda: lm().ContextWindowExceededError("too long", "gpt-x", "openai"), "overflow"),
+    ("AuthenticationError", lambda: lm().AuthenticationError("bad key", "openai", "gpt-x"), "auth"),
+    (
+        "ContextWindowExceededError",
+        lambda: lm().ContextWindowExceededError("too long", "gpt-x", "openai"),
+        "overflow",
+    ),
     ("Timeout", lambda: lm().Timeout("too slow", "gpt-x", "openai"), "timeout"),
     ("BadRequestError", lambda: lm().BadRequestError("bad", "gpt-x", "openai"), "format"),
     ("NotFoundError", lambda: lm().NotFoundError("no model", "gpt-x", "openai"), "not_found"),
-    ("APIConnectionError", lambda: lm().APIConnectionError("refused", "openai", "gpt-x"),
-     "network"),
+    (
+        "APIConnectionError",
+        lambda: lm().APIConnectionError("refused", "openai", "gpt-x"),
+        "network",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("make", "reason"), [(m, r) for _, m, r in CASES],
-                         ids=[n for n, _, _ in CASES])
+@pytest.mark.parametrize(
+    ("make", "reason"), [(m, r) for _, m, r in CASES], ids=[n for n, _, _ in CASES]
+)
 def test_classify_litellm_exceptions(make: Callable[[], BaseException], reason: str) -> None:
     err = classify(make(), "openai/gpt-x")
     assert isinstance(err, ModelError)
@@ -70,7 +76,8 @@ def test_classify_passes_model_errors_through() -> None:
 def test_classify_gives_actionable_hints() -> None:
     assert "API key" in (classify(lm().AuthenticationError("x", "openai", "m"), "m").hint or "")
     assert "sessions clear" in (
-        classify(lm().ContextWindowExceededError("x", "m", "openai"), "m").hint or "")
+        classify(lm().ContextWindowExceededError("x", "m", "openai"), "m").hint or ""
+    )
 
 
 def test_resolve_builtins() -> None:
@@ -102,12 +109,15 @@ def test_resolve_unknown_name_hint_lists_builtins() -> None:
 
 def _echo(text: str) -> tuple[list[str], models.StreamOutcome]:
     outcome = models.StreamOutcome()
-    messages = [{"role": "system", "content": "be brief"},
-                {"role": "user", "content": "an older question"},
-                {"role": "assistant", "content": "an older answer"},
-                {"role": "user", "content": text}]
-    deltas = list(models.stream_chat(models.resolve("echo"), messages, outcome,
-                                     max_tokens=64, timeout=30))
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "an older question"},
+        {"role": "assistant", "content": "an older answer"},
+        {"role": "user", "content": text},
+    ]
+    deltas = list(
+        models.stream_chat(models.resolve("echo"), messages, outcome, max_tokens=64, timeout=30)
+    )
     return deltas, outcome
 
 
@@ -118,8 +128,9 @@ def test_echo_streams_word_deltas() -> None:
     assert "".join(deltas) == text
     assert outcome.text == text
     assert outcome.usage["completion_tokens"] == 4
-    assert outcome.usage["total_tokens"] == (outcome.usage["prompt_tokens"]
-                                             + outcome.usage["completion_tokens"])
+    assert outcome.usage["total_tokens"] == (
+        outcome.usage["prompt_tokens"] + outcome.usage["completion_tokens"]
+    )
     assert outcome.finish_reason == "stop"
 
 

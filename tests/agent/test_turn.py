@@ -129,8 +129,9 @@ def test_agent_fallbacks_override_global_ones(home: Home) -> None:
 def test_closing_mid_reply_keeps_partial_text_and_frees_the_session(home: Home) -> None:
     script = scripted.install(["one two three four", "next"])
     store = SessionStore(home)
-    events = run_turn(home, cfg.load(home.config_file), store,
-                      TurnRequest("count", model="scripted/test"))
+    events = run_turn(
+        home, cfg.load(home.config_file), store, TurnRequest("count", model="scripted/test")
+    )
     assert isinstance(next(events), TurnStart)
     first = next(events)
     assert isinstance(first, TextDelta) and first.text == "one "
@@ -142,8 +143,7 @@ def test_closing_mid_reply_keeps_partial_text_and_frees_the_session(home: Home) 
     assert reply["status"] == "interrupted"
     assert reply["content"] == "one "
 
-    lock = file_lock(home.locks_dir / "sessions" / f"{encode_component(MAIN)}.turn.lock",
-                     timeout=0)
+    lock = file_lock(home.locks_dir / "sessions" / f"{encode_component(MAIN)}.turn.lock", timeout=0)
     try:
         lock.acquire()
     except Timeout:  # pragma: no cover - the failure being tested for

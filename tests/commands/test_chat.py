@@ -22,7 +22,9 @@ def test_chat_reply_history_new_exit(home_path: Path) -> None:
     assert len(archived) == 1
     old = [json.loads(line) for line in archived[0].read_text().splitlines()]
     assert [(m["role"], m["content"]) for m in old if m["type"] == "message"] == [
-        ("user", "hello"), ("assistant", "hello")]
+        ("user", "hello"),
+        ("assistant", "hello"),
+    ]
     assert messages(home_path) == []  # the live transcript was restarted
 
 

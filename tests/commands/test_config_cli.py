@@ -150,8 +150,11 @@ def test_env_override(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     r = cli("config", "list")
     assert "model.default = echo  # env CLAW_MODEL__DEFAULT" in r.stdout.splitlines()
     rows = {row["key"]: row for row in json.loads(cli("config", "list", "--json").stdout)}
-    assert rows["model.default"] == {"key": "model.default", "value": "echo",
-                                     "source": "env CLAW_MODEL__DEFAULT"}
+    assert rows["model.default"] == {
+        "key": "model.default",
+        "value": "echo",
+        "source": "env CLAW_MODEL__DEFAULT",
+    }
 
 
 def test_env_override_is_used_by_send(cli, monkeypatch: pytest.MonkeyPatch) -> None:

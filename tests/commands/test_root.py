@@ -46,8 +46,10 @@ def test_help_shows_exit_status_epilog(cli) -> None:
 def test_group_help_lists_subcommands(cli, group: str) -> None:
     r = cli(group, "--help")
     assert r.exit_code == 0
-    expected = {"config": ["get", "set", "unset", "list", "path"],
-                "sessions": ["list", "show", "clear", "delete", "archive", "reindex"]}[group]
+    expected = {
+        "config": ["get", "set", "unset", "list", "path"],
+        "sessions": ["list", "show", "clear", "delete", "archive", "reindex"],
+    }[group]
     section = r.stdout.split("Commands:", 1)[1]
     for name in expected:
         assert re.search(rf"^\s+{name}\s{{2,}}\S", section, re.MULTILINE), name
@@ -102,8 +104,13 @@ def test_help_does_not_import_litellm() -> None:
         "except SystemExit: pass\n"
         "print('litellm' in sys.modules)"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=dict(os.environ), timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "Commands:" in r.stdout  # the help really ran
     assert r.stdout.strip().splitlines()[-1] == "False"

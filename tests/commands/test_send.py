@@ -44,7 +44,9 @@ def test_transcript_holds_the_exchange(cli, home_path: Path) -> None:
     assert r.exit_code == 0
     msgs = messages(home_path)
     assert [(m["role"], m["content"]) for m in msgs] == [
-        ("user", "remember me"), ("assistant", "remember me")]
+        ("user", "remember me"),
+        ("assistant", "remember me"),
+    ]
     user, reply = msgs
     assert reply["reply_to"] == user["id"]
     assert reply["model"] == "echo"
@@ -78,8 +80,9 @@ def test_piped_stdin_in_a_real_process(home_path: Path) -> None:
     assert [m["content"] for m in messages(home_path)] == ["piped words", "piped words"]
 
 
-def _run_on_pty(args: list[str], *, stdin_tty: bool, stdout_tty: bool,
-                timeout: float) -> tuple[int, str, str]:
+def _run_on_pty(
+    args: list[str], *, stdin_tty: bool, stdout_tty: bool, timeout: float
+) -> tuple[int, str, str]:
     """Run `python -m claw ARGS` with stdin and/or stdout on a pseudo-terminal."""
     master, slave = pty.openpty()
     try:
@@ -87,7 +90,8 @@ def _run_on_pty(args: list[str], *, stdin_tty: bool, stdout_tty: bool,
             [sys.executable, "-m", "claw", *args],
             stdin=slave if stdin_tty else subprocess.DEVNULL,
             stdout=slave if stdout_tty else subprocess.PIPE,
-            stderr=subprocess.PIPE, env=dict(os.environ),
+            stderr=subprocess.PIPE,
+            env=dict(os.environ),
         )
     finally:
         os.close(slave)
@@ -111,15 +115,20 @@ def _run_on_pty(args: list[str], *, stdin_tty: bool, stdout_tty: bool,
 
 
 def test_no_text_with_stdin_a_terminal_is_a_usage_error() -> None:
-    code, _out, err = _run_on_pty(["send", "--model", "echo"], stdin_tty=True,
-                                  stdout_tty=False, timeout=60)
+    code, _out, err = _run_on_pty(
+        ["send", "--model", "echo"], stdin_tty=True, stdout_tty=False, timeout=60
+    )
     assert code == 2, err
     assert "nothing to send" in err
 
 
 def test_reply_on_a_terminal_is_printed_once(home_path: Path) -> None:
-    code, out, err = _run_on_pty(["send", "--model", "echo", "streamed to a tty"],
-                                 stdin_tty=False, stdout_tty=True, timeout=90)
+    code, out, err = _run_on_pty(
+        ["send", "--model", "echo", "streamed to a tty"],
+        stdin_tty=False,
+        stdout_tty=True,
+        timeout=90,
+    )
     assert code == 0, err
     assert out.replace("\r\n", "\n") == "streamed to a tty\n"
 
@@ -221,15 +230,20 @@ def test_history_is_sent(cli) -> None:
     assert cli("send", "--model", "scripted/test", "question two").exit_code == 0
     second = script.calls[1]
     assert [(m["role"], m["content"]) for m in second[1:]] == [
-        ("user", "question one"), ("assistant", "answer one"), ("user", "question two")]
+        ("user", "question one"),
+        ("assistant", "answer one"),
+        ("user", "question two"),
+    ]
     assert second[0]["role"] == "system"
 
 
 def test_sessions_do_not_share_history(cli) -> None:
     script = scripted.install(["a", "b"])
     assert cli("send", "--model", "scripted/test", "in main").exit_code == 0
-    assert cli("send", "--model", "scripted/test", "-s", "agent:main:other", "elsewhere") \
-        .exit_code == 0
+    assert (
+        cli("send", "--model", "scripted/test", "-s", "agent:main:other", "elsewhere").exit_code
+        == 0
+    )
     assert [m["content"] for m in script.calls[1][1:]] == ["elsewhere"]
 
 

@@ -108,7 +108,9 @@ def test_show_json(cli, sessions) -> None:
     tail = json.loads(cli("sessions", "show", MAIN, "--tail", "2", "--json").stdout)
     msgs = [rec for rec in tail["records"] if rec["type"] == "message"]
     assert [(m["role"], m["content"]) for m in msgs] == [
-        ("user", "second message"), ("assistant", "second message")]
+        ("user", "second message"),
+        ("assistant", "second message"),
+    ]
 
 
 def test_show_reports_unreadable_lines(cli, sessions, home_path: Path) -> None:
@@ -245,7 +247,8 @@ def _files(root: Path) -> set[Path]:
 
 
 @pytest.mark.parametrize(
-    "args", [("show",), ("show", "--tail", "2"), ("clear",), ("delete", "--yes")],
+    "args",
+    [("show",), ("show", "--tail", "2"), ("clear",), ("delete", "--yes")],
     ids=["show", "show-tail", "clear", "delete"],
 )
 @pytest.mark.parametrize("key", ["../../../x", "/tmp/x", "agent:main:../../../../x"])

@@ -49,7 +49,9 @@ def run_workers(
     children = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(home.root), str(p), str(n), key, str(barrier)],
-            env=env, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for p in range(procs)
     ]
@@ -137,8 +139,10 @@ def test_processes_appending_to_different_sessions(home: Home, tmp_path: Path) -
     barrier.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     children = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(home.root), str(p), "50",
-                          keys[p % 2], str(barrier)], env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(home.root), str(p), "50", keys[p % 2], str(barrier)],
+            env=env,
+        )
         for p in range(4)
     ]
     deadline = time.monotonic() + 60
@@ -153,8 +157,9 @@ def test_processes_appending_to_different_sessions(home: Home, tmp_path: Path) -
         msgs = store.read(key).messages
         assert len(msgs) == 100
         for p in mine:
-            assert [int(m["content"].split(":")[1]) for m in msgs
-                    if m["content"].startswith(f"{p}:")] == list(range(50))
+            assert [
+                int(m["content"].split(":")[1]) for m in msgs if m["content"].startswith(f"{p}:")
+            ] == list(range(50))
 
 
 INDEX_RACE_ROUNDS = 8

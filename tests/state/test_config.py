@@ -76,8 +76,16 @@ def test_set_int_below_minimum(path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("true", True), ("Yes", True), ("on", True), ("1", True),
-     ("false", False), ("NO", False), ("off", False), ("0", False)],
+    [
+        ("true", True),
+        ("Yes", True),
+        ("on", True),
+        ("1", True),
+        ("false", False),
+        ("NO", False),
+        ("off", False),
+        ("0", False),
+    ],
 )
 def test_parse_bool(raw: str, value: bool) -> None:
     assert parse_value(Field("bool"), raw, "x.flag") is value
@@ -113,8 +121,11 @@ def test_set_list(path: Path, raw: str, value: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [('["a", 1]', "expected a list of strings"), ("[1,", "expected JSON"),
-     ('["a"', "expected JSON")],
+    [
+        ('["a", 1]', "expected a list of strings"),
+        ("[1,", "expected JSON"),
+        ('["a"', "expected JSON"),
+    ],
 )
 def test_set_list_refuses_bad_values(path: Path, raw: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
@@ -255,11 +266,11 @@ def test_non_utf8_file(path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[model]\nmax_tokens = \"ten\"\n", "model.max_tokens: expected an integer"),
-        ("[model]\nthinking = \"hihg\"\n", "did you mean 'high'"),
-        ("[model]\ndefualt = \"x\"\n", "did you mean 'model.default'"),
+        ('[model]\nmax_tokens = "ten"\n', "model.max_tokens: expected an integer"),
+        ('[model]\nthinking = "hihg"\n', "did you mean 'high'"),
+        ('[model]\ndefualt = "x"\n', "did you mean 'model.default'"),
         ("model = 3\n", "model: expected a table"),
-        ("[model]\nfallbacks = \"a\"\n", "expected a list of strings"),
+        ('[model]\nfallbacks = "a"\n', "expected a list of strings"),
     ],
 )
 def test_invalid_values_in_file(path: Path, text: str, message: str) -> None:
@@ -359,5 +370,7 @@ def test_written_file_has_header_and_round_trips(path: Path) -> None:
 def test_flatten() -> None:
     data = {"model": {"default": "x", "fallbacks": []}, "agents": {}, "gateway": {"port": 1}}
     assert cfg.flatten(data) == [
-        ("model.default", "x"), ("model.fallbacks", []), ("gateway.port", 1)
+        ("model.default", "x"),
+        ("model.fallbacks", []),
+        ("gateway.port", 1),
     ]

@@ -43,8 +43,11 @@ def test_initialise_creates_everything_private(home_path: Path) -> None:
     for d in (home.root, *(home.root / s for s in SUBDIRS), agent, agent / "skills"):
         assert d.is_dir() and _mode(d) == 0o700, d
 
-    assert set(report.created) >= {home.config_file, home.token_file,
-                                   *(agent / n for n in WORKSPACE_FILES)}
+    assert set(report.created) >= {
+        home.config_file,
+        home.token_file,
+        *(agent / n for n in WORKSPACE_FILES),
+    }
     assert report.kept == []
 
 

@@ -201,10 +201,24 @@ def test_invalid_key_in_lifecycle_ops_is_refused_without_side_effects(home: Home
 # -- agent ids and simple names -------------------------------------------------------
 
 # Regression: the regexes end in '$', which also matches before a final newline.
-BAD_AGENT_IDS = ["../x", "..", ".", "A", "Main", "x/y", ".hidden", "", "-x", "_x", "a b",
-                 "a\x00", "é", "a" * 65,
-                 "main\n",
-                 "x\n"]
+BAD_AGENT_IDS = [
+    "../x",
+    "..",
+    ".",
+    "A",
+    "Main",
+    "x/y",
+    ".hidden",
+    "",
+    "-x",
+    "_x",
+    "a b",
+    "a\x00",
+    "é",
+    "a" * 65,
+    "main\n",
+    "x\n",
+]
 
 
 @pytest.mark.parametrize("agent_id", BAD_AGENT_IDS)

@@ -22,10 +22,14 @@ from claw.state.transcript import (
 
 KEY = "agent:main:main"
 
-TOOL_CALLS = [{"id": "call_1", "type": "function",
-               "function": {"name": "read_file", "arguments": json.dumps({"path": "a.txt"})}},
-              {"id": "call_2", "type": "function",
-               "function": {"name": "clock", "arguments": "{}"}}]
+TOOL_CALLS = [
+    {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "read_file", "arguments": json.dumps({"path": "a.txt"})},
+    },
+    {"id": "call_2", "type": "function", "function": {"name": "clock", "arguments": "{}"}},
+]
 
 
 def conversation() -> list[dict]:
@@ -33,11 +37,15 @@ def conversation() -> list[dict]:
     return [
         {"role": "user", "content": "what is in a.txt, and the time?"},
         {"role": "assistant", "content": "", "tool_calls": TOOL_CALLS},
-        {"role": "tool", "content": "hello ✓\nworld", "tool_call_id": "call_1",
-         "name": "read_file"},
+        {
+            "role": "tool",
+            "content": "hello ✓\nworld",
+            "tool_call_id": "call_1",
+            "name": "read_file",
+        },
         {"role": "tool", "content": "12:00", "tool_call_id": "call_2", "name": "clock"},
         {"role": "assistant", "content": "a.txt says hello world; it is noon."},
-        {"role": "user", "content": "thanks\n\n  with \"quotes\" and \\ backslashes"},
+        {"role": "user", "content": 'thanks\n\n  with "quotes" and \\ backslashes'},
         {"role": "assistant", "content": "any time"},
     ]
 
@@ -74,23 +82,31 @@ def test_failed_turn_drops_both_records() -> None:
     u3 = message("user", "retry")
     a3 = message("assistant", "done")
     out = replay([u1, a1, u2, err, u3, a3])
-    assert out == [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
-                   {"role": "user", "content": "retry"}, {"role": "assistant", "content": "done"}]
+    assert out == [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "retry"},
+        {"role": "assistant", "content": "done"},
+    ]
 
 
 def test_failed_turn_only_drops_its_own_user_message() -> None:
     u1 = message("user", "fine")
     a1 = message("assistant", "reply")
     err = message("assistant", "", status="error", reply_to="m_does_not_exist")
-    assert replay([u1, a1, err]) == [{"role": "user", "content": "fine"},
-                                     {"role": "assistant", "content": "reply"}]
+    assert replay([u1, a1, err]) == [
+        {"role": "user", "content": "fine"},
+        {"role": "assistant", "content": "reply"},
+    ]
 
 
 def test_interrupted_assistant_keeps_partial_text() -> None:
     u = message("user", "tell me a long story")
     a = message("assistant", "Once upon a ti", status="interrupted")
-    assert replay([u, a]) == [{"role": "user", "content": "tell me a long story"},
-                              {"role": "assistant", "content": "Once upon a ti"}]
+    assert replay([u, a]) == [
+        {"role": "user", "content": "tell me a long story"},
+        {"role": "assistant", "content": "Once upon a ti"},
+    ]
 
 
 def test_none_content_becomes_empty_string() -> None:
@@ -105,13 +121,16 @@ def test_compaction_replaces_everything_before_first_kept() -> None:
     after = as_records([{"role": "user", "content": "new"}, {"role": "assistant", "content": "ok"}])
     out = replay([transcript.header(KEY, "main"), *old, *kept, summ, *after])
     assert out[0] == {"role": "system", "content": SUMMARY_PREFIX + "we talked about old things"}
-    assert out[1:] == [*conversation(), {"role": "user", "content": "new"},
-                       {"role": "assistant", "content": "ok"}]
+    assert out[1:] == [
+        *conversation(),
+        {"role": "user", "content": "new"},
+        {"role": "assistant", "content": "ok"},
+    ]
     # The tool call and both its results survive together, in order.
     roles = [m["role"] for m in out]
     i = roles.index("tool")
     assert out[i - 1]["tool_calls"] == TOOL_CALLS
-    assert [m["tool_call_id"] for m in out[i:i + 2]] == ["call_1", "call_2"]
+    assert [m["tool_call_id"] for m in out[i : i + 2]] == ["call_1", "call_2"]
 
 
 def test_compaction_without_kept_messages_and_repeated_compactions() -> None:
@@ -123,7 +142,8 @@ def test_compaction_without_kept_messages_and_repeated_compactions() -> None:
     assert replay([*a, c1]) == [{"role": "system", "content": SUMMARY_PREFIX + "first summary"}]
     assert replay([*a, c1, *b, c2, *c]) == [
         {"role": "system", "content": SUMMARY_PREFIX + "second summary"},
-        {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"},
+        {"role": "user", "content": "c"},
+        {"role": "assistant", "content": "d"},
         {"role": "user", "content": "e"},
     ]
 
@@ -133,8 +153,10 @@ def test_failed_turn_after_compaction() -> None:
     c = compaction("s", first_kept_id=u["id"])
     u2 = message("user", "fails")
     e = message("assistant", "x", status="error", reply_to=u2["id"])
-    assert replay([u, c, u2, e]) == [{"role": "system", "content": SUMMARY_PREFIX + "s"},
-                                     {"role": "user", "content": "q"}]
+    assert replay([u, c, u2, e]) == [
+        {"role": "system", "content": SUMMARY_PREFIX + "s"},
+        {"role": "user", "content": "q"},
+    ]
 
 
 def test_unknown_record_types_are_ignored() -> None:
@@ -153,7 +175,7 @@ MSG = st.builds(lambda r, c: {"role": r, "content": c}, ROLE, st.text(max_size=6
 @given(st.lists(MSG, max_size=40), st.integers(min_value=0, max_value=400))
 def test_fit_history_properties(messages: list[dict], budget: int) -> None:
     out = fit_history(messages, budget)
-    assert out == messages[len(messages) - len(out):]  # a suffix: the newest messages
+    assert out == messages[len(messages) - len(out) :]  # a suffix: the newest messages
     assert sum(estimate_tokens(m) for m in out) <= budget
     if out:
         assert out[0]["role"] in ("user", "system")
@@ -164,7 +186,7 @@ def test_fit_history_properties(messages: list[dict], budget: int) -> None:
             break
         total += estimate_tokens(m)
         n += 1
-    suffix = messages[len(messages) - n:] if n else []
+    suffix = messages[len(messages) - n :] if n else []
     while suffix and suffix[0]["role"] not in ("user", "system"):
         suffix = suffix[1:]
     assert out == suffix
@@ -200,8 +222,9 @@ def _random_transcript(draw_roles: list[str], with_failures: bool) -> list[dict]
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.sampled_from(["user", "assistant", "tool"]), min_size=1, max_size=60),
-       st.booleans())
+@given(
+    st.lists(st.sampled_from(["user", "assistant", "tool"]), min_size=1, max_size=60), st.booleans()
+)
 def test_history_with_huge_budget_equals_full_replay(
     tmp_path_factory: pytest.TempPathFactory, roles: list[str], failures: bool
 ) -> None:
@@ -225,7 +248,7 @@ def test_history_of_long_transcript_returns_newest_only(home: Home, monkeypatch)
         recs.append(message("user", f"question {i} " + "q" * 40))
         recs.append(message("assistant", f"answer {i} " + "a" * 80))
     for start in range(0, len(recs), 1000):
-        store.append(KEY, recs[start:start + 1000])
+        store.append(KEY, recs[start : start + 1000])
     full = replay(jsonl.read_all(store.path(KEY)).records)
     assert len(full) == 5000
 
@@ -261,8 +284,11 @@ def test_history_tail_read_respects_compaction_before_tail(home: Home) -> None:
         middle.append(message("user", f"follow-up {i}"))
     last_kept = message("user", "ok")
     summary = compaction("s" * 9000, first_kept_id=keep["id"])  # ~3000 tokens
-    after = [message("assistant", "b" * 1500), message("user", "c" * 1500),
-             message("assistant", "d" * 1500)]
+    after = [
+        message("assistant", "b" * 1500),
+        message("user", "c" * 1500),
+        message("assistant", "d" * 1500),
+    ]
     store.append(KEY, [keep, *middle, last_kept, summary, *after])
 
     full = replay(jsonl.read_all(store.path(KEY)).records)
@@ -273,4 +299,3 @@ def test_history_tail_read_respects_compaction_before_tail(home: Home) -> None:
     got = store.history(KEY, budget)
     assert [m["content"][:12] for m in got] == [m["content"][:12] for m in expected]
     assert got == expected
-

