@@ -86,7 +86,7 @@ complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subco
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from delete' -s h -l help -d 'Show this message and exit.'
 
 # claw sessions archive
-complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from archive' -l older-than -x -d 'Archive sessions idle for longer than this (e.g. 30d, 12h). [required]'
+complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from archive' -l older-than -x -d 'Archive sessions idle longer than this, e.g. 12h (default: sessions.archive_after).'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from archive' -l json -d 'Print the archived keys as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from archive' -s h -l help -d 'Show this message and exit.'
 

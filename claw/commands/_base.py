@@ -42,10 +42,10 @@ class AppState:
 
     def store(self) -> Any:
         if self._store is None:
-            self.config()  # a broken config.toml is reported by every command that uses state
+            conf = self.config()  # a broken config.toml is reported by every such command
             from claw.state.sessions import SessionStore
 
-            self._store = SessionStore(self.home())
+            self._store = SessionStore(self.home(), fsync=bool(conf.get("sessions.fsync")))
         return self._store
 
 

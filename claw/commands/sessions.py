@@ -107,15 +107,20 @@ def delete(
 def archive(
     ctx: typer.Context,
     older_than: str = typer.Option(
-        ...,
+        None,
         "--older-than",
         metavar="DURATION",
-        help="Archive sessions idle for longer than this (e.g. 30d, 12h).",
+        help="Archive sessions idle longer than this, e.g. 12h (default: sessions.archive_after).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the archived keys as JSON."),
 ) -> None:
-    """Move idle sessions' transcripts to sessions/archive/."""
-    keys = state(ctx).store().archive_older_than(parse_duration(older_than))
+    """Move idle sessions' transcripts to sessions/archive/.
+
+    Without --older-than, sessions.archive_after from the config applies (default 30d).
+    """
+    st = state(ctx)
+    idle = older_than or st.config().get("sessions.archive_after")
+    keys = st.store().archive_older_than(parse_duration(idle))
     if as_json:
         print_json(keys)
         return

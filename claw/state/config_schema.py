@@ -67,6 +67,12 @@ SCHEMA: Schema = {
         "history_tokens": Field(
             "int", 0, "cap on history sent to the model (0: fit the model's context)", minimum=0
         ),
+        "archive_after": Field(
+            "duration", "30d", "idle time after which `claw sessions archive` archives a session"
+        ),
+        "fsync": Field(
+            "bool", True, "fsync every transcript append (turn off only on throwaway storage)"
+        ),
     },
     "gateway": {
         "host": Field("str", "127.0.0.1", "address the daemon listens on"),

@@ -43,8 +43,9 @@ class Transcript:
 
 
 class SessionStore:
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, *, fsync: bool = True) -> None:
         self.home = home
+        self.fsync = fsync  # durability of appends; only throwaway stores turn it off
         self.root = home.sessions_dir
         self.transcripts = self.root / "transcripts"
         self.archive_dir = self.root / "archive"
@@ -95,7 +96,7 @@ class SessionStore:
             new = not path.exists()
             head = [transcript.header(key, agent)] if new else []
             data = b"".join(jsonl.dumps(r) for r in head + records)
-            old_size, new_size = jsonl.append_locked(path, data)
+            old_size, new_size = jsonl.append_locked(path, data, fsync=self.fsync)
             if new:
                 fsync_dir(self.transcripts)
             self._note(key, agent, records, old_size, new_size)

@@ -62,7 +62,7 @@ def test_group_help_lists_subcommands(cli, group: str) -> None:
         ("sessions", "nosuch"),
         ("send", "--bogus-option", "hi"),
         ("sessions", "list", "--limit", "0"),
-        ("sessions", "archive"),  # --older-than is required
+        ("sessions", "show"),  # KEY is required
     ],
     ids=["unknown-command", "unknown-subcommand", "unknown-option", "bad-value", "missing-option"],
 )

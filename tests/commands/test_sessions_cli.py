@@ -209,6 +209,30 @@ def test_archive_text_output(cli, sessions, home_path: Path) -> None:
     assert "1 session(s) archived" in r.stderr
 
 
+def test_archive_defaults_to_config_archive_after(cli, sessions, home_path: Path) -> None:
+    _age_transcript(home_path, OTHER, days=45)
+    _age_transcript(home_path, WORK, days=3)
+    assert cli("sessions", "reindex").exit_code == 0
+    r = cli("sessions", "archive", "--json")  # sessions.archive_after defaults to 30d
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == [OTHER]
+    assert cli("config", "set", "sessions.archive_after", "2d").exit_code == 0
+    r = cli("sessions", "archive", "--json")
+    assert json.loads(r.stdout) == [WORK]
+
+
+def test_bool_and_duration_settings_are_typed(cli, home) -> None:
+    r = cli("config", "set", "sessions.fsync", "no")
+    assert r.exit_code == 0 and r.stdout.strip() == "sessions.fsync = false"
+    r = cli("config", "set", "sessions.fsync", "maybe")
+    assert r.exit_code == 2 and "true or false" in r.stderr
+    r = cli("config", "set", "sessions.archive_after", "1440m")
+    assert r.stdout.strip() == "sessions.archive_after = 1d"
+    r = cli("config", "set", "sessions.archive_after", "soon")
+    assert r.exit_code == 2 and "invalid duration" in r.stderr
+    assert cli("send", "--model", "echo", "still durable enough").exit_code == 0
+
+
 def test_archive_bad_duration(cli, home) -> None:
     r = cli("sessions", "archive", "--older-than", "soon")
     assert r.exit_code == 2
