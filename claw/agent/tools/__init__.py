@@ -1,0 +1,1 @@
+"""Tools the model may call: a registry of JSON-schema-described callables."""
