@@ -21,7 +21,7 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # str int bool duration enum list_str list_table
+    kind: str  # str int bool duration enum list_str list_table dict_str
     default: Any = None  # None: unset unless given
     help: str = ""
     choices: tuple[str, ...] = ()
@@ -44,11 +44,56 @@ SCHEMA: Schema = {
         "thinking": Field("enum", "off", "reasoning level", ("off", "low", "medium", "high")),
         "timeout_s": Field("int", 600, "per-turn timeout in seconds", minimum=1),
         "max_tokens": Field("int", 1024, "longest reply, in tokens", minimum=1),
+        "reasoning": Field(
+            "enum",
+            "off",
+            "show the model's reasoning: off, on (after), stream (live)",
+            ("off", "on", "stream"),
+        ),
+        "retry_budget": Field(
+            "int", 8, "most model calls one turn may make across retries and fallbacks", minimum=1
+        ),
+    },
+    "user": {
+        "timezone": Field("str", help="your IANA time zone, e.g. Europe/Paris (default: system)"),
+    },
+    "plugins": Field("list_str", [], "Python modules with claw hook implementations"),
+    "lanes": {
+        "main": Field("int", 4, "turns from people that may run at once", minimum=1),
+        "cron": Field("int", 1, "cron turns that may run at once", minimum=1),
+        "heartbeat": Field("int", 1, "heartbeat turns that may run at once", minimum=1),
+    },
+    "prompt": {
+        "max_file_chars": Field(
+            "int", 20_000, "longest workspace file put in the prompt", minimum=100
+        ),
+        "max_total_chars": Field("int", 60_000, "longest system prompt", minimum=1000),
+    },
+    "tools": {
+        "max_iterations": Field("int", 8, "most tool rounds in one turn", minimum=1),
+        "max_result_chars": Field("int", 16_000, "longer tool results are truncated", minimum=100),
+        "exec_enabled": Field("bool", False, "allow the exec tool (runs shell commands)"),
+        "exec_timeout_s": Field("int", 30, "exec time limit, seconds", minimum=1),
+        "exec_max_output": Field("int", 8_000, "exec output kept, characters", minimum=100),
+    },
+    "mcp": {
+        "servers": {
+            WILDCARD: {
+                "command": Field("str", help="stdio server: the program to start"),
+                "args": Field("list_str", [], "stdio server: its arguments"),
+                "env": Field("dict_str", {}, "stdio server: extra environment variables"),
+                "url": Field("str", help="streamable HTTP server: its URL"),
+                "headers": Field("dict_str", {}, "HTTP server: extra headers"),
+                "timeout_s": Field("int", 30, "start-up and per-call time limit", minimum=1),
+                "enabled": Field("bool", True, "set false to keep the server off"),
+            }
+        }
     },
     "providers": {
         WILDCARD: {
             "api_base": Field("str", help="base URL of the provider's API"),
             "profiles": Field("list_table", [], "auth profiles, tried in order", item=PROFILE),
+            "pin": Field("str", help="always use this profile (never rotate away from it)"),
         }
     },
     "agents": {
@@ -83,6 +128,7 @@ SCHEMA: Schema = {
 NAME_VALIDATORS = {
     "agents": validate_agent_id,
     "providers": lambda n: validate_simple_name(n, "provider name"),
+    "servers": lambda n: validate_simple_name(n, "MCP server name"),
 }
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -157,7 +203,7 @@ def parse_value(field: Field, raw: str, key: str) -> Any:
         else:
             value = [p.strip() for p in text.split(",") if p.strip()]
         return check(field, value, key)
-    if field.kind == "list_table":
+    if field.kind in ("list_table", "dict_str"):
         return check(field, _json(text, key), key)
     return check(field, text, key)
 
@@ -196,6 +242,11 @@ def check(field: Field, value: Any, key: str) -> Any:
         isinstance(value, list) and all(isinstance(v, str) for v in value)
     ):
         raise UsageError(f"{key}: expected a list of strings, got {_show(value)}")
+    if kind == "dict_str" and not (
+        isinstance(value, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    ):
+        raise UsageError(f"{key}: expected a table of strings, got {_show(value)}")
     if kind == "list_table":
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise UsageError(f"{key}: expected a list of tables, got {_show(value)}")
