@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from claw import __version__
-from claw.commands import chat, config, init, send, sessions
+from claw.commands import chat, config, init, send, sessions, skills, tools
 from claw.commands._base import AppState, styled
 from claw.errors import EXIT_RUNTIME, ClawError
 
@@ -122,6 +122,8 @@ send.register(app)
 chat.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(sessions.app, name="sessions")
+app.add_typer(tools.app, name="tools")
+app.add_typer(skills.app, name="skills")
 
 
 def main() -> None:

@@ -47,9 +47,17 @@ class NotFound(ClawError):
 class ModelError(ClawError):
     """A model call failed; `reason` is the failover class (auth, rate_limit, …)."""
 
-    def __init__(self, message: str, *, reason: str = "unknown", hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "unknown",
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.reason = reason
+        self.retry_after = retry_after  # seconds the provider asked us to wait, if it said
 
 
 class ModelUnavailable(ModelError):

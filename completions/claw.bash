@@ -24,9 +24,13 @@ _claw() {
             "claw|chat") cmd="claw chat" ;;
             "claw|config") cmd="claw config" ;;
             "claw|sessions") cmd="claw sessions" ;;
+            "claw|tools") cmd="claw tools" ;;
+            "claw|skills") cmd="claw skills" ;;
             "claw send|-s"|"claw send|--session") ((i++)) ;;
             "claw send|-a"|"claw send|--agent") ((i++)) ;;
             "claw send|-m"|"claw send|--model") ((i++)) ;;
+            "claw send|--thinking") ((i++)) ;;
+            "claw send|--timeout") ((i++)) ;;
             "claw chat|-s"|"claw chat|--session") ((i++)) ;;
             "claw chat|-a"|"claw chat|--agent") ((i++)) ;;
             "claw chat|-m"|"claw chat|--model") ((i++)) ;;
@@ -45,6 +49,12 @@ _claw() {
             "claw sessions list|--limit") ((i++)) ;;
             "claw sessions show|--tail") ((i++)) ;;
             "claw sessions archive|--older-than") ((i++)) ;;
+            "claw tools|list") cmd="claw tools list" ;;
+            "claw tools list|-a"|"claw tools list|--agent") ((i++)) ;;
+            "claw skills|list") cmd="claw skills list" ;;
+            "claw skills|show") cmd="claw skills show" ;;
+            "claw skills list|-a"|"claw skills list|--agent") ((i++)) ;;
+            "claw skills show|-a"|"claw skills show|--agent") ((i++)) ;;
         esac
     done
 
@@ -55,6 +65,8 @@ _claw() {
         "claw send|-s"|"claw send|--session") COMPREPLY=(); return 0 ;;
         "claw send|-a"|"claw send|--agent") COMPREPLY=(); return 0 ;;
         "claw send|-m"|"claw send|--model") COMPREPLY=(); return 0 ;;
+        "claw send|--thinking") COMPREPLY=(); return 0 ;;
+        "claw send|--timeout") COMPREPLY=(); return 0 ;;
         "claw chat|-s"|"claw chat|--session") COMPREPLY=(); return 0 ;;
         "claw chat|-a"|"claw chat|--agent") COMPREPLY=(); return 0 ;;
         "claw chat|-m"|"claw chat|--model") COMPREPLY=(); return 0 ;;
@@ -62,13 +74,16 @@ _claw() {
         "claw sessions list|--limit") COMPREPLY=(); return 0 ;;
         "claw sessions show|--tail") COMPREPLY=(); return 0 ;;
         "claw sessions archive|--older-than") COMPREPLY=(); return 0 ;;
+        "claw tools list|-a"|"claw tools list|--agent") COMPREPLY=(); return 0 ;;
+        "claw skills list|-a"|"claw skills list|--agent") COMPREPLY=(); return 0 ;;
+        "claw skills show|-a"|"claw skills show|--agent") COMPREPLY=(); return 0 ;;
     esac
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat config sessions"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
-        "claw send") opts="-s --session -a --agent -m --model --json -h --help"; subs=""; args="1" ;;
+        "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
         "claw config") opts="-h --help"; subs="get set unset list path"; args="" ;;
         "claw config get") opts="--json -h --help"; subs=""; args="1" ;;
@@ -83,6 +98,11 @@ _claw() {
         "claw sessions delete") opts="-y --yes -h --help"; subs=""; args="1" ;;
         "claw sessions archive") opts="--older-than --json -h --help"; subs=""; args="" ;;
         "claw sessions reindex") opts="-h --help"; subs=""; args="" ;;
+        "claw tools") opts="-h --help"; subs="list"; args="" ;;
+        "claw tools list") opts="-a --agent --json -h --help"; subs=""; args="" ;;
+        "claw skills") opts="-h --help"; subs="list show"; args="" ;;
+        "claw skills list") opts="-a --agent --json -h --help"; subs=""; args="" ;;
+        "claw skills show") opts="-a --agent -h --help"; subs=""; args="1" ;;
         *) return 0 ;;
     esac
     if [[ "$cur" == -* ]] || [[ -z "$subs" && -z "$args" ]]; then

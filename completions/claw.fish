@@ -13,6 +13,8 @@ complete -c claw -n '__fish_use_subcommand' -a send -d 'Send a message and print
 complete -c claw -n '__fish_use_subcommand' -a chat -d 'Talk with the assistant interactively.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
+complete -c claw -n '__fish_use_subcommand' -a tools -d 'List the tools agents can call.'
+complete -c claw -n '__fish_use_subcommand' -a skills -d 'List and read the agent\'s skills.'
 
 # claw init
 complete -c claw -n '__fish_seen_subcommand_from init' -l force -d 'Reset config.toml, the gateway token and the starter files.'
@@ -24,6 +26,9 @@ complete -c claw -n '__fish_seen_subcommand_from init' -s h -l help -d 'Show thi
 complete -c claw -n '__fish_seen_subcommand_from send' -s s -l session -x -d 'Session key (default: agent:<agent>:main).'
 complete -c claw -n '__fish_seen_subcommand_from send' -s a -l agent -x -d 'Agent that answers. [default: main]'
 complete -c claw -n '__fish_seen_subcommand_from send' -s m -l model -x -d 'Model for this turn (default: from config), e.g. echo.'
+complete -c claw -n '__fish_seen_subcommand_from send' -l thinking -x -d 'Reasoning level: off, low, medium, high (default: model.thinking).'
+complete -c claw -n '__fish_seen_subcommand_from send' -l timeout -x -d 'Stop the turn after this long (default: model.timeout_s). [x>=0.001]'
+complete -c claw -n '__fish_seen_subcommand_from send' -l verbose -d 'Show tool calls and retries on stderr; list tools used.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l json -d 'Print {session_key, message_id, text, model, usage, duration_ms} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from send' -s h -l help -d 'Show this message and exit.'
 
@@ -92,3 +97,26 @@ complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subco
 
 # claw sessions reindex
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from reindex' -s h -l help -d 'Show this message and exit.'
+
+# claw tools
+complete -c claw -n '__fish_seen_subcommand_from tools; and not __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from tools; and not __fish_seen_subcommand_from list' -a list -d 'List built-in, skill and MCP tools (MCP servers are started to ask them).'
+
+# claw tools list
+complete -c claw -n '__fish_seen_subcommand_from tools; and __fish_seen_subcommand_from list' -s a -l agent -x -d 'Agent whose tools. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from tools; and __fish_seen_subcommand_from list' -l json -d 'Print name, description, parameters.'
+complete -c claw -n '__fish_seen_subcommand_from tools; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw skills
+complete -c claw -n '__fish_seen_subcommand_from skills; and not __fish_seen_subcommand_from list show' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from skills; and not __fish_seen_subcommand_from list show' -a list -d 'List skills: name, description and file.'
+complete -c claw -n '__fish_seen_subcommand_from skills; and not __fish_seen_subcommand_from list show' -a show -d 'Print a skill\'s instructions (the body of its SKILL.md, without the front...'
+
+# claw skills list
+complete -c claw -n '__fish_seen_subcommand_from skills; and __fish_seen_subcommand_from list' -s a -l agent -x -d 'Whose skills. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from skills; and __fish_seen_subcommand_from list' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from skills; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw skills show
+complete -c claw -n '__fish_seen_subcommand_from skills; and __fish_seen_subcommand_from show' -s a -l agent -x -d 'Whose skills. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from skills; and __fish_seen_subcommand_from show' -s h -l help -d 'Show this message and exit.'

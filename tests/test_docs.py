@@ -287,7 +287,7 @@ BASH_CASES = [
     ("claw sess", ["sessions"]),
     ("claw sessions li", ["list"]),
     ("claw send --mo", ["--model"]),
-    ("claw ", ["init", "send", "chat", "config", "sessions"]),
+    ("claw ", ["init", "send", "chat", "config", "sessions", "tools", "skills"]),
     ("claw --ve", ["--verbose", "--version"]),
     ("claw --home /tmp sessions ", ["list", "show", "clear", "delete", "archive", "reindex"]),
     ("claw sessions list --", ["--agent", "--limit", "--json", "--help"]),

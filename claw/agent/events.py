@@ -1,5 +1,10 @@
-"""Typed events of a turn. Every entry point (CLI now; gateway and channels later) renders
-the same stream, so a turn behaves identically whoever runs it."""
+"""Typed events of a turn: the one stream every entry point renders.
+
+The CLI prints them, the gateway will forward them as notifications, channels chunk
+them. Whoever runs a turn sees the same sequence:
+  AgentStart, (MessageStart, MessageDelta*, ReasoningDelta*, MessageEnd,
+  (ToolStart, ToolUpdate*, ToolEnd)*)*, [CompactionStart, CompactionEnd], Retry*, AgentEnd.
+"""
 
 from __future__ import annotations
 
@@ -15,28 +20,108 @@ class TurnResult:
     model: str
     usage: dict[str, int] = field(default_factory=dict)
     duration_ms: int = 0
-    status: str = "ok"  # ok | interrupted
+    status: str = "ok"  # ok | silent | error | interrupted | timeout
+    tools: list[str] = field(default_factory=list)  # tool names called, in order
+    reasoning: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass
-class TurnStart:
+class AgentStart:
     session_key: str
     agent_id: str
     model: str
     user_message_id: str
+    lane: str = "main"
 
 
 @dataclass
-class TextDelta:
+class MessageStart:
+    model: str
+
+
+@dataclass
+class MessageDelta:
     text: str
 
 
 @dataclass
-class TurnEnd:
+class ReasoningDelta:
+    text: str
+
+
+@dataclass
+class MessageEnd:
+    text: str
+    tool_calls: int = 0
+
+
+@dataclass
+class ToolStart:
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class ToolUpdate:
+    call_id: str
+    text: str
+
+
+@dataclass
+class ToolEnd:
+    call_id: str
+    name: str
+    result: str
+    is_error: bool
+    duration_ms: int
+
+
+@dataclass
+class CompactionStart:
+    reason: str
+    messages: int
+
+
+@dataclass
+class CompactionEnd:
+    summary_chars: int
+    kept_messages: int
+
+
+@dataclass
+class Retry:
+    reason: str  # the failover class: auth, rate_limit, overflow, format, …
+    action: str  # next_profile | next_model | lower_thinking | compacted
+    model: str
+    detail: str = ""
+
+
+@dataclass
+class AgentEnd:
     result: TurnResult
+    outcome: str  # same as result.status
 
 
-Event = TurnStart | TextDelta | TurnEnd
+Event = (
+    AgentStart
+    | MessageStart
+    | MessageDelta
+    | ReasoningDelta
+    | MessageEnd
+    | ToolStart
+    | ToolUpdate
+    | ToolEnd
+    | CompactionStart
+    | CompactionEnd
+    | Retry
+    | AgentEnd
+)
+
+# Kept for the callers written against the first runner.
+TextDelta = MessageDelta
+TurnStart = AgentStart
+TurnEnd = AgentEnd

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,65 +122,6 @@ def litellm() -> Any:
     return _litellm
 
 
-@dataclass
-class StreamOutcome:
-    text: str = ""
-    usage: dict[str, int] = field(default_factory=dict)
-    finish_reason: str | None = None
-
-
-def stream_chat(
-    info: ModelInfo,
-    messages: list[dict[str, Any]],
-    outcome: StreamOutcome,
-    *,
-    max_tokens: int,
-    timeout: float,
-    api_key: str | None = None,
-    api_base: str | None = None,
-    reasoning_effort: str | None = None,
-) -> Iterator[str]:
-    """Yield text deltas of one completion; fills `outcome` as it goes."""
-    lm = litellm()
-    kwargs: dict[str, Any] = {
-        "model": info.litellm_model,
-        "messages": messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "max_tokens": max_tokens,
-        "timeout": timeout,
-        "num_retries": 0,
-    }
-    if api_key:
-        kwargs["api_key"] = api_key
-    if api_base:
-        kwargs["api_base"] = api_base
-    if reasoning_effort:
-        kwargs["reasoning_effort"] = reasoning_effort
-    try:
-        for chunk in lm.completion(**kwargs):
-            usage = getattr(chunk, "usage", None)
-            if usage:
-                outcome.usage = {
-                    "prompt_tokens": int(usage.prompt_tokens or 0),
-                    "completion_tokens": int(usage.completion_tokens or 0),
-                    "total_tokens": int(usage.total_tokens or 0),
-                }
-            if not chunk.choices:
-                continue
-            choice = chunk.choices[0]
-            if choice.finish_reason:
-                outcome.finish_reason = choice.finish_reason
-            delta = choice.delta.content if choice.delta else None
-            if delta:
-                outcome.text += delta
-                yield delta
-    except ModelError:
-        raise
-    except Exception as e:
-        raise classify(e, info.name) from e
-
-
 def classify(exc: BaseException, model: str) -> ModelError:
     """A ModelError whose reason comes from litellm's exception type, never its text."""
     if isinstance(exc, ModelError):
@@ -212,8 +153,13 @@ def classify(exc: BaseException, model: str) -> ModelError:
         else detail
     )
     detail = detail[:300]
+    from claw.agent.profiles import retry_after_seconds
+
     return ModelError(
-        f"model {model} failed ({reason}): {detail}", reason=reason, hint=_HINTS.get(reason)
+        f"model {model} failed ({reason}): {detail}",
+        reason=reason,
+        hint=_HINTS.get(reason),
+        retry_after=retry_after_seconds(exc),
     )
 
 

@@ -1,39 +1,61 @@
-"""One agent turn: user text in, assistant reply out, both durable in the session.
+"""One agent turn, whoever runs it: user text in, events out, transcript consistent.
 
-`run_turn` is a generator of events so the caller decides how to show the reply (stream
-to a terminal, collect for --json, forward to a client). The transcript is consistent
-however the turn ends:
-- success: user message, then the assistant message with model, usage and duration;
-- model failure: user message, then an assistant record with status "error" saying why
-  (replay leaves both out, so the next turn starts clean);
-- Ctrl-C / abort: the partial reply is kept with status "interrupted".
-Turns on one session never interleave, across processes too: the turn holds the
-session's turn lock from reading the history to writing the reply.
+`run_turn` yields the typed events of claw.agent.events. It takes the session lane (a
+cross-process lock: turns on one session never interleave), then a global lane slot, and
+runs the model ↔ tools loop with failover (claw.agent.failover). However the turn ends,
+the transcript replays cleanly:
+- success: user message, [assistant tool calls, tool results]*, assistant reply;
+- failure: an assistant record with status "error" (replay leaves the failed exchange out);
+- abort, Ctrl-C or timeout: partial text kept with status "interrupted", and every tool
+  call left without a result gets one saying so (no orphaned tool call).
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from claw.agent import models, prompt
-from claw.agent.events import Event, TextDelta, TurnEnd, TurnResult, TurnStart
+from claw.agent import compaction, completion, env, models, replies
+from claw.agent.events import (
+    AgentEnd,
+    AgentStart,
+    CompactionEnd,
+    CompactionStart,
+    Event,
+    MessageDelta,
+    MessageEnd,
+    MessageStart,
+    ReasoningDelta,
+    ToolEnd,
+    ToolStart,
+    TurnResult,
+)
+from claw.agent.failover import Failover
+from claw.agent.lanes import LANES
+from claw.agent.reasoning import ReasoningSplitter
+from claw.agent.session_lane import SessionLane
 from claw.errors import ClawError, ModelError, NotFound, UsageError
 from claw.state import transcript
 from claw.state.config import Config
+from claw.state.cooldowns import CooldownStore
 from claw.state.home import Home
-from claw.state.locks import Timeout, file_lock
-from claw.state.names import encode_component, validate_agent_id, validate_session_key
+from claw.state.names import validate_agent_id, validate_session_key
 from claw.state.session_keys import main_key
 from claw.state.sessions import SessionStore
-from claw.state.workspace import create_workspace, workspace_dir
 
 log = logging.getLogger(__name__)
 
-LANE_WAIT_LOG_S = 2.0
+CONTEXT_HARD_MIN = 1024  # tokens: below this no useful turn fits
+CONTEXT_WARN_BELOW = 4096
+_warned: set[str] = set()
+
+
+class TurnTimeout(ClawError):
+    """The turn ran past its time limit; partial text is kept as interrupted."""
 
 
 @dataclass
@@ -42,158 +64,399 @@ class TurnRequest:
     agent_id: str = "main"
     session_key: str | None = None
     model: str | None = None
+    thinking: str | None = None  # off | low | medium | high (default: config)
+    timeout_s: float | None = None  # default: model.timeout_s
+    lane: str = "main"
+    channel: str | None = None
+    verbose: bool = False  # append "Tools: …" to the reply
+    abort: threading.Event | None = None  # set it to cancel the turn
+    sent: list[str] = field(default_factory=list)  # texts a messaging tool already sent
 
 
 def check_agent(config: Config, agent_id: str) -> str:
     validate_agent_id(agent_id)
     if agent_id not in config.agent_ids():
         raise NotFound(
-            f"unknown agent {agent_id!r}; configured agents: {', '.join(config.agent_ids())}",
+            f"unknown agent {agent_id!r}; configured agents: {', '.join(config.agent_ids())}"
         )
     return agent_id
 
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
-    text = req.text
-    if not text.strip():
+    if not req.text.strip():
         raise UsageError("nothing to send: the message is empty")
     agent_id = check_agent(config, req.agent_id)
     key = validate_session_key(req.session_key or main_key(agent_id))
-    candidates = _candidates(config, agent_id, req.model)
-    info = candidates[0]
-    max_tokens = int(config.get("model.max_tokens"))
-    workspace = workspace_dir(home, agent_id)
-    if not workspace.exists():
-        create_workspace(home, agent_id)
+    candidates = candidates_for(config, agent_id, req.model)
+    guard_context(candidates[0])
+    thinking = req.thinking or config.get("model.thinking") or "off"
+    timeout = float(req.timeout_s or config.get("model.timeout_s"))
+    abort = req.abort or threading.Event()
+    timed_out = threading.Event()
+    timer = threading.Timer(timeout, lambda: (timed_out.set(), abort.set()))
+    timer.daemon = True
 
-    with _session_lane(store, key):
-        started = time.monotonic()
-        system = prompt.system_prompt(workspace)
-        user = transcript.message("user", text)
-        budget = _history_budget(config, info, system, text, max_tokens)
-        history = store.history(key, budget)
-        messages = _compose(system, history, text)
-        store.append(key, [user], agent=agent_id)
-        yield TurnStart(key, agent_id, info.name, user["id"])
-
-        outcome = models.StreamOutcome()
+    with SessionLane(store, key), LANES.slot(req.lane, config.get(f"lanes.{req.lane}")):
+        turn = _Turn(home, config, store, req, agent_id, key, candidates, thinking, abort)
+        timer.start()
         try:
-            for n, model_info in enumerate(candidates):
-                info = model_info
-                try:
-                    for delta in models.stream_chat(
-                        info,
-                        messages,
-                        outcome,
-                        max_tokens=max_tokens,
-                        timeout=float(config.get("model.timeout_s")),
-                        **_call_options(config, info),
-                    ):
-                        yield TextDelta(delta)
-                    break
-                except ModelError as e:
-                    # Fall back only before any text reached the user, and only for
-                    # failures another model may not have.
-                    if outcome.text or e.reason not in FAILOVER_REASONS or n == len(candidates) - 1:
-                        raise
-                    log.warning("%s; trying fallback %s", e.message, candidates[n + 1].name)
-            if not outcome.text.strip():
-                raise ModelError(f"model {info.name} returned an empty reply", reason="empty")
-        except ModelError as e:
-            store.append(key, [_failure(user, info, str(e.message), e.reason)], agent=agent_id)
-            raise
-        except (KeyboardInterrupt, GeneratorExit) as e:
-            reason = "interrupted"
-            if outcome.text:
-                store.append(
-                    key, [_reply(user, info, outcome, started, "interrupted")], agent=agent_id
-                )
-            else:
-                store.append(
-                    key,
-                    [_failure(user, info, "interrupted before any reply", reason)],
-                    agent=agent_id,
-                )
-            if isinstance(e, GeneratorExit):
+            yield from turn.run()
+        except (completion.Aborted, KeyboardInterrupt, GeneratorExit) as e:
+            status = "timeout" if timed_out.is_set() else "interrupted"
+            turn.interrupted(status)
+            if isinstance(e, completion.Aborted):
+                if timed_out.is_set():
+                    raise TurnTimeout(
+                        f"the turn took longer than {timeout:g}s and was stopped",
+                        hint="raise model.timeout_s or pass --timeout",
+                    ) from None
+                yield turn.end(status)
                 return
             raise
-        reply = _reply(user, info, outcome, started, "ok")
-        store.append(key, [reply], agent=agent_id)
-        yield TurnEnd(
-            TurnResult(
-                session_key=key,
-                message_id=reply["id"],
-                text=outcome.text,
-                model=info.name,
-                usage=outcome.usage,
-                duration_ms=reply["duration_ms"],
+        except ModelError as e:
+            turn.failed(e)
+            raise
+        finally:
+            timer.cancel()
+
+
+class _Turn:
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        store: SessionStore,
+        req: TurnRequest,
+        agent_id: str,
+        key: str,
+        candidates: list[models.ModelInfo],
+        thinking: str,
+        abort: threading.Event,
+    ) -> None:
+        self.config, self.store, self.req = config, store, req
+        self.agent_id, self.key = agent_id, key
+        self.started = time.monotonic()
+        self.info = candidates[0]
+        self.env = env.build(
+            home, config, agent_id, key, self.info, channel=req.channel, abort=abort
+        )
+        self.failover = Failover(
+            config,
+            CooldownStore(home),
+            candidates,
+            thinking=thinking,
+            budget=int(config.get("model.retry_budget")),
+            abort=abort,
+        )
+        self.max_tokens = int(config.get("model.max_tokens"))
+        self.timeout = float(req.timeout_s or config.get("model.timeout_s"))
+        self.user: dict[str, Any] = {}
+        self.text = ""  # visible text of the current model message
+        self.reasoning = ""
+        self.usage: dict[str, int] = {}
+        self.tools_used: list[str] = []
+        self.pending: list[completion.ToolCall] = []  # calls recorded, results not yet
+        self.system = ""
+        self.last_id = ""
+
+    # -- the loop -------------------------------------------------------------------
+    def run(self) -> Iterator[Event]:
+        new_session = not self.store.exists(self.key)
+        self.user = transcript.message("user", self.req.text)
+        self.store.append(self.key, [self.user], agent=self.agent_id)
+        if new_session:
+            self.env.hooks.session_start(self.env.hook_ctx)
+        extra = (
+            self.env.hooks.before_agent_start(self.env.hook_ctx, self._history(self.info))
+            if self.env.hooks.names()
+            else []
+        )
+        self.system = env.system_prompt(
+            self.config, self.env, self.info, self.agent_id, self.req.channel, extra
+        )
+        yield AgentStart(self.key, self.agent_id, self.info.name, self.user["id"], self.req.lane)
+        max_rounds = int(self.config.get("tools.max_iterations"))
+        for round_no in range(max_rounds + 1):
+            with_tools = len(self.env.registry) > 0 and round_no < max_rounds
+            answer = yield from self._call(with_tools)
+            calls = answer.completion.tool_calls if with_tools else []
+            yield MessageEnd(self.text, len(calls))
+            if not calls:
+                yield self._finish(answer)
+                return
+            yield from self._run_tools(answer, calls)
+
+    def _call(self, with_tools: bool) -> Iterator[Event]:
+        base = completion.CallOptions(
+            max_tokens=self.max_tokens,
+            timeout=self.timeout,
+            tools=self.env.registry.schemas() if with_tools else None,
+        )
+        splitter = ReasoningSplitter()
+        self.text, started = "", False
+        gen = self.failover.call(self._messages, base, self._compact)
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                answer = stop.value
+                break
+            if not isinstance(item, tuple):
+                yield item
+                continue
+            if not started:
+                started = True
+                yield MessageStart(self.failover.current.name)
+            kind, delta = item
+            segments = splitter.feed(delta) if kind == "text" else [("reasoning", delta)]
+            yield from self._segments(segments)
+        yield from self._segments(splitter.flush())
+        self.info = answer.model
+        for k, v in answer.completion.usage.items():
+            self.usage[k] = self.usage.get(k, 0) + v
+        return answer
+
+    def _segments(self, segments: list[Any]) -> Iterator[Event]:
+        for seg in segments:
+            kind, text = (seg.kind, seg.text) if hasattr(seg, "kind") else seg
+            if not text:
+                continue
+            if kind == "reasoning":
+                self.reasoning += text
+                yield ReasoningDelta(text)
+            else:
+                self.text += text
+                yield MessageDelta(text)
+
+    def _messages(self, info: models.ModelInfo) -> list[dict[str, Any]]:
+        history = self._history(info)
+        lead = []
+        while history and history[0]["role"] == "system":
+            lead.append(str(history[0]["content"]))
+            history = history[1:]
+        system = "\n\n".join(p for p in [self.system, *lead] if p)
+        if not any(m.get("role") == "user" for m in history):
+            raise ModelError(
+                f"the message does not fit in {info.name}'s context window "
+                f"({info.context_window} tokens, {self.max_tokens} kept for the reply)",
+                reason="overflow_hard",
+                hint="send a shorter message, lower model.max_tokens, or use a larger model",
+            )
+        return [{"role": "system", "content": system}, *history] if system else history
+
+    def _budget(self, info: models.ModelInfo) -> int:
+        fixed = transcript.estimate_tokens({"content": self.system})
+        budget = info.context_window - self.max_tokens - fixed
+        cap = int(self.config.get("sessions.history_tokens") or 0)
+        return max(0, min(budget, cap) if cap else budget)
+
+    def _history(self, info: models.ModelInfo) -> list[dict[str, Any]]:
+        return self.store.history(self.key, self._budget(info))
+
+    # -- compaction -----------------------------------------------------------------
+    def _compact(self, info: models.ModelInfo, opts: completion.CallOptions) -> Iterator[Event]:
+        pairs = self.store.history_pairs(self.key, 10**9)
+        plan = compaction.plan(pairs, self._budget(info))
+        if plan is None:
+            return False
+        yield CompactionStart("overflow", len(pairs))
+        self.env.hooks.before_compaction(self.env.hook_ctx, plan.older)
+        max_chars = max(2000, (info.context_window - self.max_tokens) * 3)
+        summary_opts = completion.CallOptions(
+            max_tokens=min(self.max_tokens, 1024),
+            timeout=opts.timeout,
+            api_key=opts.api_key,
+            api_base=opts.api_base,
+        )
+        summary = completion.complete_text(
+            info, compaction.summary_messages(plan.older, max_chars), summary_opts
+        )
+        self.store.append(
+            self.key, [transcript.compaction(summary, plan.first_kept_id)], agent=self.agent_id
+        )
+        self.env.hooks.after_compaction(self.env.hook_ctx, summary)
+        yield CompactionEnd(len(summary), plan.kept)
+        return True
+
+    # -- tools ------------------------------------------------------------------------
+    def _run_tools(self, answer: Any, calls: list[completion.ToolCall]) -> Iterator[Event]:
+        self.store.append(
+            self.key,
+            [
+                transcript.message(
+                    "assistant",
+                    self.text,
+                    tool_calls=[c.to_message() for c in calls],
+                    model=self.info.name,
+                )
+            ],
+            agent=self.agent_id,
+        )
+        self.pending = list(calls)
+        hooks, ctx = self.env.hooks, self.env.hook_ctx
+        for call in calls:
+            if self.env.tool_ctx.abort.is_set():
+                raise completion.Aborted()
+            t0 = time.monotonic()
+            yield ToolStart(call.id, call.name, call.arguments)
+            args = _parse_args(call.arguments)
+            decision = hooks.before_tool_call(ctx, call.name, args) if args is not None else None
+            if decision is not None and decision.blocked:
+                result_text, is_error = f"blocked: {decision.blocked}", True
+            else:
+                raw: Any = decision.args if decision is not None else call.arguments
+                result = self.env.registry.call(call.name, raw, self.env.tool_ctx)
+                result_text, is_error = result.content, result.is_error
+            hooks.after_tool_call(ctx, call.name, args or {}, result_text, is_error)
+            stored = hooks.tool_result_persist(ctx, call.name, result_text)
+            self.store.append(
+                self.key,
+                [
+                    transcript.message(
+                        "tool",
+                        stored,
+                        tool_call_id=call.id,
+                        name=call.name,
+                        is_error=is_error or None,
+                    )
+                ],
+                agent=self.agent_id,
+            )
+            self.pending.remove(call)
+            self.tools_used.append(call.name)
+            yield ToolEnd(
+                call.id, call.name, result_text, is_error, int((time.monotonic() - t0) * 1000)
+            )
+
+    # -- endings ----------------------------------------------------------------------
+    def _finish(self, answer: Any) -> AgentEnd:
+        text = self.text
+        status = "ok"
+        if replies.is_no_reply(text) or replies.already_sent(text, self.req.sent):
+            status = "silent"
+        elif not text.strip():
+            status = "error"
+        record = transcript.message(
+            "assistant",
+            text,
+            model=self.info.name,
+            usage=self.usage or None,
+            duration_ms=self._ms(),
+            status=status,
+            reply_to=self.user["id"],
+            reasoning=self.reasoning or None,
+            error=replies.EMPTY_REPLY_TEXT if status == "error" else None,
+            reason="empty" if status == "error" else None,
+        )
+        self.store.append(self.key, [record], agent=self.agent_id)
+        self.last_id = record["id"]
+        if status == "silent":
+            text = ""
+        elif status == "error":
+            text = replies.EMPTY_REPLY_TEXT
+        elif self.req.verbose and self.tools_used:
+            text = f"{text}\n\n{replies.tool_summary(self.tools_used)}"
+        return self.end(status, text)
+
+    def end(self, status: str, text: str | None = None) -> AgentEnd:
+        result = TurnResult(
+            session_key=self.key,
+            message_id=self.last_id,
+            text=self.text if text is None else text,
+            model=self.info.name,
+            usage=self.usage,
+            duration_ms=self._ms(),
+            status=status,
+            tools=list(self.tools_used),
+            reasoning=self.reasoning,
+        )
+        self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict())
+        return AgentEnd(result, status)
+
+    def interrupted(self, status: str) -> None:
+        """Record what exists of the turn so the transcript stays replayable."""
+        if not self.user:
+            return
+        records = [
+            transcript.message(
+                "tool",
+                "interrupted before this tool ran",
+                tool_call_id=c.id,
+                name=c.name,
+                is_error=True,
+            )
+            for c in self.pending
+        ]
+        if self.text:
+            records.append(
+                transcript.message(
+                    "assistant",
+                    self.text,
+                    model=self.info.name,
+                    status="interrupted",
+                    duration_ms=self._ms(),
+                    reply_to=self.user["id"],
+                )
+            )
+        elif not self.tools_used and not self.pending:
+            records.append(
+                transcript.message(
+                    "assistant",
+                    "",
+                    model=self.info.name,
+                    status="error",
+                    reason=status,
+                    error=f"{status} before any reply",
+                    reply_to=self.user["id"],
+                )
+            )
+        self.pending = []
+        if records:
+            self.store.append(self.key, records, agent=self.agent_id)
+            self.last_id = records[-1]["id"]
+
+    def failed(self, error: ModelError) -> None:
+        if not self.user:
+            return
+        records = [
+            transcript.message(
+                "tool",
+                "not run: the model call failed",
+                tool_call_id=c.id,
+                name=c.name,
+                is_error=True,
+            )
+            for c in self.pending
+        ]
+        records.append(
+            transcript.message(
+                "assistant",
+                self.text,
+                model=self.info.name,
+                status="error",
+                error=error.message,
+                reason=error.reason,
+                reply_to=self.user["id"],
             )
         )
+        self.pending = []
+        self.store.append(self.key, records, agent=self.agent_id)
+
+    def _ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
 
 
-class _session_lane:
-    """The session's cross-process turn lock; logs when a turn waited for it."""
+def _parse_args(raw: str) -> dict[str, Any] | None:
+    import json
 
-    def __init__(self, store: SessionStore, key: str) -> None:
-        self.lock = file_lock(store.lock_dir / f"{encode_component(key)}.turn.lock")
-        self.key = key
-
-    def __enter__(self) -> None:
-        t0 = time.monotonic()
-        try:
-            self.lock.acquire(timeout=LANE_WAIT_LOG_S)
-        except Timeout:
-            log.warning("session %s is busy with another turn; waiting", self.key)
-            self.lock.acquire()
-            log.warning("waited %.1fs for session %s", time.monotonic() - t0, self.key)
-
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
-def _history_budget(
-    config: Config, info: models.ModelInfo, system: str, text: str, max_tokens: int
-) -> int:
-    fixed = transcript.estimate_tokens({"content": system}) + transcript.estimate_tokens(
-        {"content": text}
-    )
-    budget = info.context_window - max_tokens - fixed
-    cap = int(config.get("sessions.history_tokens") or 0)
-    if cap:
-        budget = min(budget, cap)
-    if budget < 0:
-        raise ClawError(
-            f"the message does not fit in {info.name}'s context window "
-            f"({info.context_window} tokens, {max_tokens} kept for the reply)",
-            hint="send a shorter message, lower model.max_tokens, or use a larger model",
-        )
-    return budget
-
-
-def _compose(system: str, history: list[dict], text: str) -> list[dict]:
-    # Leading system messages in the history (compaction summaries) join the system
-    # prompt: several system messages confuse many chat templates.
-    lead = []
-    while history and history[0]["role"] == "system":
-        lead.append(str(history[0]["content"]))
-        history = history[1:]
-    system_text = "\n\n".join(p for p in [system, *lead] if p)
-    head = [{"role": "system", "content": system_text}] if system_text else []
-    return [*head, *history, {"role": "user", "content": text}]
-
-
-FAILOVER_REASONS = {
-    "auth",
-    "rate_limit",
-    "billing",
-    "timeout",
-    "network",
-    "not_found",
-    "unavailable",
-}
-
-
-def _candidates(config: Config, agent_id: str, explicit: str | None) -> list[models.ModelInfo]:
+def candidates_for(config: Config, agent_id: str, explicit: str | None) -> list[models.ModelInfo]:
     """The model to use, then its fallbacks (none when the user named a model).
 
     A model that cannot run here (e.g. the embedded one without its extra) is skipped in
@@ -218,48 +481,20 @@ def _candidates(config: Config, agent_id: str, explicit: str | None) -> list[mod
     return out
 
 
-def _call_options(config: Config, info: models.ModelInfo) -> dict[str, object]:
-    """api_key / api_base from [providers.<prefix>] (first usable profile), reasoning."""
-    opts: dict[str, object] = dict(_credentials(config, info))
-    thinking = config.get("model.thinking")
-    if thinking and thinking != "off" and not info.builtin:
-        opts["reasoning_effort"] = thinking
-    return opts
-
-
-def _credentials(config: Config, info: models.ModelInfo) -> dict[str, str | None]:
-    """api_key / api_base from [providers.<prefix>] (first usable profile)."""
-    prefix = info.litellm_model.split("/", 1)[0]
-    section = config.get(f"providers.{prefix}") or {}
-    api_key = None
-    for profile in section.get("profiles", []):
-        api_key = profile.get("api_key") or os.environ.get(profile.get("api_key_env") or "")
-        if api_key:
-            break
-    return {"api_key": api_key, "api_base": section.get("api_base")}
-
-
-def _reply(
-    user: dict, info: models.ModelInfo, outcome: models.StreamOutcome, started: float, status: str
-) -> dict:
-    return transcript.message(
-        "assistant",
-        outcome.text,
-        model=info.name,
-        usage=outcome.usage or None,
-        duration_ms=int((time.monotonic() - started) * 1000),
-        status=status,
-        reply_to=user["id"],
-    )
-
-
-def _failure(user: dict, info: models.ModelInfo, error: str, reason: str) -> dict:
-    return transcript.message(
-        "assistant",
-        "",
-        model=info.name,
-        status="error",
-        error=error,
-        reason=reason,
-        reply_to=user["id"],
-    )
+def guard_context(info: models.ModelInfo) -> None:
+    if info.context_window < CONTEXT_HARD_MIN:
+        raise ModelError(
+            f"{info.name} has a {info.context_window}-token context window; claw needs at "
+            f"least {CONTEXT_HARD_MIN}",
+            reason="format",
+            hint="choose a larger model",
+        )
+    if info.context_window < CONTEXT_WARN_BELOW and info.name not in _warned:
+        _warned.add(info.name)
+        level = logging.DEBUG if info.builtin else logging.WARNING
+        log.log(
+            level,
+            "%s has a small context window (%d tokens): long conversations will be compacted often",
+            info.name,
+            info.context_window,
+        )

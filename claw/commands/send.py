@@ -10,6 +10,8 @@ from claw.commands._base import print_json, state
 from claw.commands._turns import echo_result, run_and_render
 from claw.errors import UsageError
 
+THINKING = ("off", "low", "medium", "high")
+
 
 def read_text(text: str | None) -> str:
     if text == "-" or (text is None and not sys.stdin.isatty()):
@@ -35,6 +37,24 @@ def send_command(
         metavar="MODEL",
         help="Model for this turn (default: from config), e.g. echo.",
     ),
+    thinking: str = typer.Option(
+        None,
+        "--thinking",
+        metavar="LEVEL",
+        help="Reasoning level: off, low, medium, high (default: model.thinking).",
+    ),
+    timeout: float = typer.Option(
+        None,
+        "--timeout",
+        metavar="SECONDS",
+        min=0.001,
+        help="Stop the turn after this long (default: model.timeout_s).",
+    ),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        help="Show tool calls and retries on stderr; list tools used.",
+    ),
     as_json: bool = typer.Option(
         False,
         "--json",
@@ -49,12 +69,23 @@ def send_command(
     from claw.agent.turn import TurnRequest
 
     st = state(ctx)
-    req = TurnRequest(text=read_text(text), agent_id=agent, session_key=session, model=model)
+    if thinking is not None and thinking not in THINKING:
+        raise UsageError(f"--thinking: expected one of {', '.join(THINKING)}, got {thinking!r}")
+    req = TurnRequest(
+        text=read_text(text),
+        agent_id=agent,
+        session_key=session,
+        model=model,
+        thinking=thinking,
+        timeout_s=timeout,
+        verbose=verbose,
+    )
     stream = not as_json and sys.stdout.isatty()
-    result = run_and_render(st, req, stream=stream)
+    result = run_and_render(st, req, stream=stream, show_events=verbose)
     if as_json:
         data = result.to_dict()
-        data.pop("status", None)
+        for extra in ("status", "tools", "reasoning"):
+            data.pop(extra, None)
         print_json(data)
     elif not stream:
         echo_result(result)

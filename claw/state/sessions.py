@@ -147,19 +147,25 @@ class SessionStore:
 
     def history(self, key: str, budget_tokens: int) -> list[dict[str, Any]]:
         """Messages for the model: the replay of the newest records that fit the budget."""
+        return [m for _, m in self.history_pairs(key, budget_tokens)]
+
+    def history_pairs(
+        self, key: str, budget_tokens: int
+    ) -> list[tuple[str | None, dict[str, Any]]]:
+        """`history`, with the id of the record each message comes from."""
         path = self.path(key)
         if not path.exists():
             return []
         want = max(64 * 1024, budget_tokens * 4)
         while True:
             res, whole = jsonl.read_tail(path, want)
-            messages = transcript.replay(res.records)
-            used = sum(transcript.estimate_tokens(m) for m in messages)
+            pairs = transcript.replay_pairs(res.records)
+            start, cut = transcript.fit([m for _, m in pairs], budget_tokens)
             if not whole and _compaction_reaches_back(res.records):
                 want *= 4
                 continue
-            if whole or used > budget_tokens:
-                return transcript.fit_history(messages, budget_tokens)
+            if whole or cut:
+                return pairs[start:]
             want *= 4
 
     def list(self, agent: str | None = None, limit: int | None = 50) -> list[SessionRow]:

@@ -79,6 +79,11 @@ def to_model_message(rec: dict[str, Any]) -> dict[str, Any]:
 
 def replay(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The messages the model sees for these records, in order."""
+    return [m for _, m in replay_pairs(records)]
+
+
+def replay_pairs(records: list[dict[str, Any]]) -> list[tuple[str | None, dict[str, Any]]]:
+    """`replay`, with the id of the record each message comes from."""
     failed = {r.get("reply_to") for r in records if r.get("type") == "message" and is_failed(r)}
     kept: list[tuple[str | None, dict[str, Any]]] = []
     for rec in records:
@@ -93,7 +98,7 @@ def replay(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             start = ids.index(first) if first in ids else len(kept)
             summary = {"role": "system", "content": SUMMARY_PREFIX + str(rec.get("summary", ""))}
             kept = [(rec.get("id"), summary), *kept[start:]]
-    return [m for _, m in kept]
+    return kept
 
 
 def estimate_tokens(msg: dict[str, Any]) -> int:
@@ -111,15 +116,30 @@ def fit_history(messages: list[dict[str, Any]], budget_tokens: int) -> list[dict
     separate a tool call from its result or answer a question the model cannot see).
     A compaction summary at the start is kept when it fits.
     """
+    return messages[fit_start(messages, budget_tokens) :]
+
+
+def fit_start(messages: list[dict[str, Any]], budget_tokens: int) -> int:
+    """Index of the first message of `fit_history`'s window."""
+    return fit(messages, budget_tokens)[0]
+
+
+def fit(messages: list[dict[str, Any]], budget_tokens: int) -> tuple[int, bool]:
+    """(start of the window, whether the budget cut anything off).
+
+    Walks from the newest message and stops at the budget, so the cost does not grow
+    with messages that cannot fit anyway.
+    """
     total = 0
     start = len(messages)
+    cut = False
     for i in range(len(messages) - 1, -1, -1):
         cost = estimate_tokens(messages[i])
         if total + cost > budget_tokens:
+            cut = True
             break
         total += cost
         start = i
-    window = messages[start:]
-    while window and window[0]["role"] not in ("user", "system"):
-        window = window[1:]
-    return window
+    while start < len(messages) and messages[start]["role"] not in ("user", "system"):
+        start += 1
+    return start, cut

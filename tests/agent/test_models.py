@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from claw.agent import models
+from claw.agent import completion, models
 from claw.agent.models import classify, litellm
 from claw.errors import ModelError
 
@@ -107,18 +107,18 @@ def test_resolve_unknown_name_hint_lists_builtins() -> None:
     assert "echo" in (e.value.hint or "")
 
 
-def _echo(text: str) -> tuple[list[str], models.StreamOutcome]:
-    outcome = models.StreamOutcome()
+def _echo(text: str) -> tuple[list[str], completion.Completion]:
+    outcome = completion.Completion()
     messages = [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "an older question"},
         {"role": "assistant", "content": "an older answer"},
         {"role": "user", "content": text},
     ]
-    deltas = list(
-        models.stream_chat(models.resolve("echo"), messages, outcome, max_tokens=64, timeout=30)
-    )
-    return deltas, outcome
+    opts = completion.CallOptions(max_tokens=64, timeout=30)
+    pieces = list(completion.stream(models.resolve("echo"), messages, opts, outcome))
+    assert all(kind == "text" for kind, _ in pieces)
+    return [delta for _, delta in pieces], outcome
 
 
 def test_echo_streams_word_deltas() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from claw.agent.events import TextDelta, TurnEnd, TurnStart
+from claw.agent.events import MessageStart, TextDelta, TurnEnd, TurnStart
 from claw.agent.models import litellm
 from claw.agent.turn import TurnRequest, run_turn
 from claw.errors import ClawError, ModelError, NotFound, UsageError
@@ -133,6 +133,7 @@ def test_closing_mid_reply_keeps_partial_text_and_frees_the_session(home: Home) 
         home, cfg.load(home.config_file), store, TurnRequest("count", model="scripted/test")
     )
     assert isinstance(next(events), TurnStart)
+    assert isinstance(next(events), MessageStart)
     first = next(events)
     assert isinstance(first, TextDelta) and first.text == "one "
     events.close()  # what a caller does when the user stops the reply

@@ -109,7 +109,7 @@ class ToolRegistry:
             result = tool.call(args, ctx)
         except Exception as e:  # a tool's failure is the model's information
             result = ToolResult(f"{name} failed: {type(e).__name__}: {e}", is_error=True)
-        return truncate(result)
+        return truncate(result, int(ctx.settings.get("max_result_chars") or MAX_RESULT_CHARS))
 
 
 def truncate(result: ToolResult, limit: int = MAX_RESULT_CHARS) -> ToolResult:

@@ -1,0 +1,80 @@
+"""Compaction: when a conversation no longer fits the model, summarise its oldest part.
+
+The summary is written to the transcript as a `compaction` record (its `first_kept_id`
+names the first message kept verbatim), so replaying the transcript gives exactly the
+compacted history the model saw — a resumed session never silently grows back. The cut
+is always at a user message, so a tool call is never separated from its result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from claw.state import transcript
+
+KEEP_FRACTION = 0.4  # of the history budget kept word for word
+SUMMARY_INSTRUCTIONS = (
+    "You compress conversations. Summarise the conversation below so that an assistant "
+    "can continue it: the user's goals and preferences, facts and decisions, open "
+    "questions and tasks, results of tool calls that still matter. Be concise and "
+    "factual; write in the language of the conversation; no preamble."
+)
+TOOL_RESULT_CHARS = 2_000
+
+
+@dataclass
+class Plan:
+    older: list[dict[str, Any]]  # messages to summarise
+    first_kept_id: str | None
+    kept: int  # messages kept verbatim
+
+
+def plan(pairs: list[tuple[str | None, dict[str, Any]]], budget_tokens: int) -> Plan | None:
+    """Where to cut: keep the newest messages in KEEP_FRACTION of the budget."""
+    messages = [m for _, m in pairs]
+    start = transcript.fit_start(messages, int(budget_tokens * KEEP_FRACTION))
+    # The kept part must begin with a user message (never a tool result or a reply).
+    while start < len(messages) and messages[start]["role"] != "user":
+        start += 1
+    if start >= len(messages):  # only the newest user message: keep it whole
+        start = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    if start == 0:
+        return None
+    return Plan(messages[:start], pairs[start][0], len(messages) - start)
+
+
+def render(messages: list[dict[str, Any]], max_chars: int) -> str:
+    """The older messages as plain text for the summariser, newest kept if too long."""
+    lines: list[str] = []
+    for m in messages:
+        role = m["role"]
+        content = str(m.get("content") or "")
+        if role == "tool":
+            content = content[:TOOL_RESULT_CHARS]
+            lines.append(f"[tool result {m.get('name') or ''}]: {content}")
+            continue
+        if m.get("tool_calls"):
+            calls = ", ".join(
+                f"{c['function']['name']}({c['function'].get('arguments', '')})"
+                for c in m["tool_calls"]
+            )
+            content = f"{content}\n[called tools: {calls}]".strip()
+        label = {"user": "User", "assistant": "Assistant", "system": "Earlier summary"}.get(
+            role, role
+        )
+        lines.append(f"{label}: {content}")
+    text = "\n\n".join(lines)
+    return text if len(text) <= max_chars else "…" + text[-max_chars:]
+
+
+def summary_messages(older: list[dict[str, Any]], max_chars: int) -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": SUMMARY_INSTRUCTIONS},
+        {"role": "user", "content": render(older, max_chars)},
+    ]
+
+
+def describe(p: Plan) -> str:
+    return json.dumps({"summarised": len(p.older), "kept": p.kept})

@@ -1,0 +1,144 @@
+"""One streamed model call through litellm: text, reasoning and tool-call deltas.
+
+This is the only place that talks to `litellm.completion`; the runner decides what to do
+with what comes back (retry, fall back, run tools). Errors leave here as ModelError with
+a reason classified from litellm's exception type.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from claw.agent.models import ModelInfo, classify, litellm
+from claw.errors import ModelError
+
+
+class Aborted(Exception):
+    """The turn was cancelled (Ctrl-C, chat.abort, timeout) while the model streamed."""
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # raw JSON text, validated later against the tool's schema
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass
+class CallOptions:
+    max_tokens: int
+    timeout: float
+    api_key: str | None = None
+    api_base: str | None = None
+    reasoning_effort: str | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class Completion:
+    """What one call produced (filled while streaming, so partial on failure)."""
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    finish_reason: str | None = None
+    _partial: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def add_usage(self, other: dict[str, int]) -> None:
+        for k, v in other.items():
+            self.usage[k] = self.usage.get(k, 0) + v
+
+
+def stream(
+    info: ModelInfo,
+    messages: list[dict[str, Any]],
+    opts: CallOptions,
+    out: Completion,
+    abort: threading.Event | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Yield ("text" | "reasoning", delta) pairs; tool calls and usage land in `out`."""
+    kwargs: dict[str, Any] = {
+        "model": info.litellm_model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": opts.max_tokens,
+        "timeout": opts.timeout,
+        "num_retries": 0,
+    }
+    for name in ("api_key", "api_base", "reasoning_effort", "tools"):
+        value = getattr(opts, name)
+        if value:
+            kwargs[name] = value
+    try:
+        response = litellm().completion(**kwargs)
+        for chunk in response:
+            if abort is not None and abort.is_set():
+                raise Aborted()
+            yield from _take(chunk, out)
+        _finish_tool_calls(out)
+    except (ModelError, Aborted):
+        raise
+    except Exception as e:
+        raise classify(e, info.name) from e
+
+
+def _take(chunk: Any, out: Completion) -> Iterator[tuple[str, str]]:
+    usage = getattr(chunk, "usage", None)
+    if usage:
+        out.usage = {
+            "prompt_tokens": int(usage.prompt_tokens or 0),
+            "completion_tokens": int(usage.completion_tokens or 0),
+            "total_tokens": int(usage.total_tokens or 0),
+        }
+    if not chunk.choices:
+        return
+    choice = chunk.choices[0]
+    if choice.finish_reason:
+        out.finish_reason = choice.finish_reason
+    delta = choice.delta
+    if delta is None:
+        return
+    reasoning = getattr(delta, "reasoning_content", None)
+    if reasoning:
+        out.reasoning += reasoning
+        yield "reasoning", reasoning
+    if delta.content:
+        out.text += delta.content
+        yield "text", delta.content
+    for tc in getattr(delta, "tool_calls", None) or []:
+        slot = out._partial.setdefault(int(tc.index or 0), {"id": "", "name": "", "args": ""})
+        if tc.id:
+            slot["id"] = tc.id
+        fn = tc.function
+        if fn is not None:
+            if fn.name:
+                slot["name"] += fn.name
+            if fn.arguments:
+                slot["args"] += fn.arguments
+
+
+def _finish_tool_calls(out: Completion) -> None:
+    for n, (_, slot) in enumerate(sorted(out._partial.items())):
+        if slot["name"]:
+            out.tool_calls.append(ToolCall(slot["id"] or f"call_{n}", slot["name"], slot["args"]))
+    out._partial.clear()
+
+
+def complete_text(info: ModelInfo, messages: list[dict[str, Any]], opts: CallOptions) -> str:
+    """A whole reply as text (for summaries); reasoning dropped."""
+    out = Completion()
+    for _ in stream(info, messages, opts, out):
+        pass
+    return out.text

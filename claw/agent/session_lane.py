@@ -1,0 +1,37 @@
+"""The session lane: one turn at a time per session, across processes.
+
+A `claw send` from a shell and a daemon turn on the same session take the same file lock,
+so their messages never interleave in the transcript. A waiter says so after 2 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from claw.state.locks import Timeout, file_lock
+from claw.state.names import encode_component
+from claw.state.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+
+WAIT_LOG_S = 2.0
+
+
+class SessionLane:
+    def __init__(self, store: SessionStore, key: str) -> None:
+        self.lock = file_lock(store.lock_dir / f"{encode_component(key)}.turn.lock")
+        self.key = key
+
+    def __enter__(self) -> SessionLane:
+        t0 = time.monotonic()
+        try:
+            self.lock.acquire(timeout=WAIT_LOG_S)
+        except Timeout:
+            log.warning("session %s is busy with another turn; waiting", self.key)
+            self.lock.acquire()
+            log.warning("waited %.1fs for session %s", time.monotonic() - t0, self.key)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()

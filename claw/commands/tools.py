@@ -1,0 +1,50 @@
+"""`claw tools`: the tools an agent's model can call."""
+
+from __future__ import annotations
+
+import typer
+
+from claw.commands._base import info, print_json, state
+
+app = typer.Typer(help="List the tools agents can call.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Agent whose tools."),
+    as_json: bool = typer.Option(False, "--json", help="Print name, description, parameters."),
+) -> None:
+    """List built-in, skill and MCP tools (MCP servers are started to ask them).
+
+    Models without tool support (local/smollm2, echo) run without tools.
+    """
+    from claw.agent import env
+    from claw.agent.turn import check_agent
+    from claw.state.workspace import create_workspace, workspace_dir
+
+    st = state(ctx)
+    conf = st.config()
+    check_agent(conf, agent)
+    workspace = workspace_dir(st.home(), agent)
+    if not workspace.exists():
+        create_workspace(st.home(), agent)
+    try:
+        tools = env.tools_for(conf, workspace, env.load_skill_list(workspace))
+        for name, problem in env.mcp_servers(conf).status().items():
+            if not problem.startswith("running"):
+                info(f"MCP server {name}: {problem}")
+    finally:
+        env.close_mcp()
+    if as_json:
+        print_json(
+            [
+                {"name": t.name, "description": t.description, "parameters": t.parameters}
+                for t in tools
+            ]
+        )
+        return
+    width = max((len(t.name) for t in tools), default=0)
+    for t in tools:
+        first = (t.description or "").strip().splitlines()[0] if t.description else ""
+        typer.echo(f"{t.name:<{width}}  {first}")
