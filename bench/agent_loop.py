@@ -24,14 +24,14 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from claw.agent.events import AgentEnd  # noqa: E402
-from claw.agent.models import litellm, resolve  # noqa: E402
-from claw.agent.turn import TurnRequest, run_turn  # noqa: E402
-from claw.state import config as cfg  # noqa: E402
-from claw.state import transcript  # noqa: E402
-from claw.state.home import Home  # noqa: E402
-from claw.state.init import initialise  # noqa: E402
-from claw.state.sessions import SessionStore  # noqa: E402
+from claw.agent.events import AgentEnd
+from claw.agent.models import litellm, resolve
+from claw.agent.turn import TurnRequest, run_turn
+from claw.state import config as cfg
+from claw.state import transcript
+from claw.state.home import Home
+from claw.state.init import initialise
+from claw.state.sessions import SessionStore
 
 KEY = "agent:main:main"
 TARGET_MS = 5.0
