@@ -49,6 +49,15 @@ class AppState:
         return self._store
 
 
+def session_ended(st: AppState, key: str) -> None:
+    """Tell plugins a session ended (cleared, deleted, or /new in chat)."""
+    from claw.agent.hooks import HookContext, load_hooks
+    from claw.state.session_keys import agent_of
+
+    hooks = load_hooks(list(st.config().get("plugins") or []))
+    hooks.session_end(HookContext(agent_id=agent_of(key), session_key=key, model=""))
+
+
 def state(ctx: typer.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):

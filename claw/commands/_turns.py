@@ -89,6 +89,21 @@ def _note(event: object) -> None:
     typer.echo(styled(line, fg="bright_black", err=True), err=True)
 
 
+def finish_background(grace_s: float = 2.0) -> None:
+    """Before a one-shot command exits: let agent_end hooks finish (briefly) and stop the
+    MCP servers this process started."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace_s
+    for thread in threading.enumerate():
+        if thread.name == "claw-hooks":
+            thread.join(max(0.0, deadline - time.monotonic()))
+    from claw.agent import env
+
+    env.close_mcp()
+
+
 def echo_result(result: TurnResult) -> None:
     if result.status != "silent":
         typer.echo(result.text)

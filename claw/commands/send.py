@@ -7,7 +7,7 @@ import sys
 import typer
 
 from claw.commands._base import print_json, state
-from claw.commands._turns import echo_result, run_and_render
+from claw.commands._turns import echo_result, finish_background, run_and_render
 from claw.errors import UsageError
 
 THINKING = ("off", "low", "medium", "high")
@@ -81,7 +81,10 @@ def send_command(
         verbose=verbose,
     )
     stream = not as_json and sys.stdout.isatty()
-    result = run_and_render(st, req, stream=stream, show_events=verbose)
+    try:
+        result = run_and_render(st, req, stream=stream, show_events=verbose)
+    finally:
+        finish_background()
     if as_json:
         data = result.to_dict()
         for extra in ("status", "tools", "reasoning"):

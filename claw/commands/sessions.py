@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from claw.commands._base import confirm_or_refuse, print_json, state
+from claw.commands._base import confirm_or_refuse, print_json, session_ended, state
 from claw.state.durations import parse_duration
 from claw.state.names import validate_agent_id
 from claw.state.transcript import now_iso
@@ -85,7 +85,9 @@ def show(
 @app.command("clear")
 def clear(ctx: typer.Context, key: str = typer.Argument(..., help="Session key.")) -> None:
     """Start a session afresh; the old transcript is archived, not deleted."""
-    dest = state(ctx).store().clear(key)
+    st = state(ctx)
+    dest = st.store().clear(key)
+    session_ended(st, key)
     typer.echo(f"cleared {key} (old transcript: {dest})")
 
 
@@ -100,6 +102,7 @@ def delete(
     store.require(key)
     confirm_or_refuse(f"Delete session {key} and its transcript for good?", yes)
     store.delete(key)
+    session_ended(state(ctx), key)
     typer.echo(f"deleted {key}")
 
 
