@@ -78,7 +78,7 @@ class Failover:
         self.candidates = candidates
         self.thinking = thinking
         self.budget = budget
-        self.calls = 0
+        self.failures = 0  # failed calls this turn: what the retry budget bounds
         self.abort = abort
         self.attempts: list[Attempt] = []
         self.compacted = False
@@ -123,7 +123,7 @@ class Failover:
                     info.name,
                     "*",
                     "cooling_down",
-                    f"every auth profile is cooling down (ready at {ready})",
+                    "every auth profile is cooling down" + _until(ready),
                 )
             )
         return rotation, order
@@ -139,20 +139,21 @@ class Failover:
     ) -> Generator[Event | Piece, None, Answer | str]:
         tried_levels: set[str] = set()
         while True:
-            if self.calls >= self.budget:
+            if self.abort is not None and self.abort.is_set():
+                raise completion.Aborted()
+            if self.failures >= self.budget:
                 self.attempts.append(
                     Attempt(
                         info.name,
                         profile.name,
                         "budget",
-                        f"retry budget of {self.budget} calls used",
+                        f"retry budget of {self.budget} failed calls used",
                     )
                 )
                 raise ModelError(
                     "gave up after the retry budget: " + "; ".join(str(a) for a in self.attempts),
                     reason="budget",
                 )
-            self.calls += 1
             tried_levels.add(self.thinking)
             opts = self._options(info, profile, base)
             out = completion.Completion()
@@ -163,7 +164,8 @@ class Failover:
                 if out.text or out.tool_calls:
                     raise  # text already reached the user: a retry would repeat it
                 self.attempts.append(Attempt(info.name, profile.name, e.reason, e.message))
-                action = self._action(e, tried_levels)
+                self.failures += 1
+                action = self._action(e, tried_levels, opts.reasoning_effort is not None)
                 if action == "compacted":
                     self.compacted = True
                     ok = yield from compact(info, opts)
@@ -182,8 +184,8 @@ class Failover:
                 rotation.succeeded(profile)
             return Answer(info, out, self.attempts)
 
-    def _action(self, e: ModelError, tried_levels: set[str]) -> str:
-        if e.reason == "format" and self.thinking != "off":
+    def _action(self, e: ModelError, tried_levels: set[str], reasoning_sent: bool) -> str:
+        if e.reason == "format" and reasoning_sent:
             for level in THINKING_LEVELS[THINKING_LEVELS.index(self.thinking) + 1 :]:
                 if level not in tried_levels:
                     self.thinking = level
@@ -210,3 +212,11 @@ class Failover:
             reasoning_effort=effort,
             tools=base.tools if info.supports_tools else None,
         )
+
+
+def _until(ready: float | None) -> str:
+    if ready is None:
+        return ""
+    import time
+
+    return " until " + time.strftime("%H:%M:%S", time.localtime(ready))

@@ -104,17 +104,19 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
         except (completion.Aborted, KeyboardInterrupt, GeneratorExit) as e:
             status = "timeout" if timed_out.is_set() else "interrupted"
             turn.interrupted(status)
-            if isinstance(e, completion.Aborted):
-                if timed_out.is_set():
-                    raise TurnTimeout(
-                        f"the turn took longer than {timeout:g}s and was stopped",
-                        hint="raise model.timeout_s or pass --timeout",
-                    ) from None
+            if isinstance(e, completion.Aborted) and not timed_out.is_set():
                 yield turn.end(status)
                 return
+            turn.end(status)  # agent_end hooks hear about every ending
+            if isinstance(e, completion.Aborted):  # the timer fired
+                raise TurnTimeout(
+                    f"the turn took longer than {timeout:g}s and was stopped",
+                    hint="raise model.timeout_s or pass --timeout",
+                ) from None
             raise
         except ModelError as e:
             turn.failed(e)
+            turn.end("error", e.message)  # agent_end hooks hear about every ending
             raise
         finally:
             timer.cancel()
@@ -177,6 +179,8 @@ class _Turn:
         yield AgentStart(self.key, self.agent_id, self.info.name, self.user["id"], self.req.lane)
         max_rounds = int(self.config.get("tools.max_iterations"))
         for round_no in range(max_rounds + 1):
+            if self.env.tool_ctx.abort.is_set():
+                raise completion.Aborted()
             with_tools = len(self.env.registry) > 0 and round_no < max_rounds
             answer = yield from self._call(with_tools)
             calls = answer.completion.tool_calls if with_tools else []
@@ -211,6 +215,8 @@ class _Turn:
             segments = splitter.feed(delta) if kind == "text" else [("reasoning", delta)]
             yield from self._segments(segments)
         yield from self._segments(splitter.flush())
+        if not started:
+            yield MessageStart(answer.model.name)
         self.info = answer.model
         for k, v in answer.completion.usage.items():
             self.usage[k] = self.usage.get(k, 0) + v
