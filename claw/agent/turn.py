@@ -30,28 +30,24 @@ from claw.agent.events import (
     MessageEnd,
     MessageStart,
     ReasoningDelta,
-    ToolEnd,
-    ToolStart,
     TurnResult,
 )
 from claw.agent.failover import Failover
 from claw.agent.lanes import LANES
 from claw.agent.reasoning import ReasoningSplitter
+from claw.agent.selection import candidates_for, check_agent, guard_context
 from claw.agent.session_lane import SessionLane
-from claw.errors import ClawError, ModelError, NotFound, UsageError
+from claw.agent.tool_round import run_tools
+from claw.errors import ClawError, ModelError, UsageError
 from claw.state import transcript
 from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
 from claw.state.home import Home
-from claw.state.names import validate_agent_id, validate_session_key
+from claw.state.names import validate_session_key
 from claw.state.session_keys import main_key
 from claw.state.sessions import SessionStore
 
 log = logging.getLogger(__name__)
-
-CONTEXT_HARD_MIN = 1024  # tokens: below this no useful turn fits
-CONTEXT_WARN_BELOW = 4096
-_warned: set[str] = set()
 
 
 class TurnTimeout(ClawError):
@@ -71,15 +67,6 @@ class TurnRequest:
     verbose: bool = False  # append "Tools: …" to the reply
     abort: threading.Event | None = None  # set it to cancel the turn
     sent: list[str] = field(default_factory=list)  # texts a messaging tool already sent
-
-
-def check_agent(config: Config, agent_id: str) -> str:
-    validate_agent_id(agent_id)
-    if agent_id not in config.agent_ids():
-        raise NotFound(
-            f"unknown agent {agent_id!r}; configured agents: {', '.join(config.agent_ids())}"
-        )
-    return agent_id
 
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
@@ -188,7 +175,7 @@ class _Turn:
             if not calls:
                 yield self._finish(answer)
                 return
-            yield from self._run_tools(answer, calls)
+            yield from run_tools(self, calls)
 
     def _call(self, with_tools: bool) -> Iterator[Event]:
         base = completion.CallOptions(
@@ -285,56 +272,6 @@ class _Turn:
         return True
 
     # -- tools ------------------------------------------------------------------------
-    def _run_tools(self, answer: Any, calls: list[completion.ToolCall]) -> Iterator[Event]:
-        self.store.append(
-            self.key,
-            [
-                transcript.message(
-                    "assistant",
-                    self.text,
-                    tool_calls=[c.to_message() for c in calls],
-                    model=self.info.name,
-                )
-            ],
-            agent=self.agent_id,
-        )
-        self.pending = list(calls)
-        hooks, ctx = self.env.hooks, self.env.hook_ctx
-        for call in calls:
-            if self.env.tool_ctx.abort.is_set():
-                raise completion.Aborted()
-            t0 = time.monotonic()
-            yield ToolStart(call.id, call.name, call.arguments)
-            args = _parse_args(call.arguments)
-            decision = hooks.before_tool_call(ctx, call.name, args) if args is not None else None
-            if decision is not None and decision.blocked:
-                result_text, is_error = f"blocked: {decision.blocked}", True
-            else:
-                raw: Any = decision.args if decision is not None else call.arguments
-                result = self.env.registry.call(call.name, raw, self.env.tool_ctx)
-                result_text, is_error = result.content, result.is_error
-            hooks.after_tool_call(ctx, call.name, args or {}, result_text, is_error)
-            stored = hooks.tool_result_persist(ctx, call.name, result_text)
-            self.store.append(
-                self.key,
-                [
-                    transcript.message(
-                        "tool",
-                        stored,
-                        tool_call_id=call.id,
-                        name=call.name,
-                        is_error=is_error or None,
-                    )
-                ],
-                agent=self.agent_id,
-            )
-            self.pending.remove(call)
-            self.tools_used.append(call.name)
-            yield ToolEnd(
-                call.id, call.name, result_text, is_error, int((time.monotonic() - t0) * 1000)
-            )
-
-    # -- endings ----------------------------------------------------------------------
     def _finish(self, answer: Any) -> AgentEnd:
         text = self.text
         status = "ok"
@@ -450,57 +387,3 @@ class _Turn:
 
     def _ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
-
-
-def _parse_args(raw: str) -> dict[str, Any] | None:
-    import json
-
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def candidates_for(config: Config, agent_id: str, explicit: str | None) -> list[models.ModelInfo]:
-    """The model to use, then its fallbacks (none when the user named a model).
-
-    A model that cannot run here (e.g. the embedded one without its extra) is skipped in
-    favour of the next; if none can run, the first one's error explains how to fix it.
-    """
-    if explicit:
-        return [models.resolve(explicit)]
-    names = config.get(f"agents.{agent_id}.fallbacks")
-    if names is None:
-        names = config.get("model.fallbacks") or []
-    out: list[models.ModelInfo] = []
-    first_error: ModelError | None = None
-    for name in [config.agent_model(agent_id), *names]:
-        try:
-            out.append(models.resolve(name))
-        except ModelError as e:
-            first_error = first_error or e
-            log.warning("cannot use model %s: %s", name, e.message)
-    if not out:
-        assert first_error is not None
-        raise first_error
-    return out
-
-
-def guard_context(info: models.ModelInfo) -> None:
-    if info.context_window < CONTEXT_HARD_MIN:
-        raise ModelError(
-            f"{info.name} has a {info.context_window}-token context window; claw needs at "
-            f"least {CONTEXT_HARD_MIN}",
-            reason="format",
-            hint="choose a larger model",
-        )
-    if info.context_window < CONTEXT_WARN_BELOW and info.name not in _warned:
-        _warned.add(info.name)
-        level = logging.DEBUG if info.builtin else logging.WARNING
-        log.log(
-            level,
-            "%s has a small context window (%d tokens): long conversations will be compacted often",
-            info.name,
-            info.context_window,
-        )

@@ -25,7 +25,8 @@ def chat_command(
     Replies stream as they are generated. /new starts afresh, /history shows recent
     messages, /exit or Ctrl-D leaves; Ctrl-C stops the current reply, not the program.
     """
-    from claw.agent.turn import TurnRequest, check_agent
+    from claw.agent.selection import check_agent
+    from claw.agent.turn import TurnRequest
 
     st = state(ctx)
     check_agent(st.config(), agent)

@@ -20,7 +20,7 @@ def list_(
     Models without tool support (local/smollm2, echo) run without tools.
     """
     from claw.agent import env
-    from claw.agent.turn import check_agent
+    from claw.agent.selection import check_agent
     from claw.state.workspace import create_workspace, workspace_dir
 
     st = state(ctx)
