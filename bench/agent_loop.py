@@ -41,11 +41,7 @@ def setup(root: Path) -> tuple[Home, SessionStore]:
     home = Home(root / "home")
     initialise(home)
     store = SessionStore(home)
-    records = []
-    for i in range(50):
-        records.append(transcript.message("user", f"question {i}: " + "word " * 20))
-        records.append(transcript.message("assistant", f"answer {i}: " + "word " * 30))
-    store.append(KEY, records)
+    setup_records(store)
     return home, store
 
 
@@ -53,6 +49,9 @@ def time_claw(home: Home, store: SessionStore, turns: int) -> list[float]:
     conf = cfg.load(home.config_file)
     out = []
     for i in range(turns):
+        # Exactly 100 messages of history before every timed turn (not timed).
+        store.clear(KEY)
+        setup_records(store)
         t0 = time.perf_counter()
         for event in run_turn(home, conf, store, TurnRequest(f"ping {i}", model="echo")):
             if isinstance(event, AgentEnd):
@@ -103,9 +102,6 @@ def main() -> int:
         for _ in range(rounds):
             base_ms += time_baseline(store, args.turns // rounds)
             claw_ms += time_claw(home, store, args.turns // rounds)
-            # keep the history at ~100 messages: every turn adds two
-            store.clear(KEY)
-            setup_records(store)
         b, c = statistics.median(base_ms), statistics.median(claw_ms)
         overhead = c - b
         print(f"agent loop benchmark (echo model, 100 messages of history, n={len(claw_ms)})")

@@ -75,8 +75,10 @@ def stream(
         "stream_options": {"include_usage": True},
         "max_tokens": opts.max_tokens,
         "timeout": opts.timeout,
-        "num_retries": 0,
+        "num_retries": 0,  # claw's failover decides about retries, not litellm
     }
+    if not info.builtin:
+        kwargs["max_retries"] = 0  # nor the provider's SDK (OpenAI's retries twice)
     for name in ("api_key", "api_base", "reasoning_effort", "tools"):
         value = getattr(opts, name)
         if value:

@@ -53,3 +53,34 @@ class Lanes:
 
 
 LANES = Lanes()
+
+
+class TurnSignal(threading.Event):
+    """A turn's stop flag: set by an abort (the caller's event, Ctrl-C, chat.abort), and
+    found set once the deadline has passed whenever anyone polls it.
+
+    Every waiter in the loop polls (`is_set()` between stream chunks, while a tool runs),
+    so the deadline needs no timer thread per turn; blocking waits are bounded by the
+    remaining time passed to them (`remaining()`).
+    """
+
+    def __init__(self, timeout_s: float, external: threading.Event | None = None) -> None:
+        super().__init__()
+        self.deadline = time.monotonic() + timeout_s
+        self.external = external
+        self.timed_out = False
+
+    def is_set(self) -> bool:
+        if super().is_set():
+            return True
+        if self.external is not None and self.external.is_set():
+            self.set()
+            return True
+        if time.monotonic() >= self.deadline:
+            self.timed_out = True
+            self.set()
+            return True
+        return False
+
+    def remaining(self) -> float:
+        return max(0.001, self.deadline - time.monotonic())

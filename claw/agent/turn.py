@@ -33,7 +33,7 @@ from claw.agent.events import (
     TurnResult,
 )
 from claw.agent.failover import Failover
-from claw.agent.lanes import LANES
+from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.selection import candidates_for, check_agent, guard_context
 from claw.agent.session_lane import SessionLane
@@ -78,24 +78,20 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
     guard_context(candidates[0])
     thinking = req.thinking or config.get("model.thinking") or "off"
     timeout = float(req.timeout_s or config.get("model.timeout_s"))
-    abort = req.abort or threading.Event()
-    timed_out = threading.Event()
-    timer = threading.Timer(timeout, lambda: (timed_out.set(), abort.set()))
-    timer.daemon = True
+    abort = TurnSignal(timeout, req.abort)
 
     with SessionLane(store, key), LANES.slot(req.lane, config.get(f"lanes.{req.lane}")):
         turn = _Turn(home, config, store, req, agent_id, key, candidates, thinking, abort)
-        timer.start()
         try:
             yield from turn.run()
         except (completion.Aborted, KeyboardInterrupt, GeneratorExit) as e:
-            status = "timeout" if timed_out.is_set() else "interrupted"
+            status = "timeout" if abort.timed_out else "interrupted"
             turn.interrupted(status)
-            if isinstance(e, completion.Aborted) and not timed_out.is_set():
+            if isinstance(e, completion.Aborted) and not abort.timed_out:
                 yield turn.end(status)
                 return
             turn.end(status)  # agent_end hooks hear about every ending
-            if isinstance(e, completion.Aborted):  # the timer fired
+            if isinstance(e, completion.Aborted):  # the deadline passed
                 raise TurnTimeout(
                     f"the turn took longer than {timeout:g}s and was stopped",
                     hint="raise model.timeout_s or pass --timeout",
@@ -105,8 +101,6 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
             turn.failed(e)
             turn.end("error", e.message)  # agent_end hooks hear about every ending
             raise
-        finally:
-            timer.cancel()
 
 
 class _Turn:
@@ -120,7 +114,7 @@ class _Turn:
         key: str,
         candidates: list[models.ModelInfo],
         thinking: str,
-        abort: threading.Event,
+        abort: TurnSignal,
     ) -> None:
         self.config, self.store, self.req = config, store, req
         self.agent_id, self.key = agent_id, key
@@ -138,7 +132,7 @@ class _Turn:
             abort=abort,
         )
         self.max_tokens = int(config.get("model.max_tokens"))
-        self.timeout = float(req.timeout_s or config.get("model.timeout_s"))
+        self.signal = abort
         self.user: dict[str, Any] = {}
         self.text = ""  # visible text of the current model message
         self.reasoning = ""
@@ -180,7 +174,7 @@ class _Turn:
     def _call(self, with_tools: bool) -> Iterator[Event]:
         base = completion.CallOptions(
             max_tokens=self.max_tokens,
-            timeout=self.timeout,
+            timeout=self.signal.remaining(),
             tools=self.env.registry.schemas() if with_tools else None,
         )
         splitter = ReasoningSplitter()
