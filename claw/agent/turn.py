@@ -310,20 +310,21 @@ class _Turn:
         self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict())
         return AgentEnd(result, status)
 
+    def _close_pending(self, why: str) -> list[dict[str, Any]]:
+        """A result record for every tool call still open: no orphaned tool call."""
+        records = [
+            transcript.message("tool", why, tool_call_id=c.id, name=c.name, is_error=True)
+            for c in self.pending
+        ]
+        self.pending = []
+        return records
+
     def interrupted(self, status: str) -> None:
         """Record what exists of the turn so the transcript stays replayable."""
         if not self.user:
             return
-        records = [
-            transcript.message(
-                "tool",
-                "interrupted before this tool ran",
-                tool_call_id=c.id,
-                name=c.name,
-                is_error=True,
-            )
-            for c in self.pending
-        ]
+        had_open_calls = bool(self.pending)
+        records = self._close_pending("interrupted before this tool ran")
         if self.text:
             records.append(
                 transcript.message(
@@ -335,7 +336,7 @@ class _Turn:
                     reply_to=self.user["id"],
                 )
             )
-        elif not self.tools_used and not self.pending:
+        elif not self.tools_used and not had_open_calls:
             records.append(
                 transcript.message(
                     "assistant",
@@ -347,7 +348,6 @@ class _Turn:
                     reply_to=self.user["id"],
                 )
             )
-        self.pending = []
         if records:
             self.store.append(self.key, records, agent=self.agent_id)
             self.last_id = records[-1]["id"]
@@ -355,16 +355,7 @@ class _Turn:
     def failed(self, error: ModelError) -> None:
         if not self.user:
             return
-        records = [
-            transcript.message(
-                "tool",
-                "not run: the model call failed",
-                tool_call_id=c.id,
-                name=c.name,
-                is_error=True,
-            )
-            for c in self.pending
-        ]
+        records = self._close_pending("not run: the model call failed")
         records.append(
             transcript.message(
                 "assistant",
@@ -376,7 +367,6 @@ class _Turn:
                 reply_to=self.user["id"],
             )
         )
-        self.pending = []
         self.store.append(self.key, records, agent=self.agent_id)
 
     def _ms(self) -> int:
