@@ -41,33 +41,16 @@ from claw.errors import ClawError
 from claw.state import config as cfg
 from claw.state import transcript
 from claw.state.home import Home
-from claw.state.jsonl import read_all
 from claw.state.locks import Timeout, file_lock
 from claw.state.names import encode_component
 from claw.state.sessions import SessionStore
 from tests import scripted
+from tests.agent._helpers import MAIN, records, turn
 
-MAIN = "agent:main:main"
 REPO = Path(__file__).resolve().parents[2]
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def turn(home: Home, text: str, **kw: Any) -> list[Any]:
-    store = SessionStore(home)
-    try:
-        return list(run_turn(home, cfg.load(home.config_file), store, TurnRequest(text, **kw)))
-    finally:
-        store.close()
-
-
-def records(home: Home, key: str = MAIN) -> list[dict[str, Any]]:
-    store = SessionStore(home)
-    try:
-        return read_all(store.path(key)).records
-    finally:
-        store.close()
 
 
 def msgs(home: Home, key: str = MAIN) -> list[dict[str, Any]]:

@@ -24,17 +24,9 @@ from claw.state.home import Home
 from claw.state.jsonl import read_all
 from claw.state.sessions import SessionStore
 from tests import scripted
+from tests.agent._helpers import MAIN, turn
 
-MAIN = "agent:main:main"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def turn(home: Home, text: str, **kw: Any) -> list[Any]:
-    store = SessionStore(home)
-    try:
-        return list(run_turn(home, cfg.load(home.config_file), store, TurnRequest(text, **kw)))
-    finally:
-        store.close()
 
 
 def turn_events(home: Home, text: str, **kw: Any) -> tuple[list[Any], BaseException | None]:

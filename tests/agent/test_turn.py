@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from claw.agent.events import MessageStart, TextDelta, TurnEnd, TurnStart
@@ -12,29 +10,11 @@ from claw.agent.turn import TurnRequest, run_turn
 from claw.errors import ClawError, ModelError, NotFound, UsageError
 from claw.state import config as cfg
 from claw.state.home import Home
-from claw.state.jsonl import read_all
 from claw.state.locks import Timeout, file_lock
 from claw.state.names import encode_component
 from claw.state.sessions import SessionStore
 from tests import scripted
-
-MAIN = "agent:main:main"
-
-
-def turn(home: Home, text: str, **kw: Any) -> list[Any]:
-    store = SessionStore(home)
-    try:
-        return list(run_turn(home, cfg.load(home.config_file), store, TurnRequest(text, **kw)))
-    finally:
-        store.close()
-
-
-def msgs(home: Home, key: str = MAIN) -> list[dict[str, Any]]:
-    store = SessionStore(home)
-    try:
-        return [r for r in read_all(store.path(key)).records if r.get("type") == "message"]
-    finally:
-        store.close()
+from tests.agent._helpers import MAIN, msgs, turn
 
 
 def test_events_and_transcript_of_a_turn(home: Home) -> None:
