@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from claw.agent.skills import SKILL_FILE, load_skills, read_skill, skills_dir
 from claw.commands._base import info, print_json, state
 from claw.errors import NotFound
 from claw.state.names import validate_agent_id, validate_simple_name
@@ -23,6 +22,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List skills: name, description and file. Skipped skills are reported on stderr."""
+    from claw.agent.skills import SKILL_FILE, load_skills, skills_dir  # yaml: only when used
+
     workspace = workspace_dir(state(ctx).home(), validate_agent_id(agent))
     found = load_skills(workspace)
     for warning in found.warnings:
@@ -58,6 +59,8 @@ def show(
     agent: str = AGENT_OPTION,
 ) -> None:
     """Print a skill's instructions (the body of its SKILL.md, without the front matter)."""
+    from claw.agent.skills import read_skill
+
     validate_simple_name(name, "skill name")
     workspace = workspace_dir(state(ctx).home(), validate_agent_id(agent))
     try:
