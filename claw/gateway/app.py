@@ -1,0 +1,297 @@
+"""The gateway's ASGI app: `GET /health`, `POST /rpc` and the `/ws` WebSocket.
+
+A raw ASGI callable rather than a framework: every limit (body size, frame size, send
+buffer, auth deadline) is enforced right where bytes arrive or leave, and both transports
+feed the same `protocol.dispatch`, so behaviour cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from claw import __version__
+from claw.gateway import rpc_errors as codes
+from claw.gateway.methods import METHODS, Caller, Gateway
+from claw.gateway.protocol import (
+    Job,
+    MethodSpec,
+    Request,
+    Response,
+    dispatch,
+    encode,
+    error,
+    notification,
+    parse,
+)
+from claw.gateway.rpc_errors import RpcError, rate_limited
+from claw.gateway.security import AuthThrottle, RateLimiter, bearer_from_headers, check_token
+
+log = logging.getLogger("claw.gateway")
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013
+CLOSE_POLICY = 1008
+CLOSE_GOING_AWAY = 1001
+
+
+@dataclass
+class Limits:
+    """Transport limits; the defaults are the documented ones (issue #4 §6)."""
+
+    max_body: int = 1024 * 1024
+    max_frame: int = 1024 * 1024
+    max_connections: int = 1024
+    auth_timeout_s: float = 5.0
+    rate_per_s: float = 50.0
+    burst: int = 100
+    send_queue: int = 256
+
+
+class SlowReader(Exception):
+    """The client does not read its messages; it is dropped instead of buffered."""
+
+
+class GatewayApp:
+    def __init__(self, gw: Gateway, token: str, limits: Limits | None = None) -> None:
+        self.gw, self.token = gw, token
+        self.limits = limits or Limits()
+        self.throttle = AuthThrottle()
+        self.conns: set[WsConn] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind, path = scope["type"], scope.get("path", "")
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+        elif kind == "http" and path == "/health":
+            await _reply(send, 200, encode({"ok": True, "version": __version__}))
+        elif kind == "http" and path == "/rpc":
+            await self._rpc(scope, receive, send)
+        elif kind == "http":
+            await _reply(send, 404, encode({"error": "not found"}))
+        elif kind == "websocket" and path == "/ws":
+            await WsConn(self, scope, receive, send).run()
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})
+
+    async def authenticate(self, client: str, token: str | None) -> bool:
+        """Constant-time check, slowed per client IP after repeated failures."""
+        await trio.sleep(self.throttle.delay_for(client))
+        if check_token(token, self.token):
+            self.throttle.succeeded(client)
+            return True
+        self.throttle.failed(client)
+        return False
+
+    async def _rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") != "POST":
+            await _reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
+            return
+        # Only the header counts: a `?token=` in the URL is ignored, never accepted.
+        if not await self.authenticate(_client(scope), bearer_from_headers(scope["headers"])):
+            await _reply(send, 401, encode(error(None, RpcError(codes.UNAUTHORIZED))))
+            return
+        body = await _read_body(scope, receive, self.limits.max_body)
+        if body is None:
+            too_big = RpcError(codes.PAYLOAD_TOO_LARGE, data={"max_bytes": self.limits.max_body})
+            await _reply(send, 413, encode(error(None, too_big)))
+            return
+        out = await dispatch(parse(body), METHODS, self._caller(Caller), run_all=run_all)
+        await _reply(send, 200 if out is not None else 204, out or b"")
+
+    def _caller(self, make: Callable[[Any], Caller]) -> Any:
+        async def call(spec: MethodSpec, params: Any, request: Request) -> Any:
+            return await spec.handler(self.gw, make(request.id), params)
+
+        return call
+
+
+class WsConn:
+    """One WebSocket: a receive loop, a sender draining a bounded queue, and per-request
+    tasks (so `chat.abort` is answered while that connection's stream is running)."""
+
+    def __init__(self, app: GatewayApp, scope: Scope, receive: Receive, send: Send) -> None:
+        self.app, self.scope, self.receive, self.send = app, scope, receive, send
+        self.client = _client(scope)
+        self.authed = False
+        self.close_after: int | None = None
+        lim = app.limits
+        self.rate = RateLimiter(lim.rate_per_s, lim.burst)
+        self.out, self.out_rx = trio.open_memory_channel[bytes | int](lim.send_queue)
+        self.scope_cs = trio.CancelScope()
+
+    async def run(self) -> None:
+        app = self.app
+        if (await self.receive())["type"] != "websocket.connect":
+            return
+        await self.send({"type": "websocket.accept"})
+        if len(app.conns) >= app.limits.max_connections or app.gw.closing:
+            await self.send({"type": "websocket.close", "code": CLOSE_TRY_LATER})
+            return
+        app.conns.add(self)  # before any await: the limit cannot be overshot
+        app.gw.connections += 1
+        try:
+            header = bearer_from_headers(self.scope["headers"])
+            if header is not None and not await app.authenticate(self.client, header):
+                await self.send({"type": "websocket.close", "code": CLOSE_UNAUTHORIZED})
+                return
+            self.authed = header is not None
+            with self.scope_cs:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._sender)
+                    if not self.authed:
+                        nursery.start_soon(self._auth_deadline)
+                    if await self._receive_loop(nursery):
+                        nursery.cancel_scope.cancel()  # the client left: stop its work
+        finally:
+            app.conns.discard(self)
+            app.gw.connections -= 1
+
+    def close(self, code: int) -> None:
+        """Close after the queued messages; at once when even that cannot be queued."""
+        try:
+            self.out.send_nowait(code)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            self.scope_cs.cancel()
+
+    def enqueue(self, message: bytes) -> None:
+        try:
+            self.out.send_nowait(message)
+        except trio.WouldBlock:
+            self.scope_cs.cancel()  # a full queue means a slow reader: drop it
+            raise SlowReader from None
+
+    def notify(self, params: dict[str, Any]) -> None:
+        self.enqueue(encode(notification("event", params)))
+
+    async def _sender(self) -> None:
+        try:
+            async for item in self.out_rx:
+                if isinstance(item, int):
+                    await self.send({"type": "websocket.close", "code": item})
+                    break
+                await self.send({"type": "websocket.send", "text": item.decode("utf-8")})
+        except Exception as e:  # the client vanished (the ASGI server refuses the send)
+            log.debug("websocket send failed: %r", e)
+        self.scope_cs.cancel()
+
+    async def _auth_deadline(self) -> None:
+        await trio.sleep(self.app.limits.auth_timeout_s)
+        if not self.authed:
+            self.close(CLOSE_UNAUTHORIZED)
+
+    async def _receive_loop(self, nursery: trio.Nursery) -> bool:
+        """True when the client disconnected; False when we are closing (let the queue flush)."""
+        while True:
+            msg = await self.receive()
+            if msg["type"] != "websocket.receive":
+                return True
+            data = msg.get("text")
+            raw = data.encode("utf-8") if data is not None else msg.get("bytes") or b""
+            if len(raw) > self.app.limits.max_frame:
+                limit = {"max_bytes": self.app.limits.max_frame}
+                self.enqueue(encode(error(None, RpcError(codes.PAYLOAD_TOO_LARGE, data=limit))))
+                self.close(CLOSE_TOO_BIG)
+                return False
+            if self.authed:
+                nursery.start_soon(self._handle, raw)
+            else:
+                await self._handle(raw)  # the auth frame must settle before the next one
+
+    async def _handle(self, raw: bytes) -> None:
+        out = await dispatch(
+            parse(raw),
+            METHODS,
+            self.app._caller(self._make_caller),
+            check=self._check,
+            run_all=run_all,
+        )
+        if out is not None:
+            with contextlib.suppress(SlowReader):  # enqueue already dropped the connection
+                self.enqueue(out)
+        if self.close_after is not None:
+            self.close(self.close_after)
+
+    def _make_caller(self, request_id: Any) -> Caller:
+        return Caller(request_id, self.notify, self._auth)
+
+    async def _check(self, spec: MethodSpec, request: Request) -> None:
+        wait = self.rate.take()
+        if wait > 0:
+            raise rate_limited(max(1, math.ceil(wait * 1000)))
+        if spec.auth and not self.authed:
+            raise RpcError(codes.UNAUTHORIZED, data={"reason": "send an auth request first"})
+
+    async def _auth(self, token: str) -> None:
+        if self.authed:
+            return
+        if not await self.app.authenticate(self.client, token):
+            self.close_after = CLOSE_UNAUTHORIZED  # once the error answer is queued
+            raise RpcError(codes.UNAUTHORIZED, data={"reason": "wrong token"})
+        self.authed = True
+
+
+async def run_all(jobs: Sequence[Job]) -> list[Response | None]:
+    """Batch members run concurrently; answers keep the request order."""
+    results: list[Response | None] = [None] * len(jobs)
+
+    async def one(i: int, job: Job) -> None:
+        results[i] = await job()
+
+    async with trio.open_nursery() as nursery:
+        for i, job in enumerate(jobs):
+            nursery.start_soon(one, i, job)
+    return results
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds `limit` (nothing more is buffered)."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
+            return None
+    chunks, size = [], 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return b""
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not msg.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _reply(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    headers += extra or []
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif msg["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,299 @@
+"""The gateway's JSON-RPC methods and the state they share (DESIGN §5–§6).
+
+Transports (claw.gateway.app) decide who may call what; this module only does the work.
+A turn is a sync generator, so it runs in a worker thread under a bounded limiter and its
+events cross back into trio one by one: a slow model never blocks the event loop, and a
+thousand clients never mean a thousand threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from claw import __version__
+from claw.agent.events import AgentEnd, AgentStart, Event, MessageDelta, ToolEnd, ToolStart
+from claw.agent.lanes import LANES
+from claw.agent.selection import check_agent
+from claw.agent.turn import TurnRequest, run_turn
+from claw.gateway import rpc_errors as codes
+from claw.gateway.idempotency import IdempotencyStore
+from claw.gateway.protocol import Id, Methods
+from claw.gateway.rpc_errors import RpcError, invalid_params
+from claw.state.config import Config
+from claw.state.home import Home
+from claw.state.names import validate_session_key
+from claw.state.session_keys import main_key
+from claw.state.sessions import SessionStore
+from claw.state.transcript import now_iso
+
+METHODS = Methods()
+Notify = Callable[[dict[str, Any]], None]  # sync: enqueue or raise (a slow reader)
+
+
+@dataclass
+class Gateway:
+    """Everything the methods share. One per daemon; only touched from the trio thread,
+    except `store()` which worker threads call (SQLite connections are per thread)."""
+
+    home: Home
+    config: Config
+    idem: IdempotencyStore
+    limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(16))
+    running: dict[str, threading.Event] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    connections: int = 0
+    closing: bool = False  # set on shutdown: new turns are refused with -32007
+    _local: threading.local = field(default_factory=threading.local)
+
+    def store(self) -> SessionStore:
+        # SessionStore's index holds a sqlite3 connection bound to its creating thread.
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = SessionStore(self.home)
+        return store
+
+
+@dataclass
+class Caller:
+    """Who is calling: the request id (to tag stream events) and the transport's hooks."""
+
+    request_id: Id = None
+    notify: Notify | None = None
+    authenticate: Callable[[str], Any] | None = None  # async (token) -> None, WebSocket only
+
+
+_sync = trio.to_thread.run_sync  # blocking store I/O goes off the event loop
+
+
+@dataclass
+class AuthParams:
+    token: str
+
+
+@dataclass
+class ChatParams:
+    text: str
+    session_key: str | None = None
+    agent_id: str | None = None
+    model: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass
+class HistoryParams:
+    session_key: str
+    limit: int = 50
+    before: str | None = None
+
+
+@dataclass
+class KeyParams:
+    session_key: str
+
+
+@dataclass
+class ListParams:
+    agent_id: str | None = None
+    limit: int = 50
+
+
+@METHODS.method("health", auth=False)
+async def health(gw: Gateway, caller: Caller, p: None) -> dict[str, Any]:
+    return {"ok": True, "version": __version__}
+
+
+@METHODS.method("auth", params=AuthParams, auth=False)
+async def auth(gw: Gateway, caller: Caller, p: AuthParams) -> dict[str, Any]:
+    """First-frame auth for browsers; HTTP callers are already authenticated by header."""
+    if caller.authenticate is not None:
+        await caller.authenticate(p.token)
+    return {"authenticated": True}
+
+
+@METHODS.method("status")
+async def status(gw: Gateway, caller: Caller, p: None) -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "uptime_s": round(time.monotonic() - gw.started, 3),
+        "connections": gw.connections,
+        "active_turns": {lane: n for lane, n in LANES.active.items() if n},
+        "running_sessions": sorted(gw.running),
+    }
+
+
+@METHODS.method("agents.list")
+async def agents_list(gw: Gateway, caller: Caller, p: None) -> dict[str, Any]:
+    ids = gw.config.agent_ids()
+    return {"agents": [{"id": a, "model": gw.config.agent_model(a)} for a in ids]}
+
+
+def _limit(value: int) -> int:
+    if not 1 <= value <= 1000:
+        raise invalid_params("limit", "must be between 1 and 1000")
+    return value
+
+
+@METHODS.method("sessions.list", params=ListParams)
+async def sessions_list(gw: Gateway, caller: Caller, p: ListParams) -> dict[str, Any]:
+    rows = await _sync(lambda: gw.store().list(agent=p.agent_id, limit=_limit(p.limit)))
+    return {"sessions": [r.to_dict() for r in rows]}
+
+
+def _idle_key(gw: Gateway, key: str) -> str:
+    key = validate_session_key(key)
+    if key in gw.running:
+        raise RpcError(codes.BUSY, data={"reason": "a turn is running on this session"})
+    return key
+
+
+@METHODS.method("sessions.delete", params=KeyParams)
+async def sessions_delete(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
+    key = _idle_key(gw, p.session_key)
+    await _sync(lambda: gw.store().delete(key))
+    return {"deleted": True, "session_key": key}
+
+
+@METHODS.method("chat.clear", params=KeyParams)
+async def chat_clear(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
+    key = _idle_key(gw, p.session_key)
+    await _sync(lambda: gw.store().clear(key))
+    return {"cleared": True, "session_key": key}
+
+
+@METHODS.method("chat.abort", params=KeyParams)
+async def chat_abort(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
+    event = gw.running.get(validate_session_key(p.session_key))
+    if event is not None:
+        event.set()
+    return {"aborted": event is not None}
+
+
+@METHODS.method("chat.history", params=HistoryParams)
+async def chat_history(gw: Gateway, caller: Caller, p: HistoryParams) -> dict[str, Any]:
+    key, limit = validate_session_key(p.session_key), _limit(p.limit)
+
+    def read() -> list[dict[str, Any]]:
+        if p.before is None:
+            return gw.store().tail(key, limit).messages[-limit:]
+        messages = gw.store().read(key).messages
+        ids = [m.get("id") for m in messages]
+        if p.before not in ids:
+            raise invalid_params("before", "no message with this id in the session")
+        return messages[: ids.index(p.before)][-limit:]
+
+    return {"session_key": key, "messages": await _sync(read)}
+
+
+@METHODS.method("chat.send", params=ChatParams)
+async def chat_send(gw: Gateway, caller: Caller, p: ChatParams) -> dict[str, Any]:
+    return await run_chat(gw, p, None)
+
+
+@METHODS.method("chat.send_stream", params=ChatParams)
+async def chat_send_stream(gw: Gateway, caller: Caller, p: ChatParams) -> dict[str, Any]:
+    send, rid = caller.notify, caller.request_id  # events carry the id: streams can overlap
+    notify = None if send is None else lambda params: send({"request_id": rid} | params)
+    return await run_chat(gw, p, notify)
+
+
+async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[str, Any]:
+    """One turn with idempotency; the session is reserved before any await so two
+    requests for one session cannot both start (the second gets -32003)."""
+    if gw.closing:
+        raise RpcError(codes.SHUTTING_DOWN)
+    agent_id = check_agent(gw.config, p.agent_id or "main")
+    key = validate_session_key(p.session_key or main_key(agent_id))
+    if key in gw.running:
+        raise RpcError(codes.BUSY, data={"reason": "a turn is running on this session"})
+    abort = gw.running[key] = threading.Event()
+    ikey = p.idempotency_key
+    try:
+        if ikey is not None:
+            claim = await _sync(gw.idem.begin, ikey, key)
+            if claim.kind == "replay":
+                return dict(claim.result or {}, replayed=True)
+            if claim.kind == "in_progress":
+                raise RpcError(codes.BUSY, data={"reason": "this idempotency_key is running"})
+            if claim.kind == "conflict":
+                raise invalid_params("idempotency_key", "already used for another session")
+        try:
+            req = TurnRequest(p.text, agent_id, key, p.model, abort=abort)
+            out = await _turn(gw, req, abort, notify)
+        except BaseException:
+            if ikey is not None:
+                with trio.CancelScope(shield=True):
+                    await _sync(gw.idem.abandon, ikey)
+            raise
+        if ikey is not None:
+            await _sync(gw.idem.finish, ikey, out)
+        return out
+    finally:
+        if gw.running.get(key) is abort:
+            del gw.running[key]
+
+
+async def _turn(
+    gw: Gateway, req: TurnRequest, abort: threading.Event, notify: Notify | None
+) -> dict[str, Any]:
+    def work() -> Any:
+        events = run_turn(gw.home, gw.config, gw.store(), req)
+        result, sink = None, notify
+        try:
+            for event in events:
+                if isinstance(event, AgentEnd):
+                    result = event.result
+                params = _event_params(event) if sink is not None else None
+                if params is not None and sink is not None:
+                    try:
+                        trio.from_thread.run_sync(sink, params)
+                    except BaseException:  # the client is gone or too slow: stop the turn
+                        sink = None
+                        abort.set()
+        finally:
+            events.close()
+        return result
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_abort_on_cancel, abort)
+        result = await trio.to_thread.run_sync(work, limiter=gw.limiter)
+        nursery.cancel_scope.cancel()
+    if result.status == "error":
+        raise RpcError(codes.FAILED, result.text)
+    if result.status in ("interrupted", "timeout") and gw.closing:
+        raise RpcError(codes.SHUTTING_DOWN, data={"message_id": result.message_id})
+    usage = {k: v for k, v in result.usage.items() if isinstance(v, int)}
+    tokens = usage.pop("total_tokens", 0) or sum(usage.values())
+    out = {k: getattr(result, k) for k in ("message_id", "text", "session_key", "status", "model")}
+    return out | {"timestamp": now_iso(), "tokens_used": tokens}
+
+
+async def _abort_on_cancel(abort: threading.Event) -> None:
+    """The worker thread cannot be cancelled; a cancelled caller stops it via the flag."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        abort.set()
+
+
+def _event_params(event: Event) -> dict[str, Any] | None:
+    """A turn event as an `event` notification's params; None for internal events."""
+    if isinstance(event, AgentStart):
+        return {"type": "chat.start", "session_key": event.session_key, "model": event.model}
+    if isinstance(event, MessageDelta):
+        return {"type": "chat.delta", "text": event.text}
+    if isinstance(event, ToolStart | ToolEnd):
+        tool = {"type": "chat.tool", "name": event.name, "id": event.call_id}
+        if isinstance(event, ToolStart):
+            return tool | {"phase": "start"}
+        return tool | {"phase": "end", "is_error": event.is_error, "ms": event.duration_ms}
+    if isinstance(event, AgentEnd):
+        r = event.result
+        return {"type": "chat.end", "status": r.status, "message_id": r.message_id}
+    return None

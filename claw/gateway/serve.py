@@ -1,0 +1,97 @@
+"""Run the gateway: hypercorn's trio worker serving claw.gateway.app on one port.
+
+Cancelling `serve` is the shutdown signal (the CLI cancels it on SIGTERM/SIGINT). The drain
+runs shielded, in this order: refuse new turns, give running turns `grace_s` to finish,
+abort the rest (their transcripts end "interrupted", their clients get -32007), close
+every WebSocket with 1001, then let hypercorn stop. Nothing is cut mid-write.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from claw.gateway.app import CLOSE_GOING_AWAY, GatewayApp, Limits
+from claw.gateway.idempotency import IdempotencyStore
+from claw.gateway.methods import Gateway
+from claw.gateway.security import check_bind, load_token
+from claw.state.config import Config
+from claw.state.home import Home
+
+log = logging.getLogger("claw.gateway")
+ABORT_WAIT_S = 10.0  # after the abort: how long an aborted turn may take to write its end
+
+
+async def serve(
+    home: Home,
+    config: Config,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 18789,
+    limits: Limits | None = None,
+    grace_s: float = 10.0,
+    turn_threads: int = 16,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled; `task_status.started(port)` reports the bound port (port 0
+    asks the OS for a free one)."""
+    token = load_token(home)
+    check_bind(host, token)
+    idem = IdempotencyStore(home)
+    gw = Gateway(home, config, idem, trio.CapacityLimiter(turn_threads))
+    app = GatewayApp(gw, token, limits)
+    hconf = HyperConfig()
+    hconf.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hconf.graceful_timeout = 2.0
+    hconf.accesslog = None
+    hconf.websocket_max_message_size = app.limits.max_frame + 64 * 1024
+    stop, stopped = trio.Event(), trio.Event()
+
+    async def run_server(task_status: trio.TaskStatus[list[str]]) -> None:
+        # Shielded: cancelling `serve` must not cut connections before the drain.
+        with trio.CancelScope(shield=True):
+            try:
+                await hypercorn_serve(
+                    app, hconf, shutdown_trigger=stop.wait, task_status=task_status
+                )
+            finally:
+                stopped.set()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(run_server)
+            bound = int(binds[0].rsplit(":", 1)[1])
+            log.info("gateway listening on %s", binds[0])
+            task_status.started(bound)
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await _drain(gw, app, grace_s)
+                    stop.set()
+                    with trio.move_on_after(hconf.graceful_timeout + 5):
+                        await stopped.wait()
+    finally:
+        idem.close()
+
+
+async def _drain(gw: Gateway, app: GatewayApp, grace_s: float) -> None:
+    gw.closing = True
+    with trio.move_on_after(grace_s):
+        while gw.running:
+            await trio.sleep(0.02)
+    if gw.running:
+        log.warning("aborting %d turn(s) still running after %.1fs", len(gw.running), grace_s)
+        for event in list(gw.running.values()):
+            event.set()
+        with trio.move_on_after(ABORT_WAIT_S):
+            while gw.running:
+                await trio.sleep(0.02)
+    for conn in list(app.conns):
+        conn.close(CLOSE_GOING_AWAY)
+    with trio.move_on_after(1.0):
+        while app.conns:
+            await trio.sleep(0.02)
