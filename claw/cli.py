@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from claw import __version__
-from claw.commands import chat, config, init, send, sessions, skills, tools
+from claw.commands import chat, config, init, rpc, send, serve, sessions, skills, tools
 from claw.commands._base import AppState, styled
 from claw.errors import EXIT_RUNTIME, ClawError
 
@@ -120,6 +120,8 @@ def root(
 init.register(app)
 send.register(app)
 chat.register(app)
+serve.register(app)
+rpc.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(tools.app, name="tools")

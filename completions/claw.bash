@@ -22,6 +22,10 @@ _claw() {
             "claw|init") cmd="claw init" ;;
             "claw|send") cmd="claw send" ;;
             "claw|chat") cmd="claw chat" ;;
+            "claw|serve") cmd="claw serve" ;;
+            "claw|status") cmd="claw status" ;;
+            "claw|stop") cmd="claw stop" ;;
+            "claw|rpc") cmd="claw rpc" ;;
             "claw|config") cmd="claw config" ;;
             "claw|sessions") cmd="claw sessions" ;;
             "claw|tools") cmd="claw tools" ;;
@@ -34,6 +38,10 @@ _claw() {
             "claw chat|-s"|"claw chat|--session") ((i++)) ;;
             "claw chat|-a"|"claw chat|--agent") ((i++)) ;;
             "claw chat|-m"|"claw chat|--model") ((i++)) ;;
+            "claw serve|--host") ((i++)) ;;
+            "claw serve|-p"|"claw serve|--port") ((i++)) ;;
+            "claw stop|--timeout") ((i++)) ;;
+            "claw rpc|-p"|"claw rpc|--params") ((i++)) ;;
             "claw config|get") cmd="claw config get" ;;
             "claw config|set") cmd="claw config set" ;;
             "claw config|unset") cmd="claw config unset" ;;
@@ -70,6 +78,10 @@ _claw() {
         "claw chat|-s"|"claw chat|--session") COMPREPLY=(); return 0 ;;
         "claw chat|-a"|"claw chat|--agent") COMPREPLY=(); return 0 ;;
         "claw chat|-m"|"claw chat|--model") COMPREPLY=(); return 0 ;;
+        "claw serve|--host") COMPREPLY=(); return 0 ;;
+        "claw serve|-p"|"claw serve|--port") COMPREPLY=(); return 0 ;;
+        "claw stop|--timeout") COMPREPLY=(); return 0 ;;
+        "claw rpc|-p"|"claw rpc|--params") COMPREPLY=(); return 0 ;;
         "claw sessions list|--agent") COMPREPLY=(); return 0 ;;
         "claw sessions list|--limit") COMPREPLY=(); return 0 ;;
         "claw sessions show|--tail") COMPREPLY=(); return 0 ;;
@@ -81,10 +93,14 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
-        "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json -h --help"; subs=""; args="1" ;;
+        "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
+        "claw serve") opts="--host -p --port -h --help"; subs=""; args="" ;;
+        "claw status") opts="--json -h --help"; subs=""; args="" ;;
+        "claw stop") opts="--timeout -h --help"; subs=""; args="" ;;
+        "claw rpc") opts="-p --params --stream -h --help"; subs=""; args="1" ;;
         "claw config") opts="-h --help"; subs="get set unset list path"; args="" ;;
         "claw config get") opts="--json -h --help"; subs=""; args="1" ;;
         "claw config set") opts="-h --help"; subs=""; args="1" ;;

@@ -11,6 +11,10 @@ complete -c claw -n '__fish_use_subcommand' -s h -l help -d 'Show this message a
 complete -c claw -n '__fish_use_subcommand' -a init -d 'Create the state directory (config, token, workspace).'
 complete -c claw -n '__fish_use_subcommand' -a send -d 'Send a message and print the reply.'
 complete -c claw -n '__fish_use_subcommand' -a chat -d 'Talk with the assistant interactively.'
+complete -c claw -n '__fish_use_subcommand' -a serve -d 'Run the gateway daemon (foreground, until SIGTERM or Ctrl-C).'
+complete -c claw -n '__fish_use_subcommand' -a status -d 'Show whether the daemon runs, and its figures.'
+complete -c claw -n '__fish_use_subcommand' -a stop -d 'Stop the daemon and wait for it to exit.'
+complete -c claw -n '__fish_use_subcommand' -a rpc -d 'Call a daemon method and print its result as JSON.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
 complete -c claw -n '__fish_use_subcommand' -a tools -d 'List the tools agents can call.'
@@ -30,6 +34,8 @@ complete -c claw -n '__fish_seen_subcommand_from send' -l thinking -x -d 'Reason
 complete -c claw -n '__fish_seen_subcommand_from send' -l timeout -x -d 'Stop the turn after this long (default: model.timeout_s). [x>=0.001]'
 complete -c claw -n '__fish_seen_subcommand_from send' -l verbose -d 'Show tool calls and retries on stderr; list tools used.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l json -d 'Print {session_key, message_id, text, model, usage, duration_ms} as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from send' -l local -d 'Run the turn in this process even when a daemon is running.'
+complete -c claw -n '__fish_seen_subcommand_from send' -l daemon -d 'Require the daemon (`claw serve`); fail if none is running.'
 complete -c claw -n '__fish_seen_subcommand_from send' -s h -l help -d 'Show this message and exit.'
 
 # claw chat
@@ -37,6 +43,24 @@ complete -c claw -n '__fish_seen_subcommand_from chat' -s s -l session -x -d 'Se
 complete -c claw -n '__fish_seen_subcommand_from chat' -s a -l agent -x -d 'Agent that answers. [default: main]'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s m -l model -x -d 'Model for this conversation.'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s h -l help -d 'Show this message and exit.'
+
+# claw serve
+complete -c claw -n '__fish_seen_subcommand_from serve' -l host -x -d 'Address to listen on (default: gateway.host).'
+complete -c claw -n '__fish_seen_subcommand_from serve' -s p -l port -x -d 'Port (default: gateway.port; 0 picks a free one). [0<=x<=65535]'
+complete -c claw -n '__fish_seen_subcommand_from serve' -s h -l help -d 'Show this message and exit.'
+
+# claw status
+complete -c claw -n '__fish_seen_subcommand_from status' -l json -d 'Print the status as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
+
+# claw stop
+complete -c claw -n '__fish_seen_subcommand_from stop' -l timeout -x -d 'Seconds to wait for the daemon to exit. [default: 15.0; x>=0]'
+complete -c claw -n '__fish_seen_subcommand_from stop' -s h -l help -d 'Show this message and exit.'
+
+# claw rpc
+complete -c claw -n '__fish_seen_subcommand_from rpc' -s p -l params -x -d 'Params as a JSON object or array (\'-\' reads them from standard input).'
+complete -c claw -n '__fish_seen_subcommand_from rpc' -l stream -d 'Print each event notification as one JSON line on stdout, then the result (pretty JSON) last.'
+complete -c claw -n '__fish_seen_subcommand_from rpc' -s h -l help -d 'Show this message and exit.'
 
 # claw config
 complete -c claw -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from get set unset list path' -s h -l help -d 'Show this message and exit.'

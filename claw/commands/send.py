@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
+from typing import Any
 
 import typer
 
-from claw.commands._base import print_json, state
-from claw.commands._turns import echo_result, finish_background, run_and_render
-from claw.errors import UsageError
+from claw.commands._base import AppState, print_json, state
+from claw.errors import ClawError, UsageError
 
 THINKING = ("off", "low", "medium", "high")
 
@@ -60,19 +61,40 @@ def send_command(
         "--json",
         help="Print {session_key, message_id, text, model, usage, duration_ms} as JSON.",
     ),
+    local: bool = typer.Option(
+        False, "--local", help="Run the turn in this process even when a daemon is running."
+    ),
+    daemon: bool = typer.Option(
+        False, "--daemon", help="Require the daemon (`claw serve`); fail if none is running."
+    ),
 ) -> None:
     """Send a message and print the reply.
 
     The reply is streamed on a terminal and printed whole when piped. The exchange is
-    stored in the session's transcript before this returns.
+    stored in the session's transcript before this returns. When a daemon (`claw serve`)
+    runs for the state directory the turn goes through it (much faster start); --thinking
+    and --timeout are not supported there yet, so they run in-process unless --daemon.
     """
-    from claw.agent.turn import TurnRequest
-
     st = state(ctx)
+    if local and daemon:
+        raise UsageError("--local and --daemon exclude each other")
     if thinking is not None and thinking not in THINKING:
         raise UsageError(f"--thinking: expected one of {', '.join(THINKING)}, got {thinking!r}")
+    message = read_text(text)
+    unsupported = [n for n, v in (("--thinking", thinking), ("--timeout", timeout)) if v]
+    if daemon and unsupported:
+        raise UsageError(
+            f"{', '.join(unsupported)} not supported through the daemon yet; use --local"
+        )
+    if not local and not unsupported:
+        params = {"text": message, "agent_id": agent, "session_key": session, "model": model}
+        if _send_via_daemon(st, params, as_json=as_json, verbose=verbose, required=daemon):
+            return
+    from claw.agent.turn import TurnRequest  # in-process only: the daemon path stays light
+    from claw.commands._turns import echo_result, finish_background, run_and_render
+
     req = TurnRequest(
-        text=read_text(text),
+        text=message,
         agent_id=agent,
         session_key=session,
         model=model,
@@ -92,6 +114,76 @@ def send_command(
         print_json(data)
     elif not stream:
         echo_result(result)
+
+
+def _send_via_daemon(
+    st: AppState, params: dict[str, Any], *, as_json: bool, verbose: bool, required: bool
+) -> bool:
+    """The turn through the daemon's `chat.send_stream`; False when no daemon answers (and
+    it is not `required`), so the caller runs in-process. Never imports litellm."""
+    from claw.gateway.client import GatewayUnavailable, call_sync, find_daemon
+
+    home = st.home()
+    found = find_daemon(home)
+    if found is None:
+        if required:
+            raise ClawError(
+                f"no claw daemon is running for {home.root} (start one with `claw serve`)"
+            )
+        return False
+    url, token = found
+    stream = not as_json and sys.stdout.isatty()
+    wrote = False
+
+    def on_event(ev: dict[str, Any]) -> None:
+        nonlocal wrote
+        kind = ev.get("type")
+        if kind == "chat.delta" and stream:
+            sys.stdout.write(str(ev.get("text", "")))
+            sys.stdout.flush()
+            wrote = True
+        elif kind == "chat.tool" and verbose:
+            state_ = "error" if ev.get("is_error") else "ok"
+            extra = f" {state_} ({ev.get('ms')} ms)" if ev.get("phase") == "end" else ""
+            typer.echo(f"· tool {ev.get('name')}{extra}", err=True)
+
+    started = time.monotonic()
+    clean = {k: v for k, v in params.items() if v is not None}
+    try:
+        result = call_sync(url, token, "chat.send_stream", clean, on_event=on_event)
+    except GatewayUnavailable as e:
+        if required or e.sent:
+            raise
+        return False  # stale gateway.json: nothing reached a daemon, run in-process
+    finally:
+        if wrote:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    duration_ms = int((time.monotonic() - started) * 1000)
+    if as_json:
+        print_json(_json_result(result, duration_ms))
+    elif not stream and result.get("status") != "silent":
+        typer.echo(result.get("text", ""))
+    return True
+
+
+def _json_result(result: dict[str, Any], duration_ms: int) -> dict[str, Any]:
+    """The daemon's chat result in `claw send --json`'s shape (the in-process one).
+
+    The gateway reports `tokens_used` (a total) rather than the usage breakdown, and no
+    duration; prefer its fields when it grows them, else the total and the client's clock.
+    """
+    usage = result.get("usage")
+    if not isinstance(usage, dict):
+        usage = {"total_tokens": int(result.get("tokens_used") or 0)}
+    return {
+        "session_key": result.get("session_key"),
+        "message_id": result.get("message_id"),
+        "text": result.get("text", ""),
+        "model": result.get("model", ""),
+        "usage": usage,
+        "duration_ms": int(result.get("duration_ms") or duration_ms),
+    }
 
 
 def register(app: typer.Typer) -> None:

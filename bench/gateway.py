@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Benchmark the gateway daemon (issue #4 item 10) against a real `trio.run(serve)` subprocess.
+
+    .venv/bin/python bench/gateway.py            full run (about two minutes)
+    .venv/bin/python bench/gateway.py --quick    small sizes (seconds), for a smoke test
+
+Rows:
+  a. `claw send --model echo "hi"` subprocesses, daemon vs `--local`: medians and ratio.
+  b. 1,000 concurrent WebSocket clients (one trio process, all connected first), each calling
+     `chat.send` (echo) on its own session. Two loads: a burst (everyone at once: the
+     throughput ceiling; latency is then queueing time) and a paced open loop at 500 calls/s
+     (target p99 <= 50 ms at >= 500 calls/s).
+  c. 10,000 idle authenticated connections (bearer header on the upgrade): the daemon's RSS
+     (target <= 1 GB). RLIMIT_NOFILE is raised to its hard limit in both processes.
+
+All on 127.0.0.1 in a temporary state directory (removed at the end). Exit 0 iff all targets met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+from trio_websocket import open_websocket_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from claw.gateway.security import load_token  # noqa: E402
+from claw.state.home import Home  # noqa: E402
+from claw.state.init import initialise  # noqa: E402
+
+SERVER = r"""
+import functools, json, os, resource, sys
+from pathlib import Path
+import trio
+from claw.gateway.app import Limits
+from claw.gateway.serve import serve
+from claw.state.config import load
+from claw.state.home import Home
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+from claw.state.locks import file_lock
+
+home = Home(Path(sys.argv[1]))
+home.locks_dir.mkdir(parents=True, exist_ok=True)
+lock = file_lock(home.locks_dir / "daemon.lock", timeout=0)  # what marks a live daemon
+lock.acquire()
+limits = Limits(max_connections=20000, rate_per_s=1e6, burst=1_000_000, send_queue=1024)
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        start = functools.partial(serve, home, load(home.config_file), host="127.0.0.1",
+                                  port=0, limits=limits)
+        port = await nursery.start(start)
+        info = {"pid": os.getpid(), "host": "127.0.0.1", "port": port,
+                "started_at": "bench", "version": "bench"}
+        tmp = home.root / "gateway.json.tmp"
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, home.root / "gateway.json")
+
+trio.run(main)
+"""
+
+
+def raise_nofile() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def start_daemon(home: Home) -> tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(home.root)], cwd=ROOT)
+    info = home.root / "gateway.json"
+    deadline = time.monotonic() + 60
+    while not info.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the daemon did not start")
+        time.sleep(0.05)
+    return proc, int(json.loads(info.read_text())["port"])
+
+
+def row_a(home: Home, runs: int) -> tuple[float, float]:
+    env = {**os.environ, "CLAW_HOME": str(home.root), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+    def once(*extra: str) -> float:
+        t = time.perf_counter()
+        cmd = [sys.executable, "-m", "claw", "send", *extra, "--model", "echo", "hi"]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+        elapsed = time.perf_counter() - t
+        if r.returncode != 0 or r.stdout != "hi\n":
+            raise SystemExit(f"claw send failed: {r.stderr}")
+        return elapsed
+
+    once("--daemon")  # warm the page cache and the daemon's model path
+    daemon = statistics.median(once("--daemon") for _ in range(runs))
+    local = statistics.median(once("--local") for _ in range(runs))
+    return daemon, local
+
+
+def _req(rid: int, method: str, params: dict | None = None) -> str:
+    msg = {"jsonrpc": "2.0", "id": rid, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return json.dumps(msg)
+
+
+async def _rpc(ws, rid: int, method: str, params: dict | None = None) -> dict:
+    await ws.send_message(_req(rid, method, params))
+    while True:
+        reply = json.loads(await ws.get_message())
+        if reply.get("id") == rid:
+            if "error" in reply:
+                raise RuntimeError(f"{method}: {reply['error']}")
+            return reply["result"]
+
+
+async def row_b(url: str, token: str, clients: int, rate: float, calls_each: int) -> dict:
+    """Connect all clients, then a burst (one call each), then a paced load at `rate`."""
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    connected, go_burst, go_paced = trio.Event(), trio.Event(), trio.Event()
+    burst_done, count = trio.Semaphore(0), {"up": 0}
+    burst: list[float] = []
+    paced: list[float] = []
+    connect_gate = trio.Semaphore(100)  # do not overflow the listen backlog while connecting
+
+    async def client(i: int) -> None:
+        await connect_gate.acquire()
+        gated = True
+        try:
+            async with open_websocket_url(url, extra_headers=headers) as ws:
+                connect_gate.release()
+                gated = False
+                await use(ws, i)
+        finally:
+            if gated:
+                connect_gate.release()
+
+    async def use(ws, i: int) -> None:
+        count["up"] += 1
+        if count["up"] == clients:
+            connected.set()
+        params = {"text": "hi", "model": "echo", "session_key": f"agent:main:bench{i}"}
+        await go_burst.wait()
+        t = time.perf_counter()
+        await _rpc(ws, 1, "chat.send", params)
+        burst.append(time.perf_counter() - t)
+        burst_done.release()
+        await go_paced.wait()
+        await trio.sleep(random.uniform(0, clients / rate))  # spread starts evenly
+        for n in range(calls_each):
+            t = time.perf_counter()
+            await _rpc(ws, 2 + n, "chat.send", params)
+            paced.append(time.perf_counter() - t)
+            await trio.sleep(max(0.0, clients / rate - (time.perf_counter() - t)))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(clients):
+            nursery.start_soon(client, i)
+        await connected.wait()
+        t0 = time.perf_counter()
+        go_burst.set()
+        for _ in range(clients):
+            await burst_done.acquire()
+        burst_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        go_paced.set()
+    paced_s = time.perf_counter() - t1
+    return {
+        "burst_rate": clients / burst_s,
+        "burst_p50": pct(burst, 50),
+        "burst_p99": pct(burst, 99),
+        "paced_rate": len(paced) / paced_s,
+        "paced_p50": pct(paced, 50),
+        "paced_p99": pct(paced, 99),
+    }
+
+
+async def row_c(url: str, token: str, target: int, pid: int) -> tuple[int, float, float, str]:
+    """Open `target` idle connections: (reached, daemon RSS MB before, after, why it stopped)."""
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    before = rss_mb(pid)
+    reached, why = 0, "target reached"
+    gate = trio.Semaphore(200)
+    done, all_up = trio.Event(), trio.Event()
+    pending = {"n": target}
+
+    def counted() -> None:
+        pending["n"] -= 1
+        if pending["n"] == 0:
+            all_up.set()
+
+    async def idle(i: int) -> None:
+        nonlocal reached, why
+        await gate.acquire()
+        gated = True
+        try:
+            async with open_websocket_url(url, extra_headers=headers, connect_timeout=30):
+                gate.release()
+                gated = False
+                reached += 1
+                counted()
+                await done.wait()
+        except Exception as e:  # an fd or connection limit: report how far we got
+            if gated:
+                counted()
+            why = f"{type(e).__name__}: {e}"
+        finally:
+            if gated:
+                gate.release()
+
+    async with trio.open_nursery() as nursery:
+        for i in range(target):
+            nursery.start_soon(idle, i)
+        await all_up.wait()
+        async with open_websocket_url(url, extra_headers=headers) as ws:
+            status = await _rpc(ws, 1, "status")  # the daemon's own count, on stderr
+            print(f"  (daemon: {status.get('connections')} connections)", file=sys.stderr)
+        await trio.sleep(1.0)  # let the daemon settle before reading its RSS
+        after = rss_mb(pid)
+        done.set()
+    return reached, before, after, why
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = ap.parse_args()
+    runs, clients, idle = (3, 100, 500) if args.quick else (20, 1000, 10_000)
+    raise_nofile()
+    tmp = Path(tempfile.mkdtemp(prefix="claw-bench-gw-"))
+    home = Home(tmp / "home")
+    initialise(home)
+    proc, port = start_daemon(home)
+    url, token = f"ws://127.0.0.1:{port}/ws", load_token(home)
+    ok = True
+    try:
+        daemon_s, local_s = row_a(home, runs)
+        ratio = local_s / daemon_s
+        ok &= daemon_s <= 0.2 and ratio >= 10
+        b = trio.run(row_b, url, token, clients, 500.0, 3)
+        ok &= b["paced_p99"] <= 0.05 and b["paced_rate"] >= 500 * 0.95
+        reached, before, after, why = trio.run(row_c, url, token, idle, proc.pid)
+        ok &= reached == idle and after <= 1024
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    ms = 1000  # seconds to ms in the table
+    print(f"{'row':<58} {'value':>28}  target")
+    print(f"{'a. claw send via daemon, median of ' + str(runs):<58} {daemon_s:>26.3f} s  <= 0.2 s")
+    print(f"{'a. claw send --local, median of ' + str(runs):<58} {local_s:>26.3f} s")
+    print(f"{'a. ratio local / daemon':<58} {ratio:>27.1f}x  >= 10x")
+    print(
+        f"{f'b. {clients} clients, burst: calls/s, p50/p99':<58} "
+        f"{b['burst_rate']:>8.0f}/s {b['burst_p50'] * ms:>7.1f}/{b['burst_p99'] * ms:.1f} ms"
+        "  (ceiling)"
+    )
+    print(
+        f"{f'b. {clients} clients, paced 500/s: calls/s, p50/p99':<58} "
+        f"{b['paced_rate']:>8.0f}/s {b['paced_p50'] * ms:>7.1f}/{b['paced_p99'] * ms:.1f} ms"
+        "  p99 <= 50 ms at >= 500/s"
+    )
+    print(f"{f'c. idle authenticated connections reached (of {idle})':<58} {reached:>28}  ({why})")
+    print(
+        f"{'c. daemon RSS before / with them':<58} {before:>12.0f} / {after:>8.0f} MB  <= 1024 MB"
+    )
+    print("PASS" if ok else "some targets missed (see above)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""The CLI as a gateway client: fast `claw send` through a real daemon, and `claw rpc`.
+
+The daemon is a real subprocess (`trio.run(serve)` on 127.0.0.1 port 0) that writes
+gateway.json itself, exactly what `claw send` discovers in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from claw.commands import rpc
+from claw.state.home import Home
+from tests.gateway.live import transcript_messages
+
+JSON_KEYS = {"session_key", "message_id", "text", "model", "usage", "duration_ms"}
+MAIN = "agent:main:main"
+
+SERVER = r"""
+import functools, json, os, sys
+from pathlib import Path
+import trio
+from claw.gateway.app import Limits
+from claw.gateway.serve import serve
+from claw.state.config import load
+from claw.state.home import Home
+
+from claw.state.locks import file_lock
+
+home = Home(Path(sys.argv[1]))
+home.locks_dir.mkdir(parents=True, exist_ok=True)
+lock = file_lock(home.locks_dir / "daemon.lock", timeout=0)  # what marks a live daemon
+lock.acquire()
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        start = functools.partial(serve, home, load(home.config_file), host="127.0.0.1",
+                                  port=0, limits=Limits(max_connections=20000, rate_per_s=1e6,
+                                                        burst=1_000_000))
+        port = await nursery.start(start)
+        info = {"pid": os.getpid(), "host": "127.0.0.1", "port": port,
+                "started_at": "now", "version": "test"}
+        tmp = home.root / "gateway.json.tmp"
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, home.root / "gateway.json")
+
+trio.run(main)
+"""
+
+PROBE = r"""
+import sys
+sys.argv = ["claw", *sys.argv[1:]]
+from claw.cli import app
+code = 0
+try:
+    app(prog_name="claw")
+except SystemExit as e:
+    code = e.code or 0
+print("MODULES", "litellm" in sys.modules, "claw.agent.turn" in sys.modules, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _rpc_registered() -> None:
+    from claw.cli import app
+
+    rpc.register(app)  # the lead registers it in cli.py; register() is idempotent
+
+
+@pytest.fixture
+def daemon(home: Home) -> Iterator[Home]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(home.root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    info = home.root / "gateway.json"
+    deadline = time.monotonic() + 30
+    while not info.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"daemon did not start: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    try:
+        yield home
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        info.unlink(missing_ok=True)
+
+
+def probe(*args: str) -> tuple[subprocess.CompletedProcess[str], bool, bool]:
+    """Run the CLI in a fresh interpreter; also report (litellm imported, agent.turn imported)."""
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    line = next(x for x in r.stderr.splitlines() if x.startswith("MODULES"))
+    _, lite, turn = line.split()
+    return r, lite == "True", turn == "True"
+
+
+def test_client_module_is_light() -> None:
+    code = (
+        "import sys, claw.gateway.client, claw.commands.send, claw.commands.rpc;"
+        "bad = [m for m in sys.modules if m.startswith(('litellm', 'claw.agent.turn',"
+        " 'claw.agent.models', 'claw.agent.tools'))]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_send_goes_through_the_daemon(daemon: Home) -> None:
+    r, lite, turn = probe("send", "--model", "echo", "--json", "hi")
+    assert r.returncode == 0, r.stderr
+    assert not lite and not turn  # the in-process path would have imported both
+    data = json.loads(r.stdout)
+    assert set(data) == JSON_KEYS
+    assert data["text"] == "hi" and data["model"] == "echo" and data["session_key"] == MAIN
+    assert isinstance(data["usage"], dict) and isinstance(data["duration_ms"], int)
+    ids = [m.get("id") for m in transcript_messages(daemon, MAIN)]
+    assert data["message_id"] in ids
+
+
+def test_send_piped_prints_whole_reply(daemon: Home) -> None:
+    r, lite, _ = probe("send", "--model", "echo", "hello there")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello there\n" and not lite
+
+
+def test_send_json_shape_matches_in_process(daemon: Home, cli) -> None:
+    via, _, _ = probe("send", "--model", "echo", "--json", "same")
+    local = cli("send", "--local", "--model", "echo", "--json", "same")
+    assert via.returncode == 0 and local.exit_code == 0, local.output
+    a, b = json.loads(via.stdout), json.loads(local.stdout)
+    assert list(a) == list(b)  # same keys, same order
+    assert {k: type(v) for k, v in a.items()} == {k: type(v) for k, v in b.items()}
+    assert a["text"] == b["text"] and a["session_key"] == b["session_key"]
+
+
+def test_local_runs_in_process_even_with_a_daemon(daemon: Home) -> None:
+    r, lite, turn = probe("send", "--local", "--model", "echo", "x")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "x\n" and lite and turn
+
+
+def test_daemon_flag_without_daemon_fails(cli, home: Home) -> None:
+    r = cli("send", "--daemon", "--model", "echo", "hi")
+    assert r.exit_code == 1
+    assert f"no claw daemon is running for {home.root} (start one with `claw serve`)" in r.stderr
+
+
+def test_stale_gateway_json_falls_back_in_process(cli, home: Home) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
+    (home.root / "gateway.json").write_text(json.dumps({"pid": int(dead), "port": 1}))
+    r = cli("send", "--model", "echo", "fallback")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "fallback\n"
+
+
+def test_daemon_flag_refuses_unsupported_options(cli, daemon: Home) -> None:
+    r = cli("send", "--daemon", "--timeout", "5", "--model", "echo", "hi")
+    assert r.exit_code == 2 and "--local" in r.stderr
+    r = cli("send", "--daemon", "--local", "hi")
+    assert r.exit_code == 2
+
+
+def test_rpc_health_and_chat_send(cli, daemon: Home) -> None:
+    r = cli("rpc", "health")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["ok"] is True
+    r = cli("rpc", "chat.send", "--params", '{"text":"x","model":"echo"}')
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["text"] == "x" and result["session_key"] == MAIN
+
+
+def test_rpc_stream_prints_events_then_result(cli, daemon: Home) -> None:
+    params = '{"text":"one two","model":"echo","session_key":"agent:main:s"}'
+    r = cli("rpc", "chat.send_stream", "--params", params, "--stream")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    events = []
+    while lines and lines[0].startswith("{") and lines[0].endswith("}"):
+        events.append(json.loads(lines.pop(0)))
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "chat.start" and kinds[-1] == "chat.end" and "chat.delta" in kinds
+    assert "".join(e["text"] for e in events if e["type"] == "chat.delta") == "one two"
+    assert json.loads("\n".join(lines))["text"] == "one two"
+
+
+def test_rpc_errors(cli, daemon: Home) -> None:
+    r = cli("rpc", "no.such")
+    assert r.exit_code == 1 and "error -32601" in r.stderr
+    r = cli("rpc", "chat.send", "--params", '{"txt":"x"}')
+    assert r.exit_code == 2 and "error -32602" in r.stderr and "txt" in r.stderr
+    r = cli("rpc", "health", "--params", "[1,")
+    assert r.exit_code == 2
+
+
+def test_rpc_without_daemon(cli, home: Home) -> None:
+    r = cli("rpc", "health")
+    assert r.exit_code == 1 and "no claw daemon is running" in r.stderr
+
+
+def test_call_sync_maps_errors(daemon: Home) -> None:
+    from claw.gateway.client import GatewayError, call_sync, find_daemon
+
+    found = find_daemon(daemon)
+    assert found is not None
+    url, _ = found
+    with pytest.raises(GatewayError) as exc:
+        call_sync(url, "wrong-token", "status")
+    assert exc.value.code == -32001 and exc.value.exit_code == 1
+    with pytest.raises(GatewayError) as exc:
+        call_sync(url, found[1], "chat.history", {"session_key": "agent:main:nope", "limit": 0})
+    assert exc.value.code == -32602 and exc.value.exit_code == 2
+
+
+def test_find_daemon_tolerates_garbage(home: Home) -> None:
+    from claw.gateway.client import find_daemon
+
+    assert find_daemon(home) is None
+    (home.root / "gateway.json").write_text("{not json")
+    assert find_daemon(home) is None
+    Path(home.root / "gateway.json").write_text(json.dumps({"pid": "x"}))
+    assert find_daemon(home) is None

@@ -1,0 +1,295 @@
+"""`claw serve` / `status` / `stop` as real processes: lock, gateway.json, signals, crashes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from claw.daemon import daemon_status, info_file, log_file, read_gateway_info, stop_daemon
+from claw.gateway.security import load_token
+from claw.state import jsonl
+from claw.state.config import set_value
+from claw.state.home import Home
+from claw.state.sessions import SessionStore
+
+KEY = "agent:main:daemon-test"
+
+
+def claw_cmd() -> list[str]:
+    """argv prefix running the real CLI as a separate process."""
+    return [sys.executable, "-m", "claw"]
+
+
+def claw(home: Home, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    argv = [*claw_cmd(), "--home", str(home.root), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+class Daemons:
+    """Starts `claw serve` processes and kills whatever is left at the end of the test."""
+
+    def __init__(self, home: Home, tmp: Path) -> None:
+        self.home, self.tmp = home, tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        argv = [*claw_cmd(), "--home", str(self.home.root), "serve", "--port", "0", *args]
+        with (self.tmp / f"serve-{len(self.procs)}.err").open("wb") as err:
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        self.procs.append(proc)
+        return proc
+
+    def stderr(self, proc: subprocess.Popen[bytes]) -> str:
+        return (self.tmp / f"serve-{self.procs.index(proc)}.err").read_text()
+
+    def wait_ready(self, proc: subprocess.Popen[bytes], timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = read_gateway_info(self.home)
+            if info and info["pid"] == proc.pid:
+                return info
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited {proc.returncode}: {self.stderr(proc)}")
+            time.sleep(0.05)
+        pytest.fail("serve did not write gateway.json in time")
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def daemons(home: Home, tmp_path: Path) -> Iterator[Daemons]:
+    set_value(home.config_file, "model.default", "echo")
+    d = Daemons(home, tmp_path)
+    try:
+        yield d
+    finally:
+        d.kill_all()
+
+
+def rpc(home: Home, port: int, method: str, params: dict[str, Any]) -> dict:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    auth = {"Authorization": f"Bearer {load_token(home)}"}
+    url = f"http://127.0.0.1:{port}/rpc"
+    return httpx.post(url, json=body, headers=auth, timeout=20).json()
+
+
+def wait_for(predicate: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail("condition not met in time")
+
+
+def test_serve_status_stop_lifecycle(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    info = daemons.wait_ready(proc)
+    assert info["port"] > 0 and info["host"] == "127.0.0.1" and info["version"]
+    for private in (info_file(home), log_file(home)):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    health = httpx.get(f"http://127.0.0.1:{info['port']}/health", timeout=5)
+    assert health.status_code == 200 and health.json()["ok"] is True
+    wait_for(lambda: "claw gateway listening on http://127.0.0.1:" in daemons.stderr(proc))
+    assert f"(ws://127.0.0.1:{info['port']}/ws)" in daemons.stderr(proc)
+
+    second = claw(home, "serve", "--port", "0")
+    assert second.returncode == 1
+    assert "already running" in second.stderr and f"pid {proc.pid}" in second.stderr
+    assert read_gateway_info(home)["pid"] == proc.pid  # the refused one left it alone
+
+    st = claw(home, "status", "--json")
+    data = json.loads(st.stdout)
+    assert st.returncode == 0, st.stderr
+    assert data["running"] is True and data["pid"] == proc.pid
+    assert data["address"] == f"http://127.0.0.1:{info['port']}"
+    assert data["connections"] == 0 and data["active_turns"] == {} and data["uptime_s"] >= 0
+    text = claw(home, "status")
+    assert text.returncode == 0 and f"pid {proc.pid}" in text.stdout
+
+    stopped = claw(home, "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stderr, stopped.stderr
+    assert proc.wait(timeout=10) == 0 and not info_file(home).exists()
+    assert "SIGTERM received" in log_file(home).read_text()
+
+    after, again = claw(home, "status"), claw(home, "stop")
+    assert after.returncode == 1 and "not running" in after.stdout
+    assert again.returncode == 1 and "not running" in again.stderr
+
+
+def test_sighup_reloads_and_sigint_drains(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    assert "result" in rpc(home, port, "chat.send", {"text": "one", "session_key": KEY})
+
+    # A broken config.toml is logged and the running configuration kept.
+    good = home.config_file.read_text()
+    home.config_file.write_text("model = [broken\n")
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config reload failed" in log_file(home).read_text())
+    assert "result" in rpc(home, port, "chat.send", {"text": "two", "session_key": KEY})
+
+    home.config_file.write_text(good)
+    set_value(home.config_file, "model.default", "nosuchprovider")
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded" in log_file(home).read_text())
+    failed = rpc(home, port, "chat.send", {"text": "three", "session_key": KEY})
+    assert failed.get("error", {}).get("code") in (-32005, -32602), failed
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0 and not info_file(home).exists()
+    assert "SIGINT received" in log_file(home).read_text()
+
+
+def test_sigkill_mid_turn_then_restart(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    for i in range(2):
+        res = rpc(home, port, "chat.send", {"text": f"turn {i} " + "x" * 2_000, "session_key": KEY})
+        assert "result" in res, res
+
+    def doomed() -> None:
+        # echo streams one chunk per word: 50,000 words keep the turn running a while.
+        with contextlib.suppress(httpx.HTTPError):  # the daemon dies under us, as intended
+            rpc(
+                home,
+                port,
+                "chat.send",
+                {"text": " ".join(f"w{i}" for i in range(50_000)), "session_key": KEY},
+            )
+
+    sender = threading.Thread(target=doomed)
+    sender.start()
+    wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+    proc.kill()  # mid-turn
+    proc.wait(timeout=10)
+    sender.join(timeout=10)
+
+    assert info_file(home).exists()  # SIGKILL leaves it behind…
+    assert read_gateway_info(home) is None  # …but it is recognised as stale
+    st = daemon_status(home)
+    assert st["running"] is False and st["stale"] is True
+    cli_status = claw(home, "status", "--json")
+    assert cli_status.returncode == 1 and json.loads(cli_status.stdout)["stale"] is True
+
+    # The kernel released the lock: the next serve starts and overwrites gateway.json.
+    proc2 = daemons.start()
+    port2 = daemons.wait_ready(proc2)["port"]
+    history = rpc(home, port2, "chat.history", {"session_key": KEY, "limit": 50})
+    texts = [m.get("content") for m in history["result"]["messages"]]
+    user_texts = [t for t in texts if isinstance(t, str) and t.startswith("turn ")]
+    assert len(user_texts) >= 2, texts
+    res = rpc(home, port2, "chat.send", {"text": "after restart", "session_key": KEY})
+    assert "result" in res, res
+    assert jsonl.read_all(SessionStore(home).path(KEY)).bad_lines == []
+
+    os.kill(proc2.pid, signal.SIGTERM)
+    assert proc2.wait(timeout=20) == 0
+    assert not info_file(home).exists()
+
+
+def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    text = " ".join(f"word{i}" for i in range(3_000))  # echo detects (and fails) repetition
+    replies: list[dict] = []
+    sender = threading.Thread(
+        target=lambda: replies.append(
+            rpc(home, port, "chat.send", {"text": text, "session_key": KEY})
+        )
+    )
+    sender.start()
+    wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)  # draining now: new turns are refused, the running one goes on
+    refused = rpc(home, port, "chat.send", {"text": "late", "session_key": "agent:main:other"})
+    assert refused.get("error", {}).get("code") == -32007, refused
+    sender.join(timeout=30)
+    assert replies and replies[0].get("result", {}).get("text") == text, replies
+    assert proc.wait(timeout=20) == 0
+    assert not info_file(home).exists()
+    assert jsonl.read_all(SessionStore(home).path(KEY)).bad_lines == []
+
+
+def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = claw(home, "serve", "--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert not info_file(home).exists()
+
+
+def test_no_daemon_and_a_live_pid_without_the_lock(home: Home) -> None:
+    assert daemon_status(home) == {"running": False, "home": str(home.root)}
+    assert read_gateway_info(home) is None and stop_daemon(home, timeout=1) is False
+    # After a SIGKILL the pid may be reused by an unrelated process (here: this test). It
+    # must not be reported as the daemon, and `stop` must not send it SIGTERM.
+    info_file(home).write_text(json.dumps({"pid": os.getpid(), "host": "127.0.0.1", "port": 9}))
+    assert read_gateway_info(home) is None
+    st = daemon_status(home)
+    assert st["running"] is False and st["stale"] is True
+    assert stop_daemon(home, timeout=1) is False  # we are still here to check
+    assert not info_file(home).exists()
+
+
+def test_torn_gateway_json_is_stale(home: Home) -> None:
+    info_file(home).write_text('{"pid": 12')
+    assert daemon_status(home)["stale"] is True
+    result = claw(home, "stop")
+    assert result.returncode == 1 and "not running" in result.stderr
+    assert "stale" in result.stderr and not info_file(home).exists()
+
+
+STUCK = """
+import json, os, signal, sys, time
+from filelock import FileLock
+home = sys.argv[1]
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+lock = FileLock(os.path.join(home, "locks", "daemon.lock"), timeout=0)
+lock.acquire()
+info = {"pid": os.getpid(), "host": "127.0.0.1", "port": 9, "started_at": "2026-01-01T00:00"}
+json.dump(info, open(os.path.join(home, "gateway.json"), "w"))
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_daemon_that_ignores_sigterm_and_does_not_answer(home: Home) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK, str(home.root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        st = claw(home, "status", "--json")
+        assert st.stdout, st.stderr
+        data = json.loads(st.stdout)
+        assert st.returncode == 0 and data["running"] is True and data["pid"] == proc.pid
+        assert "did not answer" in data["error"]
+        assert "warning: the daemon did not answer" in claw(home, "status").stdout
+        stop = claw(home, "stop", "--timeout", "0.3")
+        assert stop.returncode == 1 and "did not stop within 0.3s" in stop.stderr
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
