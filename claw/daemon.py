@@ -87,6 +87,7 @@ def run_daemon(
                 )
                 if on_ready is not None:
                     on_ready(host, bound)
+                nursery.start_soon(_warm_up)
                 async for signum in signals:
                     if signum == signal.SIGHUP:
                         await _reload(config, config_loader)
@@ -114,6 +115,16 @@ def run_daemon(
         logging.getLogger("claw").removeHandler(handler)
         handler.close()
         lock.release()
+
+
+async def _warm_up() -> None:
+    """Import litellm now, in a worker thread, so the first chat does not pay ~2 s for it."""
+    from claw.agent.models import litellm
+
+    try:
+        await trio.to_thread.run_sync(litellm, abandon_on_cancel=True)
+    except Exception:  # a failed warm-up only means the first turn pays the import
+        log.debug("litellm warm-up failed", exc_info=True)
 
 
 async def _reload(config: Config, config_loader: Callable[[], Config]) -> None:
