@@ -8,9 +8,9 @@ is enough for a CLI: the daemon keeps the warm state, the client stays stateless
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,38 +70,12 @@ class GatewayUnavailable(ClawError):
         self.sent = sent
 
 
-def _read_gateway_json(home: Path) -> dict[str, Any] | None:
-    """Fallback for claw.daemon.read_gateway_info: gateway.json if its pid is alive.
-
-    Tolerant on purpose: a half-written or stale file means "no daemon", never a crash.
-    """
-    try:
-        info = json.loads((home / "gateway.json").read_text(encoding="utf-8"))
-        pid = int(info["pid"])
-        int(info["port"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(info, dict):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, owned by someone else
-    return info
-
-
 def gateway_info(home: Any) -> dict[str, Any] | None:
-    """{pid, host, port, …} of the daemon serving `home`, or None when none runs."""
-    try:
-        from claw.daemon import read_gateway_info  # lazy: written in parallel, may be absent
-    except ImportError:
-        return _read_gateway_json(Path(getattr(home, "root", home)))
-    try:
-        return read_gateway_info(home)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None  # a garbled gateway.json means "no daemon" here, never a crash
+    """{pid, host, port, …} of the daemon serving `home`, or None when none runs (a torn
+    or stale gateway.json counts as none: claw.daemon decides)."""
+    from claw.daemon import read_gateway_info
+
+    return read_gateway_info(home)
 
 
 def find_daemon(home: Any) -> tuple[str, str] | None:
@@ -149,7 +123,7 @@ async def call(
         msg["params"] = params
     sent = False
     try:
-        with trio.fail_after(timeout) if timeout else _nothing():
+        with trio.fail_after(timeout) if timeout else contextlib.nullcontext():
             async with open_websocket_url(
                 url, extra_headers=headers, max_message_size=MAX_MESSAGE, connect_timeout=10
             ) as ws:
@@ -196,16 +170,6 @@ async def _receive(ws: Any, rid: int, on_event: OnEvent | None) -> Any:
             code = int(err.get("code", -32603))
             raise GatewayError(code, str(err.get("message", "error")), err.get("data"))
         return reply.get("result")
-
-
-class _nothing:
-    """A no-op context manager (trio.fail_after(None) is not allowed)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def call_sync(
