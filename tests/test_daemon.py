@@ -263,7 +263,7 @@ def test_torn_gateway_json_is_stale(home: Home) -> None:
 
 STUCK = """
 import json, os, signal, sys, time
-from filelock import FileLock
+from claw.state.locks import FileLock
 home = sys.argv[1]
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 lock = FileLock(os.path.join(home, "locks", "daemon.lock"), timeout=0)
