@@ -6,16 +6,18 @@ anything else is a bug and is shown as such (with a traceback when CLAW_DEBUG=1)
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 from claw import __version__
-from claw.commands import chat, config, init, rpc, send, serve, sessions, skills, tools
 from claw.commands._base import AppState, styled
 from claw.errors import EXIT_RUNTIME, ClawError
 
@@ -27,8 +29,56 @@ EPILOG = (
 )
 
 
+@dataclass(frozen=True)
+class Entry:
+    module: str  # claw.commands.<module>: a sub-app `app`, or `register(app)` for commands
+    help: str  # the one-line purpose shown by `claw --help` (a test checks it matches)
+
+
+# Commands are imported when they run, not when the CLI starts: `claw send` through a
+# daemon should not pay for `sessions`, `skills` or the agent runner it does not use.
+COMMANDS: dict[str, Entry] = {
+    "init": Entry("init", "Create the state directory (config, token, workspace)."),
+    "send": Entry("send", "Send a message and print the reply."),
+    "chat": Entry("chat", "Talk with the assistant interactively."),
+    "serve": Entry("serve", "Run the gateway daemon (foreground, until SIGTERM or Ctrl-C)."),
+    "status": Entry("serve", "Show whether the daemon runs, and its figures."),
+    "stop": Entry("serve", "Stop the daemon and wait for it to exit."),
+    "rpc": Entry("rpc", "Call a daemon method and print its result as JSON."),
+    "config": Entry("config", "Read and change settings (config.toml)."),
+    "sessions": Entry("sessions", "List, show, clear and archive conversations."),
+    "tools": Entry("tools", "List the tools agents can call."),
+    "skills": Entry("skills", "List and read the agent's skills."),
+}
+
+
+def load_command(name: str) -> Any:
+    """The click command for `name`, importing only its module."""
+    entry = COMMANDS[name]
+    module = importlib.import_module(f"claw.commands.{entry.module}")
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+    sub_app = getattr(module, "app", None)
+    if isinstance(sub_app, typer.Typer):
+        holder.add_typer(sub_app, name=name)  # kept a group even with one subcommand
+    else:
+        module.register(holder)
+    built = typer.main.get_command(holder)
+    commands = getattr(built, "commands", None)  # one command: typer returns it bare
+    return built if commands is None else commands[name]
+
+
 class ClawGroup(TyperGroup):
-    """Turns ClawError into a message and an exit code, for every command below it."""
+    """Loads commands lazily, and turns ClawError into a message and an exit code."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return load_command(cmd_name) if cmd_name in COMMANDS else None
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, entry.help) for name, entry in COMMANDS.items()])
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -115,17 +165,6 @@ def root(
     """claw: a self-hosted personal AI assistant."""
     ctx.obj = AppState(home_arg=home, verbose=verbose)
     setup_logging(verbose)
-
-
-init.register(app)
-send.register(app)
-chat.register(app)
-serve.register(app)
-rpc.register(app)
-app.add_typer(config.app, name="config")
-app.add_typer(sessions.app, name="sessions")
-app.add_typer(tools.app, name="tools")
-app.add_typer(skills.app, name="skills")
 
 
 def main() -> None:

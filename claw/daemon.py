@@ -23,16 +23,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from claw import __version__
 from claw.errors import ClawError
 from claw.state.atomic import atomic_write_text
-from claw.state.config import Config
 from claw.state.home import FILE_MODE, Home, make_private_dir
 from claw.state.locks import Timeout, file_lock
+
+if TYPE_CHECKING:  # the client imports this module to find the daemon: keep it light
+    from claw.state.config import Config
 
 log = logging.getLogger("claw.daemon")
 STATUS_TIMEOUT_S = 2.0  # `claw status` must answer quickly even if the daemon is wedged
@@ -139,6 +141,8 @@ async def _reload(config: Config, config_loader: Callable[[], Config]) -> None:
     except Exception as e:
         log.error("config reload failed, keeping the previous configuration: %s", e)
         return
+    from claw.state.config import Config
+
     for f in dataclasses.fields(Config):
         setattr(config, f.name, getattr(new, f.name))
     log.info("reloaded %s (model.default=%s)", new.path or "config", new.get("model.default"))

@@ -10,15 +10,15 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from claw.errors import UsageError
-from claw.state.config import Config
-from claw.state.config import load as load_config
 from claw.state.home import Home
-from claw.state.init import ensure_initialised
+
+if TYPE_CHECKING:
+    from claw.state.config import Config
 
 
 @dataclass
@@ -30,14 +30,22 @@ class AppState:
     _store: Any = None
 
     def home(self, *, create: bool = True) -> Home:
+        """The state directory; `create=False` does not initialise it (and a later
+        `home()` still will)."""
         if self._home is None:
             home = Home.resolve(self.home_arg)
-            self._home = ensure_initialised(home) if create else home
+            if not create:
+                return home
+            from claw.state.init import ensure_initialised  # not needed via the daemon
+
+            self._home = ensure_initialised(home)
         return self._home
 
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.home().config_file)
+            from claw.state.config import load
+
+            self._config = load(self.home().config_file)
         return self._config
 
     def store(self) -> Any:
@@ -92,3 +100,9 @@ def confirm_or_refuse(question: str, yes: bool, flag: str = "--yes") -> None:
         raise UsageError(f"{question} Refusing without a terminal to ask; pass {flag}.")
     if not typer.confirm(question, default=False):
         raise typer.Exit(1)
+
+
+def sub_app(help: str) -> typer.Typer:
+    """A command group's Typer, built like the root: plain help (no rich), no completion
+    options (claw ships generated completions). claw.cli loads it only when it is used."""
+    return typer.Typer(help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None)

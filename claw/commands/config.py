@@ -6,11 +6,11 @@ import json
 
 import typer
 
-from claw.commands._base import print_json, state
+from claw.commands._base import print_json, state, sub_app
 from claw.state import config as cfg
 from claw.state import config_schema
 
-app = typer.Typer(help="Read and change settings (config.toml).", no_args_is_help=True)
+app = sub_app("Read and change settings (config.toml).")
 
 
 def _render(value: object) -> str:

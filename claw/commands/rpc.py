@@ -80,7 +80,4 @@ def _parse_params(raw: str | None) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `claw rpc`; idempotent, so tests may register it before the lead's cli.py does."""
-    if any(getattr(c, "name", None) == "rpc" for c in app.registered_commands):
-        return
     app.command("rpc")(rpc_command)

@@ -123,7 +123,7 @@ def _send_via_daemon(
     it is not `required`), so the caller runs in-process. Never imports litellm."""
     from claw.gateway.client import GatewayUnavailable, call_sync, find_daemon
 
-    home = st.home()
+    home = st.home(create=False)  # a running daemon means it exists; else in-process creates it
     found = find_daemon(home)
     if found is None:
         if required:

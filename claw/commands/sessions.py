@@ -6,12 +6,12 @@ import time
 
 import typer
 
-from claw.commands._base import confirm_or_refuse, print_json, session_ended, state
+from claw.commands._base import confirm_or_refuse, print_json, session_ended, state, sub_app
 from claw.state.durations import parse_duration
 from claw.state.names import validate_agent_id
 from claw.state.transcript import now_iso
 
-app = typer.Typer(help="List, show, clear and archive conversations.", no_args_is_help=True)
+app = sub_app("List, show, clear and archive conversations.")
 
 
 def _age(ts: float) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from claw.commands._base import info, print_json, state
+from claw.commands._base import info, print_json, state, sub_app
 from claw.errors import NotFound
 from claw.state.names import validate_agent_id, validate_simple_name
 from claw.state.session_keys import DEFAULT_AGENT
 from claw.state.workspace import workspace_dir
 
-app = typer.Typer(help="List and read the agent's skills.", no_args_is_help=True)
+app = sub_app("List and read the agent's skills.")
 
 AGENT_OPTION = typer.Option(DEFAULT_AGENT, "--agent", "-a", metavar="ID", help="Whose skills.")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from claw.commands._base import info, print_json, state
+from claw.commands._base import info, print_json, state, sub_app
 
-app = typer.Typer(help="List the tools agents can call.", no_args_is_help=True)
+app = sub_app("List the tools agents can call.")
 
 
 @app.command("list")

@@ -122,3 +122,27 @@ def test_group_without_subcommand_shows_its_help(cli, group: str) -> None:
     assert r.exit_code in (0, 2), r.output
     assert "internal error" not in r.output
     assert "Commands:" in r.output
+
+
+def test_command_table_matches_the_commands() -> None:
+    """`claw --help` lists commands from claw.cli.COMMANDS without importing them; each
+    one-line purpose there must be what the command itself says."""
+    from claw.cli import COMMANDS, load_command
+
+    for name, entry in COMMANDS.items():
+        command = load_command(name)
+        assert command.name == name
+        assert command.get_short_help_str(200) == entry.help, name
+
+
+def test_help_imports_no_command_module() -> None:
+    code = (
+        "import sys; sys.argv=['claw','--help']; from claw.cli import main\n"
+        "try: main()\n"
+        "except SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('claw.commands.')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "sessions  List, show, clear" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "['claw.commands._base']"

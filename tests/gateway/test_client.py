@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from claw.commands import rpc
 from claw.state.home import Home
 from tests.gateway.live import transcript_messages
 
@@ -66,13 +65,6 @@ except SystemExit as e:
 print("MODULES", "litellm" in sys.modules, "claw.agent.turn" in sys.modules, file=sys.stderr)
 sys.exit(code)
 """
-
-
-@pytest.fixture(autouse=True)
-def _rpc_registered() -> None:
-    from claw.cli import app
-
-    rpc.register(app)  # the lead registers it in cli.py; register() is idempotent
 
 
 @pytest.fixture
