@@ -211,6 +211,7 @@ class Failover:
             api_base=section.get("api_base"),
             reasoning_effort=effort,
             tools=base.tools if info.supports_tools else None,
+            live=base.live,
         )
 
 

@@ -67,6 +67,7 @@ class TurnRequest:
     verbose: bool = False  # append "Tools: …" to the reply
     abort: threading.Event | None = None  # set it to cancel the turn
     sent: list[str] = field(default_factory=list)  # texts a messaging tool already sent
+    live: bool = True  # someone shows deltas as they come (False: only the whole reply counts)
 
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
@@ -176,6 +177,7 @@ class _Turn:
             max_tokens=self.max_tokens,
             timeout=self.signal.remaining(),
             tools=self.env.registry.schemas() if with_tools else None,
+            live=self.req.live,
         )
         splitter = ReasoningSplitter()
         self.text, started = "", False

@@ -93,6 +93,7 @@ def send_command(
     from claw.agent.turn import TurnRequest  # in-process only: the daemon path stays light
     from claw.commands._turns import echo_result, finish_background, run_and_render
 
+    stream = not as_json and sys.stdout.isatty()
     req = TurnRequest(
         text=message,
         agent_id=agent,
@@ -101,8 +102,8 @@ def send_command(
         thinking=thinking,
         timeout_s=timeout,
         verbose=verbose,
+        live=stream,
     )
-    stream = not as_json and sys.stdout.isatty()
     try:
         result = run_and_render(st, req, stream=stream, show_events=verbose)
     finally:

@@ -224,7 +224,8 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
             if claim.kind == "conflict":
                 raise invalid_params("idempotency_key", "already used for another session")
         try:
-            req = TurnRequest(p.text, agent_id, key, p.model, abort=abort)
+            live = notify is not None  # chat.send wants only the reply: no stream to watch
+            req = TurnRequest(p.text, agent_id, key, p.model, abort=abort, live=live)
             out = await _turn(gw, req, abort, notify)
         except BaseException:
             if ikey is not None:

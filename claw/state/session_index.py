@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,9 +67,27 @@ def preview_of(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
 
 
+_writers: dict[str, threading.RLock] = {}
+_writers_guard = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.RLock:
+    """One lock per index file per process, taken around every write.
+
+    Threads of one process (the daemon's turn workers, one connection each) would
+    otherwise meet on SQLite's write lock, whose busy handler sleeps 1, 2, 5, 10 … ms
+    between tries: under load most of a turn went to those sleeps. A Python lock wakes
+    the next writer at once; SQLite's lock still arbitrates between processes.
+    """
+    key = os.path.abspath(path)
+    with _writers_guard:
+        return _writers.setdefault(key, threading.RLock())
+
+
 class SessionIndex:
     def __init__(self, path: Path, lock_path: Path) -> None:
         self.path = path
+        self._writer = _writer_lock(path)
         self.created = False  # True only in the process that created the tables
         with file_lock(lock_path):
             # Setting up (WAL switch, tables) under a file lock: SQLite's busy timeout
@@ -100,6 +119,12 @@ class SessionIndex:
         `row.size` is the size after the append; `recount` rebuilds the row from the
         transcript (the caller holds the transcript's lock).
         """
+        with self._writer:
+            self._record(row, added, old_size, recount)
+
+    def _record(
+        self, row: SessionRow, added: int, old_size: int, recount: Callable[[], SessionRow]
+    ) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             found = self.db.execute("SELECT size FROM sessions WHERE key = ?", (row.key,))
@@ -131,9 +156,11 @@ class SessionIndex:
             raise
 
     def put(self, row: SessionRow) -> None:
-        self.db.execute(
-            f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", _tuple(row)
-        )
+        with self._writer:
+            self.db.execute(
+                f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                _tuple(row),
+            )
 
     def get(self, key: str) -> SessionRow | None:
         cur = self.db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE key = ?", (key,))
@@ -157,7 +184,8 @@ class SessionIndex:
         return [r[0] for r in cur]
 
     def delete(self, key: str) -> None:
-        self.db.execute("DELETE FROM sessions WHERE key = ?", (key,))
+        with self._writer:
+            self.db.execute("DELETE FROM sessions WHERE key = ?", (key,))
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM sessions").fetchone()[0])
@@ -173,6 +201,12 @@ class SessionIndex:
         during the scan are thus counted once: by the refresh, or by their own update
         after this commit, which sees the sizes written here.
         """
+        with self._writer:
+            return self._replace_all(rows, refresh)
+
+    def _replace_all(
+        self, rows: Iterable[SessionRow], refresh: Callable[[SessionRow], SessionRow | None]
+    ) -> int:
         n = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:

@@ -139,3 +139,35 @@ def test_echo_keeps_inner_whitespace() -> None:
     deltas, _ = _echo(text)
     assert "".join(deltas) == text
     assert len(deltas) > 1
+
+
+def test_echo_unwatched_is_one_piece_with_the_same_outcome() -> None:
+    """No live consumer: an instant model is called without streaming; what lands in the
+    Completion is the same as when streamed."""
+    text = "the quick  brown fox"
+    messages = [{"role": "user", "content": text}]
+    streamed = completion.Completion()
+    opts = completion.CallOptions(max_tokens=64, timeout=30)
+    list(completion.stream(models.resolve("echo"), messages, opts, streamed))
+    whole = completion.Completion()
+    opts.live = False
+    pieces = list(completion.stream(models.resolve("echo"), messages, opts, whole))
+    assert pieces == [("text", text)]
+    assert (whole.text, whole.usage, whole.finish_reason, whole.tool_calls) == (
+        streamed.text,
+        streamed.usage,
+        streamed.finish_reason,
+        streamed.tool_calls,
+    )
+
+
+def test_unwatched_models_that_are_not_instant_still_stream() -> None:
+    from tests import scripted
+
+    scripted.install(["one two three"])
+    out = completion.Completion()
+    opts = completion.CallOptions(max_tokens=64, timeout=30, live=False)
+    info = models.resolve("scripted/test")
+    assert not info.instant
+    pieces = list(completion.stream(info, [{"role": "user", "content": "x"}], opts, out))
+    assert len(pieces) > 1 and out.text == "one two three"

@@ -134,3 +134,24 @@ def test_closing_mid_reply_keeps_partial_text_and_frees_the_session(home: Home) 
     # The partial reply is part of what the model sees next time.
     turn(home, "go on", model="scripted/test")
     assert [m["content"] for m in script.calls[-1][1:]] == ["count", "one ", "go on"]
+
+
+def test_an_unwatched_echo_turn_calls_litellm_without_streaming(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`live=False` (chat.send, `claw send --json`) reaches the model call."""
+    lm = litellm()
+    seen: list[bool] = []
+    real = lm.completion
+
+    def spy(**kwargs):
+        seen.append(bool(kwargs.get("stream")))
+        return real(**kwargs)
+
+    monkeypatch.setattr(lm, "completion", spy)
+    store = SessionStore(home)
+    for live in (True, False):
+        req = TurnRequest("hello there", session_key=f"agent:main:l{live}", model="echo", live=live)
+        ends = [e for e in run_turn(home, cfg.load(home.config_file), store, req)]
+        assert isinstance(ends[-1], TurnEnd) and ends[-1].result.text == "hello there"
+    assert seen == [True, False]

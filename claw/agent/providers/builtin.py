@@ -61,7 +61,7 @@ def providers() -> list[Provider]:
         Provider(
             prefix="echo",
             handler_factory=_echo_handler,
-            models={"echo": ModelInfo("echo", "echo/echo", 131_072, builtin=True)},
+            models={"echo": ModelInfo("echo", "echo/echo", 131_072, builtin=True, instant=True)},
         ),
         Provider(
             prefix="local",
