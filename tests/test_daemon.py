@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from claw.daemon import daemon_status, info_file, log_file, read_gateway_info, stop_daemon
+from claw.gateway.client import GatewayUnavailable, call_sync
 from claw.gateway.security import load_token
 from claw.state import jsonl
 from claw.state.config import set_value
@@ -167,14 +168,12 @@ def test_sigkill_mid_turn_then_restart(home: Home, daemons: Daemons) -> None:
         assert "result" in res, res
 
     def doomed() -> None:
-        # echo streams one chunk per word: 50,000 words keep the turn running a while.
-        with contextlib.suppress(httpx.HTTPError):  # the daemon dies under us, as intended
-            rpc(
-                home,
-                port,
-                "chat.send",
-                {"text": " ".join(f"w{i}" for i in range(50_000)), "session_key": KEY},
-            )
+        # A watched echo turn streams one chunk per word: 50,000 words keep it running a
+        # while (chat.send, which nobody watches, would answer in one piece at once).
+        params = {"text": " ".join(f"w{i}" for i in range(50_000)), "session_key": KEY}
+        url = f"ws://127.0.0.1:{port}/ws"
+        with contextlib.suppress(GatewayUnavailable):  # the daemon dies under us, as intended
+            call_sync(url, load_token(home), "chat.send_stream", params, on_event=lambda e: None)
 
     sender = threading.Thread(target=doomed)
     sender.start()

@@ -1,8 +1,9 @@
 """The gateway's ASGI app: `GET /health`, `POST /rpc` and the `/ws` WebSocket.
 
-A raw ASGI callable rather than a framework: every limit (body size, frame size, send
-buffer, auth deadline) is enforced right where bytes arrive or leave, and both transports
-feed the same `protocol.dispatch`, so behaviour cannot drift between them.
+A small Starlette app does the routing, the lifespan and the 404s. The two transports
+are raw ASGI endpoints under it: every limit (body size, frame size, send buffer, auth
+deadline) is enforced right where bytes arrive or leave, and both feed the same
+`protocol.dispatch`, so behaviour cannot drift between them.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import trio
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
 
 from claw import __version__
 from claw.gateway import rpc_errors as codes
@@ -62,27 +68,51 @@ class SlowReader(Exception):
     """The client does not read its messages; it is dropped instead of buffered."""
 
 
+class _Raw:
+    """A raw ASGI endpoint for Starlette's router (which wraps plain functions and methods
+    into Request/Response handlers, but mounts any other callable as it is)."""
+
+    def __init__(self, handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(scope, receive, send)
+
+
+async def _health(request: HttpRequest) -> JSONResponse:
+    return JSONResponse({"ok": True, "version": __version__})
+
+
+async def _not_found(request: HttpRequest, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": "not found"}, status_code=404)
+
+
+async def _refuse_ws(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "websocket.close", "code": CLOSE_POLICY})
+
+
 class GatewayApp:
     def __init__(self, gw: Gateway, token: str, limits: Limits | None = None) -> None:
         self.gw, self.token = gw, token
         self.limits = limits or Limits()
         self.throttle = AuthThrottle()
         self.conns: set[WsConn] = set()
+        self.http_rates: OrderedDict[str, RateLimiter] = OrderedDict()  # per client IP
+        self.router = Starlette(
+            routes=[
+                Route("/health", _health, methods=["GET"]),
+                Route("/rpc", _Raw(self._rpc)),
+                WebSocketRoute("/ws", _Raw(self._ws)),
+                WebSocketRoute("/{path:path}", _Raw(_refuse_ws)),
+            ],
+            exception_handlers={404: _not_found},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind, path = scope["type"], scope.get("path", "")
-        if kind == "lifespan":
-            await _lifespan(receive, send)
-        elif kind == "http" and path == "/health":
-            await _reply(send, 200, encode({"ok": True, "version": __version__}))
-        elif kind == "http" and path == "/rpc":
-            await self._rpc(scope, receive, send)
-        elif kind == "http":
-            await _reply(send, 404, encode({"error": "not found"}))
-        elif kind == "websocket" and path == "/ws":
-            await WsConn(self, scope, receive, send).run()
-        elif kind == "websocket":
-            await send({"type": "websocket.close", "code": CLOSE_POLICY})
+        await self.router(scope, receive, send)
+
+    async def _ws(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await WsConn(self, scope, receive, send).run()
 
     async def authenticate(self, client: str, token: str | None) -> bool:
         """Constant-time check, slowed per client IP after repeated failures."""
@@ -106,8 +136,37 @@ class GatewayApp:
             too_big = RpcError(codes.PAYLOAD_TOO_LARGE, data={"max_bytes": self.limits.max_body})
             await _reply(send, 413, encode(error(None, too_big)))
             return
-        out = await dispatch(parse(body), METHODS, self._caller(Caller), run_all=run_all)
+        refused: list[int] = []  # retry_after_ms of each request refused by the rate limit
+        bucket = self._http_bucket(_client(scope))
+
+        async def check(spec: MethodSpec, request: Request) -> None:
+            wait = bucket.take()
+            if wait > 0:
+                refused.append(max(1, math.ceil(wait * 1000)))
+                raise rate_limited(refused[-1])
+
+        parsed = parse(body)
+        out = await dispatch(parsed, METHODS, self._caller(Caller), check=check, run_all=run_all)
+        if refused and not parsed.batch and out is not None:
+            # A single refused request: also say it the HTTP way, for plain HTTP clients.
+            retry = [(b"retry-after", b"%d" % math.ceil(refused[0] / 1000))]
+            await _reply(send, 429, out, retry)
+            return
         await _reply(send, 200 if out is not None else 204, out or b"")
+
+    def _http_bucket(self, client: str) -> RateLimiter:
+        """The rate limit of one client address over HTTP (WebSockets have one each);
+        the least recently seen addresses are forgotten beyond 4,096."""
+        bucket = self.http_rates.get(client)
+        if bucket is None:
+            bucket = self.http_rates[client] = RateLimiter(
+                self.limits.rate_per_s, self.limits.burst
+            )
+            if len(self.http_rates) > 4096:
+                self.http_rates.popitem(last=False)
+        else:
+            self.http_rates.move_to_end(client)
+        return bucket
 
     def _caller(self, make: Callable[[Any], Caller]) -> Any:
         async def call(spec: MethodSpec, params: Any, request: Request) -> Any:
@@ -285,13 +344,3 @@ async def _reply(
     headers += extra or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        msg = await receive()
-        if msg["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif msg["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 from claw.gateway.app import Limits
 from claw.gateway.security import load_token
@@ -329,5 +329,38 @@ def test_slow_reader_is_disconnected_not_buffered(home):
                             await trio.sleep(0.05)
                         client_cs.cancel()  # the stuck client cannot finish a close handshake
             assert dropped, "the slow reader was not disconnected"
+
+    run(main)
+
+
+def test_http_routes_rate_limit_and_unknown_paths(home):
+    """Starlette routes: JSON 404, 405 on GET /rpc, unknown WebSocket paths refused
+    (closed before the accept: HTTP 403); HTTP callers share a per-address rate limit,
+    answered 429 + Retry-After."""
+
+    async def main() -> None:
+        limits = Limits(rate_per_s=1.0, burst=3)
+        async with running(home, limits=limits) as srv, httpx.AsyncClient(base_url=srv.http) as c:
+            r = await c.get("/nope")
+            assert r.status_code == 404 and r.json() == {"error": "not found"}
+            r = await c.get("/rpc")
+            assert r.status_code == 405 and r.headers["allow"] == "POST"
+            bearer = {"authorization": f"Bearer {srv.token}"}
+            status = {"jsonrpc": "2.0", "method": "status", "id": 1}
+            for _ in range(3):
+                r = await c.post("/rpc", json=status, headers=bearer)
+                assert r.status_code == 200 and "result" in r.json()
+            r = await c.post("/rpc", json=status, headers=bearer)
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+            err = r.json()["error"]
+            assert err["code"] == -32002 and err["data"]["retry_after_ms"] > 0
+            batch = [status | {"id": 2}, status | {"id": 3}]
+            r = await c.post("/rpc", json=batch, headers=bearer)
+            assert r.status_code == 200  # a batch answers per member
+            assert [m["error"]["code"] for m in r.json()] == [-32002, -32002]
+            with pytest.raises(ConnectionRejected) as rejected:
+                async with open_websocket_url(f"ws://127.0.0.1:{srv.port}/other") as ws:
+                    await ws.get_message()
+            assert rejected.value.status_code == 403
 
     run(main)
