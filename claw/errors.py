@@ -71,3 +71,7 @@ class Interrupted(ClawError):
     """The user cancelled (Ctrl-C); 130 is the shell's convention for SIGINT."""
 
     exit_code = 130
+
+
+class TimedOut(ClawError):
+    """Work ran past its time limit (a turn's deadline); what it produced so far is kept."""

@@ -328,3 +328,12 @@ def test_bash_completes(line: str, expected: list[str]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert [w for w in proc.stdout.splitlines() if w] == expected
+
+
+def test_readme_error_table_matches_the_codes() -> None:
+    """The README's gateway error table is the CODES table, row for row."""
+    from claw.gateway.rpc_errors import CODES
+
+    readme = (ROOT / "README.md").read_text()
+    for code, info in CODES.items():
+        assert f"| {code} | {info.name} | {info.meaning} | {info.action} |" in readme, code

@@ -38,7 +38,7 @@ from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.selection import candidates_for, check_agent, guard_context
 from claw.agent.session_lane import SessionLane
 from claw.agent.tool_round import run_tools
-from claw.errors import ClawError, ModelError, UsageError
+from claw.errors import ModelError, TimedOut, UsageError
 from claw.state import transcript
 from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
@@ -50,7 +50,7 @@ from claw.state.sessions import SessionStore
 log = logging.getLogger(__name__)
 
 
-class TurnTimeout(ClawError):
+class TurnTimeout(TimedOut):
     """The turn ran past its time limit; partial text is kept as interrupted."""
 
 

@@ -72,8 +72,7 @@ def send_command(
 
     The reply is streamed on a terminal and printed whole when piped. The exchange is
     stored in the session's transcript before this returns. When a daemon (`claw serve`)
-    runs for the state directory the turn goes through it (much faster start); --thinking
-    and --timeout are not supported there yet, so they run in-process unless --daemon.
+    runs for the state directory the turn goes through it (much faster start).
     """
     st = state(ctx)
     if local and daemon:
@@ -81,13 +80,15 @@ def send_command(
     if thinking is not None and thinking not in THINKING:
         raise UsageError(f"--thinking: expected one of {', '.join(THINKING)}, got {thinking!r}")
     message = read_text(text)
-    unsupported = [n for n, v in (("--thinking", thinking), ("--timeout", timeout)) if v]
-    if daemon and unsupported:
-        raise UsageError(
-            f"{', '.join(unsupported)} not supported through the daemon yet; use --local"
-        )
-    if not local and not unsupported:
-        params = {"text": message, "agent_id": agent, "session_key": session, "model": model}
+    if not local:
+        params = {
+            "text": message,
+            "agent_id": agent,
+            "session_key": session,
+            "model": model,
+            "thinking": thinking,
+            "timeout_s": timeout,
+        }
         if _send_via_daemon(st, params, as_json=as_json, verbose=verbose, required=daemon):
             return
     from claw.agent.turn import TurnRequest  # in-process only: the daemon path stays light
@@ -169,11 +170,8 @@ def _send_via_daemon(
 
 
 def _json_result(result: dict[str, Any], duration_ms: int) -> dict[str, Any]:
-    """The daemon's chat result in `claw send --json`'s shape (the in-process one).
-
-    The gateway reports `tokens_used` (a total) rather than the usage breakdown, and no
-    duration; prefer its fields when it grows them, else the total and the client's clock.
-    """
+    """The daemon's chat result in `claw send --json`'s shape (the in-process one); an
+    older daemon without `usage` or `duration_ms` gets the total and the client's clock."""
     usage = result.get("usage")
     if not isinstance(usage, dict):
         usage = {"total_tokens": int(result.get("tokens_used") or 0)}

@@ -77,6 +77,9 @@ class AuthParams:
     token: str
 
 
+THINKING = ("off", "low", "medium", "high")
+
+
 @dataclass
 class ChatParams:
     text: str
@@ -84,6 +87,8 @@ class ChatParams:
     agent_id: str | None = None
     model: str | None = None
     idempotency_key: str | None = None
+    thinking: str | None = None  # off | low | medium | high (default: model.thinking)
+    timeout_s: float | None = None  # the turn's deadline (default: model.timeout_s)
 
 
 @dataclass
@@ -208,6 +213,10 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
     requests for one session cannot both start (the second gets -32003)."""
     if gw.closing:
         raise RpcError(codes.SHUTTING_DOWN)
+    if p.thinking is not None and p.thinking not in THINKING:
+        raise invalid_params("thinking", f"must be one of {', '.join(THINKING)}")
+    if p.timeout_s is not None and not 0 < p.timeout_s <= 86_400:
+        raise invalid_params("timeout_s", "must be a number of seconds, > 0 and <= 86400")
     agent_id = check_agent(gw.config, p.agent_id or "main")
     key = validate_session_key(p.session_key or main_key(agent_id))
     if key in gw.running:
@@ -224,8 +233,16 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
             if claim.kind == "conflict":
                 raise invalid_params("idempotency_key", "already used for another session")
         try:
-            live = notify is not None  # chat.send wants only the reply: no stream to watch
-            req = TurnRequest(p.text, agent_id, key, p.model, abort=abort, live=live)
+            req = TurnRequest(
+                p.text,
+                agent_id,
+                key,
+                p.model,
+                thinking=p.thinking,
+                timeout_s=p.timeout_s,
+                abort=abort,
+                live=notify is not None,  # chat.send wants only the reply: nothing to watch
+            )
             out = await _turn(gw, req, abort, notify)
         except BaseException:
             if ikey is not None:
@@ -270,9 +287,10 @@ async def _turn(
     if result.status in ("interrupted", "timeout") and gw.closing:
         raise RpcError(codes.SHUTTING_DOWN, data={"message_id": result.message_id})
     usage = {k: v for k, v in result.usage.items() if isinstance(v, int)}
-    tokens = usage.pop("total_tokens", 0) or sum(usage.values())
-    out = {k: getattr(result, k) for k in ("message_id", "text", "session_key", "status", "model")}
-    return out | {"timestamp": now_iso(), "tokens_used": tokens}
+    tokens = usage.get("total_tokens") or sum(usage.values())
+    keys = ("message_id", "text", "session_key", "status", "model", "duration_ms")
+    out = {k: getattr(result, k) for k in keys}
+    return out | {"timestamp": now_iso(), "tokens_used": tokens, "usage": usage}
 
 
 async def _abort_on_cancel(abort: threading.Event) -> None:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from claw.errors import ClawError, ConfigError, ModelError, NotFound, UsageError
+from claw.errors import ClawError, ConfigError, ModelError, NotFound, TimedOut, UsageError
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -29,6 +29,7 @@ NOT_FOUND = -32004
 MODEL_FAILURE = -32005
 PAYLOAD_TOO_LARGE = -32006
 SHUTTING_DOWN = -32007
+TIMED_OUT = -32008
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ CODES: dict[int, CodeInfo] = {
     RATE_LIMITED: CodeInfo(
         "rate_limited",
         "Rate limited",
-        "Too many requests on this connection.",
+        "Too many requests on this connection (WebSocket) or from this address (HTTP, answered"
+        " with status 429 and Retry-After).",
         "Wait `data.retry_after_ms` milliseconds, then retry.",
     ),
     BUSY: CodeInfo(
@@ -123,6 +125,13 @@ CODES: dict[int, CodeInfo] = {
         "Shutting down",
         "The daemon is stopping and accepts no new work.",
         "Reconnect after the daemon restarts, or run in-process.",
+    ),
+    TIMED_OUT: CodeInfo(
+        "timed_out",
+        "Timed out",
+        "The turn ran past its deadline (`timeout_s`, default model.timeout_s) and was"
+        " stopped; its partial reply is kept in the transcript as interrupted.",
+        "Retry with a larger `timeout_s`, or a faster model.",
     ),
 }
 
@@ -182,6 +191,8 @@ def from_claw_error(e: ClawError) -> RpcError:
     elif isinstance(e, UsageError) and not isinstance(e, ConfigError):
         code = INVALID_PARAMS
         data["reason"] = e.message
+    elif isinstance(e, TimedOut):
+        code = TIMED_OUT
     elif isinstance(e, ModelError):
         code = MODEL_FAILURE
         data["reason"] = e.reason

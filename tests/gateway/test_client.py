@@ -144,6 +144,7 @@ def test_send_json_shape_matches_in_process(daemon: Home, cli) -> None:
     assert list(a) == list(b)  # same keys, same order
     assert {k: type(v) for k, v in a.items()} == {k: type(v) for k, v in b.items()}
     assert a["text"] == b["text"] and a["session_key"] == b["session_key"]
+    assert list(a["usage"]) == list(b["usage"])  # the daemon gives the whole breakdown
 
 
 def test_local_runs_in_process_even_with_a_daemon(daemon: Home) -> None:
@@ -171,11 +172,26 @@ def test_stale_gateway_json_falls_back_in_process(cli, home: Home) -> None:
     assert r.stdout == "fallback\n"
 
 
-def test_daemon_flag_refuses_unsupported_options(cli, daemon: Home) -> None:
-    r = cli("send", "--daemon", "--timeout", "5", "--model", "echo", "hi")
-    assert r.exit_code == 2 and "--local" in r.stderr
+def test_thinking_and_timeout_go_through_the_daemon(cli, daemon: Home) -> None:
+    args = ("send", "--daemon", "--thinking", "low", "--timeout", "5", "--model", "echo")
+    r, lite, turn = probe(*args, "--json", "hi")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["text"] == "hi" and not lite and not turn
+    r = cli("send", "--daemon", "--thinking", "lots", "hi")
+    assert r.exit_code == 2 and "--thinking" in r.stderr
     r = cli("send", "--daemon", "--local", "hi")
     assert r.exit_code == 2
+
+
+def test_the_daemon_checks_thinking_and_timeout(cli, daemon: Home) -> None:
+    for params, param in (
+        ({"thinking": "lots"}, "thinking"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"timeout_s": "soon"}, "timeout_s"),
+    ):
+        r = cli("rpc", "chat.send", "--params", json.dumps({"text": "x", **params}))
+        assert r.exit_code == 2, r.output
+        assert param in r.stderr
 
 
 def test_rpc_health_and_chat_send(cli, daemon: Home) -> None:

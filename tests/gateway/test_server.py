@@ -364,3 +364,24 @@ def test_http_routes_rate_limit_and_unknown_paths(home):
             assert rejected.value.status_code == 403
 
     run(main)
+
+
+def test_chat_send_result_shape_and_its_deadline(home):
+    """The result carries the usage breakdown and the server's duration; `timeout_s`
+    bounds the turn (error -32008), `thinking` is checked."""
+    scripted.install(["slow answer"], context_window=8192, delay=0.5)
+
+    async def main() -> None:
+        async with running(home) as srv, ws_client(srv) as ws:
+            res = (await call(ws, "chat.send", {"text": "hi", "model": "echo"}))["result"]
+            assert set(res["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+            assert res["tokens_used"] == res["usage"]["total_tokens"]
+            assert isinstance(res["duration_ms"], int) and res["status"] == "ok"
+            slow = {"text": "hi", "model": "scripted/test", "timeout_s": 0.2, "thinking": "off"}
+            with trio.fail_after(2):
+                err = (await call(ws, "chat.send", slow))["error"]
+            assert err["code"] == -32008 and "0.2s" in err["message"]
+            bad = await call(ws, "chat.send", {"text": "hi", "thinking": "max"})
+            assert bad["error"]["code"] == -32602 and bad["error"]["data"]["param"] == "thinking"
+
+    run(main)
