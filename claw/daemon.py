@@ -143,6 +143,9 @@ async def _reload(config: Config, config_loader: Callable[[], Config]) -> None:
         return
     from claw.state.config import Config
 
+    moved = [k for k in ("gateway.host", "gateway.port") if new.get(k) != config.get(k)]
+    if moved:  # the listening socket stays: rebinding would drop every connection
+        log.warning("%s changed: restart `claw serve` to apply it", " and ".join(moved))
     for f in dataclasses.fields(Config):
         setattr(config, f.name, getattr(new, f.name))
     log.info("reloaded %s (model.default=%s)", new.path or "config", new.get("model.default"))

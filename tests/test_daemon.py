@@ -150,8 +150,11 @@ def test_sighup_reloads_and_sigint_drains(home: Home, daemons: Daemons) -> None:
 
     home.config_file.write_text(good)
     set_value(home.config_file, "model.default", "nosuchprovider")
+    set_value(home.config_file, "gateway.port", "18790")
     proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "reloaded" in log_file(home).read_text())
+    log = log_file(home).read_text()
+    assert "gateway.port changed: restart `claw serve` to apply it" in log
     failed = rpc(home, port, "chat.send", {"text": "three", "session_key": KEY})
     assert failed.get("error", {}).get("code") in (-32005, -32602), failed
 
