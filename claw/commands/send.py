@@ -152,7 +152,10 @@ def _send_via_daemon(
     started = time.monotonic()
     clean = {k: v for k, v in params.items() if v is not None}
     try:
-        result = call_sync(url, token, "chat.send_stream", clean, on_event=on_event)
+        # Nothing to show as it comes (piped, --json, no --verbose): the plain call lets
+        # the daemon skip streaming the model's reply.
+        method = "chat.send_stream" if stream or verbose else "chat.send"
+        result = call_sync(url, token, method, clean, on_event=on_event)
     except GatewayUnavailable as e:
         if required or e.sent:
             raise
