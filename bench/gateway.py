@@ -179,12 +179,13 @@ async def row_b(url: str, token: str, clients: int, rates: list[float], calls_ea
             await go_paced[phase].wait()
             gap = clients / rate  # each client's interval: all together make `rate`
             await trio.sleep(random.uniform(0, gap))  # spread starts evenly
-            for _ in range(calls_each):
+            for n in range(calls_each):
                 t = time.perf_counter()
                 await _rpc(ws, rid, "chat.send", params)
                 rid += 1
                 paced[phase].append(time.perf_counter() - t)
-                await trio.sleep(max(0.0, gap - (time.perf_counter() - t)))
+                if n + 1 < calls_each:  # no wait after the last: the phase ends with it
+                    await trio.sleep(max(0.0, gap - (time.perf_counter() - t)))
             phase_done[phase].release()
 
     out: dict = {"paced": []}
