@@ -1,0 +1,1 @@
+"""Durable delivery: the outbound queue, its worker, and the inbound journal (DESIGN §7)."""

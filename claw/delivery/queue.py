@@ -1,0 +1,189 @@
+"""The durable outbound queue: `queue/<id>.json` pending, `queue/failed/<id>.json` failed.
+
+Every state change is an atomic rewrite (temp file, fsync, rename, fsync the directory),
+so after a crash each entry is whole, in its last written state. Any process may enqueue
+(a unique file name needs no lock); changing an entry's state is the deliverer's job, and
+there is one deliverer at a time: whoever holds `locks/queue.lock` (the daemon's worker,
+or `claw queue flush`). The CLI's retry and purge move whole files and are safe beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claw.delivery.entry import Delivery, validate_id
+from claw.errors import NotFound
+from claw.state.atomic import TMP_PREFIX, atomic_write_bytes, fsync_dir
+from claw.state.home import Home, make_private_dir
+from claw.state.locks import FileLock, file_lock
+
+log = logging.getLogger("claw.delivery")
+SUFFIX = ".json"
+
+
+@dataclass
+class Stats:
+    depth: int
+    due: int
+    sending: int
+    failed: int
+    oldest_age_s: float | None
+    failures_by_reason: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class QueueStore:
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.dir = home.root / "queue"
+        self.failed_dir = self.dir / "failed"
+        make_private_dir(self.failed_dir)
+
+    def deliverer_lock(self, timeout: float = 0) -> FileLock:
+        """Held by whoever delivers (the daemon's worker or `claw queue flush`)."""
+        return file_lock(self.home.locks_dir / "queue.lock", timeout=timeout)
+
+    def path(self, entry_id: str, *, failed: bool = False) -> Path:
+        return (self.failed_dir if failed else self.dir) / f"{validate_id(entry_id)}{SUFFIX}"
+
+    # -- writing ---------------------------------------------------------------------
+    def enqueue(self, entry: Delivery) -> Delivery:
+        """Write ahead: durable on return, before anything is sent."""
+        self.save(entry)
+        return entry
+
+    def save(self, entry: Delivery) -> None:
+        atomic_write_bytes(self.path(entry.id), entry.to_json())
+
+    def delivered(self, entry: Delivery) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(entry.id))
+        fsync_dir(self.dir)
+
+    def fail(self, entry: Delivery, reason: str, error: str | None = None) -> None:
+        """Park the entry in failed/: the copy there is durable before the pending one goes
+        (a crash in between leaves both; `load` then drops the pending copy)."""
+        entry.state, entry.failed_reason, entry.failed_at = "failed", reason, time.time()
+        if error is not None:
+            entry.last_error = error
+        atomic_write_bytes(self.path(entry.id, failed=True), entry.to_json())
+        self.delivered(entry)
+
+    def retry(self, entry_id: str) -> Delivery:
+        """Back from failed/ with its attempts reset, due now."""
+        src = self.path(entry_id, failed=True)
+        try:
+            entry = Delivery.from_json(src.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(
+                f"no failed queue entry {entry_id!r}", hint="`claw queue list --failed` shows them"
+            ) from None
+        entry.state, entry.attempts, entry.next_attempt_at = "pending", 0, 0.0
+        entry.failed_reason = entry.failed_at = None
+        self.save(entry)
+        src.unlink()
+        fsync_dir(self.failed_dir)
+        return entry
+
+    def remove(self, entry_id: str, *, failed: bool) -> bool:
+        try:
+            os.unlink(self.path(entry_id, failed=failed))
+        except FileNotFoundError:
+            return False
+        fsync_dir(self.failed_dir if failed else self.dir)
+        return True
+
+    # -- reading ---------------------------------------------------------------------
+    def get(self, entry_id: str) -> Delivery:
+        for failed in (False, True):
+            with contextlib.suppress(FileNotFoundError):
+                return Delivery.from_json(self.path(entry_id, failed=failed).read_bytes())
+        raise NotFound(f"no queue entry {entry_id!r}", hint="`claw queue list` shows the entries")
+
+    def exists(self, entry_id: str) -> bool:
+        return self.path(entry_id).exists()
+
+    def ids(self, *, failed: bool = False) -> list[str]:
+        """Entry ids in queue order (names only: no file is opened)."""
+        directory = self.failed_dir if failed else self.dir
+        names = [n for n in os.listdir(directory) if n.endswith(SUFFIX) and n[0] != "."]
+        return sorted(n[: -len(SUFFIX)] for n in names)
+
+    def load(self, entry_id: str, *, failed: bool = False) -> Delivery | None:
+        """One entry, or None if it is gone; a corrupt file is parked in failed/."""
+        path = self.path(entry_id, failed=failed)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return Delivery.from_json(raw)
+        except (ValueError, TypeError) as e:
+            if not failed:
+                self._park_corrupt(path, e)
+            return None
+
+    def entries(self, *, failed: bool = False) -> list[Delivery]:
+        out = []
+        for entry_id in self.ids(failed=failed):
+            entry = self.load(entry_id, failed=failed)
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def recover(self) -> list[Delivery]:
+        """At start-up (holding the deliverer lock): remove orphaned temp files (never
+        delivered), drop pending copies of entries already failed, return the rest."""
+        for directory in (self.dir, self.failed_dir):
+            for name in os.listdir(directory):
+                if name.startswith(TMP_PREFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(directory / name)
+                    log.info("removed an orphaned temp file %s", name)
+        failed = set(self.ids(failed=True))
+        entries = []
+        for entry_id in self.ids():
+            if entry_id in failed:
+                self.remove(entry_id, failed=False)
+                continue
+            entry = self.load(entry_id)
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    def stats(self, now: float | None = None) -> Stats:
+        now = time.time() if now is None else now
+        pending = self.entries()
+        failed = self.entries(failed=True)
+        oldest = min((e.created_at for e in pending), default=None)
+        return Stats(
+            depth=len(pending),
+            due=sum(1 for e in pending if e.next_attempt_at <= now),
+            sending=sum(1 for e in pending if e.state == "sending"),
+            failed=len(failed),
+            oldest_age_s=None if oldest is None else round(now - oldest, 3),
+            failures_by_reason=dict(Counter(_reason(e) for e in failed)),
+        )
+
+    def _park_corrupt(self, path: Path, error: Exception) -> None:
+        target = self.failed_dir / f"{path.stem}.corrupt"
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, target)
+            fsync_dir(self.failed_dir)
+            fsync_dir(self.dir)
+            log.error("queue entry %s is unreadable (%s); kept as %s", path.name, error, target)
+
+
+def _reason(entry: Delivery) -> str:
+    """`permanent: http_404` style: the class of failure, for `claw queue stats`."""
+    detail = (entry.last_error or "").split(":", 1)[0].strip()
+    return f"{entry.failed_reason or 'unknown'}: {detail}" if detail else str(entry.failed_reason)

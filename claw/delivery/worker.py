@@ -1,0 +1,204 @@
+"""The daemon's delivery worker: a timer heap of due times, FIFO per destination.
+
+Nothing is scanned periodically. At start the queue is read once (`recover`); after that
+the worker learns of new entries from the filesystem (watchfiles: inotify on Linux, so
+an idle worker sleeps in the kernel) and otherwise sleeps until the earliest due time.
+Only the oldest entry of each destination (channel, account, peer) is ever scheduled, so
+a later message never overtakes one that is backing off; different destinations are
+delivered concurrently, up to a cap.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from claw.channels.base import Channel, DeliveryError
+from claw.delivery.deliver import Outcome, deliver
+from claw.delivery.entry import ID_RE, Delivery
+from claw.delivery.queue import SUFFIX, QueueStore
+
+log = logging.getLogger("claw.delivery")
+Dest = tuple[str, str, str]
+ChannelFactory = Callable[[str], Channel]
+OnFailed = Callable[[Delivery, str], None]
+LOCK_POLL_S = 0.2
+
+
+class Worker:
+    def __init__(
+        self,
+        store: QueueStore,
+        channel_for: ChannelFactory,
+        *,
+        concurrency: int = 8,
+        on_failed: OnFailed | None = None,
+    ) -> None:
+        self.store = store
+        self.channel_for = channel_for
+        self.limiter = trio.CapacityLimiter(concurrency)
+        self.on_failed = on_failed
+        self.entries: dict[str, Delivery] = {}
+        self.queues: dict[Dest, list[str]] = {}  # ids in queue order, per destination
+        self.heap: list[tuple[float, str]] = []
+        self.scheduled: dict[Dest, tuple[float, str]] = {}  # the live heap item per dest
+        self.busy: set[Dest] = set()
+        self.delivered = 0
+        self._wake = trio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver until cancelled. Holds the deliverer lock the whole time (waiting for a
+        running `claw queue flush` to finish first)."""
+        lock = self.store.deliverer_lock(timeout=0)
+        while True:
+            try:
+                lock.acquire()
+                break
+            except TimeoutError:
+                await trio.sleep(LOCK_POLL_S)
+        try:
+            for entry in await trio.to_thread.run_sync(self.store.recover):
+                self._add(entry)
+            log.info("delivery worker: %d entries pending", len(self.entries))
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._watch)
+                task_status.started()
+                await self._loop(nursery)
+        finally:
+            lock.release()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pending": len(self.entries),
+            "in_flight": len(self.busy),
+            "next_due_in_s": round(self.heap[0][0] - time.time(), 3) if self.heap else None,
+            "delivered": self.delivered,
+        }
+
+    # -- the schedule ----------------------------------------------------------------
+    def _add(self, entry: Delivery) -> None:
+        if entry.id in self.entries:
+            return
+        self.entries[entry.id] = entry
+        ids = self.queues.setdefault(entry.destination, [])
+        bisect.insort(ids, entry.id)
+        self._schedule(entry.destination)
+
+    def _drop(self, entry_id: str) -> None:
+        entry = self.entries.pop(entry_id, None)
+        if entry is None:
+            return
+        ids = self.queues.get(entry.destination, [])
+        if entry_id in ids:
+            ids.remove(entry_id)
+        if not ids:
+            self.queues.pop(entry.destination, None)
+        self._schedule(entry.destination)
+
+    def _schedule(self, dest: Dest) -> None:
+        """(Re)schedule the head of `dest`; stale heap items are skipped when popped."""
+        ids = self.queues.get(dest)
+        if not ids or dest in self.busy:
+            self.scheduled.pop(dest, None)
+            return
+        head = self.entries[ids[0]]
+        item = (head.next_attempt_at, head.id)
+        if self.scheduled.get(dest) != item:
+            self.scheduled[dest] = item
+            heapq.heappush(self.heap, item)
+        self._wake.set()
+
+    async def _loop(self, nursery: trio.Nursery) -> None:
+        while True:
+            now = time.time()
+            while self.heap and self.heap[0][0] <= now:
+                item = heapq.heappop(self.heap)
+                entry = self.entries.get(item[1])
+                if entry is None or self.scheduled.get(entry.destination) != item:
+                    continue  # stale: the entry moved on, or its destination did
+                del self.scheduled[entry.destination]
+                self.busy.add(entry.destination)
+                nursery.start_soon(self._deliver, entry)
+            wait = self.heap[0][0] - now if self.heap else math.inf
+            with trio.move_on_after(max(wait, 0.0)):
+                await self._wake.wait()
+            self._wake = trio.Event()
+
+    async def _deliver(self, entry: Delivery) -> None:
+        async with self.limiter:
+            try:
+                outcome = await deliver(self.store, entry, self.channel_for(entry.channel))
+            except DeliveryError as e:  # the channel cannot be built (unknown, misconfigured)
+                outcome = await self._fail_now(entry, f"{e.reason}: {e.message}")
+            except Exception as e:  # a bug in a channel: keep the entry, try again later
+                log.exception("delivery %s: unexpected error", entry.id)
+                entry.state, entry.next_attempt_at = "pending", time.time() + 30
+                entry.last_error = f"error: {type(e).__name__}: {e}"
+                await trio.to_thread.run_sync(self.store.save, entry)
+                outcome = Outcome("retry", entry.last_error, entry.next_attempt_at)
+        self.busy.discard(entry.destination)
+        if outcome.state == "retry":
+            self._schedule(entry.destination)
+            return
+        if outcome.state == "delivered":
+            self.delivered += 1
+        elif outcome.state == "failed" and self.on_failed is not None:
+            self.on_failed(entry, outcome.error or "")
+        self._drop(entry.id)
+
+    async def _fail_now(self, entry: Delivery, error: str) -> Outcome:
+        await trio.to_thread.run_sync(self.store.fail, entry, "permanent", error)
+        log.warning("delivery %s failed: %s", entry.id, error)
+        return Outcome("failed", error)
+
+    # -- other processes' entries ------------------------------------------------------
+    async def _watch(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """New files in queue/ (from `claw notify`, another `claw send --deliver`, a retry
+        from failed/) join the schedule within ~0.1 s; removed ones (purge) leave it."""
+        from watchfiles import Change, awatch
+
+        def wanted(change: Change, path: str) -> bool:
+            name = Path(path).name
+            return name.endswith(SUFFIX) and ID_RE.fullmatch(name[: -len(SUFFIX)]) is not None
+
+        stop = trio.Event()
+        watcher = awatch(
+            self.store.dir,
+            watch_filter=wanted,
+            debounce=50,
+            step=20,
+            recursive=False,
+            stop_event=stop,
+            rust_timeout=60_000,
+        )
+        task_status.started()
+        try:
+            async for changes in watcher:
+                for change, path in changes:
+                    entry_id = Path(path).name[: -len(SUFFIX)]
+                    if change == Change.deleted:
+                        if (
+                            entry_id in self.entries
+                            and self.entries[entry_id].destination not in self.busy
+                        ):
+                            self._drop(entry_id)
+                    elif entry_id not in self.entries:
+                        entry = await trio.to_thread.run_sync(self.store.load, entry_id)
+                        if entry is not None:
+                            self._add(entry)
+        finally:
+            stop.set()
