@@ -45,6 +45,8 @@ COMMANDS: dict[str, Entry] = {
     "status": Entry("serve", "Show whether the daemon runs, and its figures."),
     "stop": Entry("serve", "Stop the daemon and wait for it to exit."),
     "rpc": Entry("rpc", "Call a daemon method and print its result as JSON."),
+    "notify": Entry("notify", "Queue a message for delivery and print its queue id."),
+    "queue": Entry("queue", "See and steer outbound deliveries (pending, failed)."),
     "config": Entry("config", "Read and change settings (config.toml)."),
     "sessions": Entry("sessions", "List, show, clear and archive conversations."),
     "tools": Entry("tools", "List the tools agents can call."),

@@ -26,6 +26,8 @@ _claw() {
             "claw|status") cmd="claw status" ;;
             "claw|stop") cmd="claw stop" ;;
             "claw|rpc") cmd="claw rpc" ;;
+            "claw|notify") cmd="claw notify" ;;
+            "claw|queue") cmd="claw queue" ;;
             "claw|config") cmd="claw config" ;;
             "claw|sessions") cmd="claw sessions" ;;
             "claw|tools") cmd="claw tools" ;;
@@ -42,6 +44,18 @@ _claw() {
             "claw serve|-p"|"claw serve|--port") ((i++)) ;;
             "claw stop|--timeout") ((i++)) ;;
             "claw rpc|-p"|"claw rpc|--params") ((i++)) ;;
+            "claw notify|-c"|"claw notify|--channel") ((i++)) ;;
+            "claw notify|--to") ((i++)) ;;
+            "claw notify|--account") ((i++)) ;;
+            "claw notify|--timeout") ((i++)) ;;
+            "claw queue|list") cmd="claw queue list" ;;
+            "claw queue|show") cmd="claw queue show" ;;
+            "claw queue|retry") cmd="claw queue retry" ;;
+            "claw queue|purge") cmd="claw queue purge" ;;
+            "claw queue|stats") cmd="claw queue stats" ;;
+            "claw queue|flush") cmd="claw queue flush" ;;
+            "claw queue list|--limit") ((i++)) ;;
+            "claw queue purge|--older-than") ((i++)) ;;
             "claw config|get") cmd="claw config get" ;;
             "claw config|set") cmd="claw config set" ;;
             "claw config|unset") cmd="claw config unset" ;;
@@ -82,6 +96,12 @@ _claw() {
         "claw serve|-p"|"claw serve|--port") COMPREPLY=(); return 0 ;;
         "claw stop|--timeout") COMPREPLY=(); return 0 ;;
         "claw rpc|-p"|"claw rpc|--params") COMPREPLY=(); return 0 ;;
+        "claw notify|-c"|"claw notify|--channel") COMPREPLY=(); return 0 ;;
+        "claw notify|--to") COMPREPLY=(); return 0 ;;
+        "claw notify|--account") COMPREPLY=(); return 0 ;;
+        "claw notify|--timeout") COMPREPLY=(); return 0 ;;
+        "claw queue list|--limit") COMPREPLY=(); return 0 ;;
+        "claw queue purge|--older-than") COMPREPLY=(); return 0 ;;
         "claw sessions list|--agent") COMPREPLY=(); return 0 ;;
         "claw sessions list|--limit") COMPREPLY=(); return 0 ;;
         "claw sessions show|--tail") COMPREPLY=(); return 0 ;;
@@ -93,7 +113,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -101,6 +121,14 @@ _claw() {
         "claw status") opts="--json -h --help"; subs=""; args="" ;;
         "claw stop") opts="--timeout -h --help"; subs=""; args="" ;;
         "claw rpc") opts="-p --params --stream -h --help"; subs=""; args="1" ;;
+        "claw notify") opts="-c --channel --to --account --wait --timeout --json -h --help"; subs=""; args="1" ;;
+        "claw queue") opts="-h --help"; subs="list show retry purge stats flush"; args="" ;;
+        "claw queue list") opts="--failed --limit --json -h --help"; subs=""; args="" ;;
+        "claw queue show") opts="-h --help"; subs=""; args="1" ;;
+        "claw queue retry") opts="--all -h --help"; subs=""; args="1" ;;
+        "claw queue purge") opts="--failed --older-than -y --yes -h --help"; subs=""; args="" ;;
+        "claw queue stats") opts="--json -h --help"; subs=""; args="" ;;
+        "claw queue flush") opts="--json -h --help"; subs=""; args="" ;;
         "claw config") opts="-h --help"; subs="get set unset list path"; args="" ;;
         "claw config get") opts="--json -h --help"; subs=""; args="1" ;;
         "claw config set") opts="-h --help"; subs=""; args="1" ;;

@@ -15,6 +15,8 @@ complete -c claw -n '__fish_use_subcommand' -a serve -d 'Run the gateway daemon 
 complete -c claw -n '__fish_use_subcommand' -a status -d 'Show whether the daemon runs, and its figures.'
 complete -c claw -n '__fish_use_subcommand' -a stop -d 'Stop the daemon and wait for it to exit.'
 complete -c claw -n '__fish_use_subcommand' -a rpc -d 'Call a daemon method and print its result as JSON.'
+complete -c claw -n '__fish_use_subcommand' -a notify -d 'Queue a message for delivery and print its queue id.'
+complete -c claw -n '__fish_use_subcommand' -a queue -d 'See and steer outbound deliveries (pending, failed).'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
 complete -c claw -n '__fish_use_subcommand' -a tools -d 'List the tools agents can call.'
@@ -61,6 +63,51 @@ complete -c claw -n '__fish_seen_subcommand_from stop' -s h -l help -d 'Show thi
 complete -c claw -n '__fish_seen_subcommand_from rpc' -s p -l params -x -d 'Params as a JSON object or array (\'-\' reads them from standard input).'
 complete -c claw -n '__fish_seen_subcommand_from rpc' -l stream -d 'Print each event notification as one JSON line on stdout, then the result (pretty JSON) last.'
 complete -c claw -n '__fish_seen_subcommand_from rpc' -s h -l help -d 'Show this message and exit.'
+
+# claw notify
+complete -c claw -n '__fish_seen_subcommand_from notify' -s c -l channel -x -d 'Channel to deliver on, e.g. webhook. [required]'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l to -x -d 'Who receives it: a chat id, a webhook target name… [required]'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l account -x -d 'The channel account to send from. [default: default]'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l wait -d 'Wait until it is delivered; exit 1 if it fails for good. Without a daemon, delivers here and retries on the queue\'s schedule.'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l timeout -x -d 'With --wait: give up waiting after this. [x>=0.1]'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l json -d 'Print {id, state, error} as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from notify' -s h -l help -d 'Show this message and exit.'
+
+# claw queue
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a list -d 'List queued deliveries, oldest first (or the failed ones).'
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a show -d 'Print one entry, whole, as JSON (pending or failed).'
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a retry -d 'Put failed deliveries back in the queue, attempts reset, due now.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a purge -d 'Delete queued (or failed) deliveries for good.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a stats -d 'Depth, what is due, the oldest entry\'s age, and failures by reason.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a flush -d 'Deliver what is due now, in this process (for cron when no daemon runs).'
+
+# claw queue list
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from list' -l failed -d 'List failed entries instead.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from list' -l limit -x -d 'At most this many. [default: 100; x>=1]'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from list' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw queue show
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from show' -s h -l help -d 'Show this message and exit.'
+
+# claw queue retry
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from retry' -l all -d 'Every failed entry.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from retry' -s h -l help -d 'Show this message and exit.'
+
+# claw queue purge
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -l failed -d 'Purge failed entries (default: pending).'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -l older-than -x -d 'Only entries queued longer ago, e.g. 7d.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -s y -l yes -d 'Do not ask for confirmation.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -s h -l help -d 'Show this message and exit.'
+
+# claw queue stats
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from stats' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from stats' -s h -l help -d 'Show this message and exit.'
+
+# claw queue flush
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from flush' -l json -d 'Print the counts as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from flush' -s h -l help -d 'Show this message and exit.'
 
 # claw config
 complete -c claw -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from get set unset list path' -s h -l help -d 'Show this message and exit.'

@@ -26,6 +26,7 @@ from claw.state.locks import FileLock, file_lock
 
 log = logging.getLogger("claw.delivery")
 SUFFIX = ".json"
+TMP_GRACE_S = 60.0  # a temp file older than this is an orphan of a crashed writer
 
 
 @dataclass
@@ -142,13 +143,18 @@ class QueueStore:
 
     def recover(self) -> list[Delivery]:
         """At start-up (holding the deliverer lock): remove orphaned temp files (never
-        delivered), drop pending copies of entries already failed, return the rest."""
+        delivered; only those older than TMP_GRACE_S, since writers take no lock), drop
+        pending copies of entries already failed, return the rest."""
+        cutoff = time.time() - TMP_GRACE_S
         for directory in (self.dir, self.failed_dir):
             for name in os.listdir(directory):
-                if name.startswith(TMP_PREFIX):
-                    with contextlib.suppress(FileNotFoundError):
+                if not name.startswith(TMP_PREFIX):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    # A young temp file may be another process's enqueue, mid-write.
+                    if (directory / name).stat().st_mtime < cutoff:
                         os.unlink(directory / name)
-                    log.info("removed an orphaned temp file %s", name)
+                        log.info("removed an orphaned temp file %s", name)
         failed = set(self.ids(failed=True))
         entries = []
         for entry_id in self.ids():

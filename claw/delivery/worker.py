@@ -52,6 +52,7 @@ class Worker:
         self.scheduled: dict[Dest, tuple[float, str]] = {}  # the live heap item per dest
         self.busy: set[Dest] = set()
         self.delivered = 0
+        self.locked = False  # False while another deliverer (a flush) holds the queue
         self._wake = trio.Event()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -65,15 +66,19 @@ class Worker:
                 break
             except TimeoutError:
                 await trio.sleep(LOCK_POLL_S)
+        self.locked = True
         try:
-            for entry in await trio.to_thread.run_sync(self.store.recover):
-                self._add(entry)
-            log.info("delivery worker: %d entries pending", len(self.entries))
             async with trio.open_nursery() as nursery:
+                # Watch first, then read the directory: an entry written in between is
+                # seen twice (and added once), never missed.
                 await nursery.start(self._watch)
+                for entry in await trio.to_thread.run_sync(self.store.recover):
+                    self._add(entry)
+                log.info("delivery worker: %d entries pending", len(self.entries))
                 task_status.started()
                 await self._loop(nursery)
         finally:
+            self.locked = False
             lock.release()
 
     def kick(self) -> None:
@@ -81,6 +86,7 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         return {
+            "running": self.locked,
             "pending": len(self.entries),
             "in_flight": len(self.busy),
             "next_due_in_s": round(self.heap[0][0] - time.time(), 3) if self.heap else None,
@@ -186,19 +192,31 @@ class Worker:
             rust_timeout=60_000,
         )
         task_status.started()
-        try:
-            async for changes in watcher:
-                for change, path in changes:
-                    entry_id = Path(path).name[: -len(SUFFIX)]
-                    if change == Change.deleted:
-                        if (
-                            entry_id in self.entries
-                            and self.entries[entry_id].destination not in self.busy
-                        ):
-                            self._drop(entry_id)
-                    elif entry_id not in self.entries:
-                        entry = await trio.to_thread.run_sync(self.store.load, entry_id)
-                        if entry is not None:
-                            self._add(entry)
-        finally:
-            stop.set()
+        async with trio.open_nursery() as nursery:
+            # The watcher waits in a thread that only a set stop event ends (cancelling
+            # the await does not): set it as soon as this task is cancelled.
+            nursery.start_soon(_set_when_cancelled, stop)
+            await self._consume(watcher)
+            nursery.cancel_scope.cancel()
+
+    async def _consume(self, watcher: Any) -> None:
+        from watchfiles import Change
+
+        async for changes in watcher:
+            for change, path in changes:
+                entry_id = Path(path).name[: -len(SUFFIX)]
+                known = self.entries.get(entry_id)
+                if change == Change.deleted:
+                    if known is not None and known.destination not in self.busy:
+                        self._drop(entry_id)  # purged by `claw queue purge`
+                elif known is None:
+                    entry = await trio.to_thread.run_sync(self.store.load, entry_id)
+                    if entry is not None:
+                        self._add(entry)
+
+
+async def _set_when_cancelled(event: trio.Event) -> None:
+    try:
+        await trio.sleep_forever()
+    finally:
+        event.set()

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from claw import __version__
+from claw.gateway import queue_methods  # noqa: F401  (registers the queue.* methods)
 from claw.gateway import rpc_errors as codes
 from claw.gateway.methods import METHODS, Caller, Gateway
 from claw.gateway.protocol import (
@@ -111,6 +112,13 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.router(scope, receive, send)
 
+    def broadcast(self, topic: str, params: dict[str, Any]) -> None:
+        """An event to every connection subscribed to `topic` (slow readers are dropped)."""
+        for conn in list(self.conns):
+            if topic in conn.topics:
+                with contextlib.suppress(SlowReader):
+                    conn.notify(params)
+
     async def _ws(self, scope: Scope, receive: Receive, send: Send) -> None:
         await WsConn(self, scope, receive, send).run()
 
@@ -183,6 +191,7 @@ class WsConn:
         self.app, self.scope, self.receive, self.send = app, scope, receive, send
         self.client = _client(scope)
         self.authed = False
+        self.topics: set[str] = set()  # events.subscribe
         self.close_after: int | None = None
         lim = app.limits
         self.rate = RateLimiter(lim.rate_per_s, lim.burst)
@@ -282,7 +291,7 @@ class WsConn:
             self.close(self.close_after)
 
     def _make_caller(self, request_id: Any) -> Caller:
-        return Caller(request_id, self.notify, self._auth)
+        return Caller(request_id, self.notify, self._auth, self.topics.update)
 
     async def _check(self, spec: MethodSpec, request: Request) -> None:
         wait = self.rate.take()

@@ -50,6 +50,7 @@ class Gateway:
     started: float = field(default_factory=time.monotonic)
     connections: int = 0
     closing: bool = False  # set on shutdown: new turns are refused with -32007
+    worker: Any = None  # the delivery worker (claw.delivery.worker.Worker), when running
     _local: threading.local = field(default_factory=threading.local)
 
     def store(self) -> SessionStore:
@@ -67,6 +68,7 @@ class Caller:
     request_id: Id = None
     notify: Notify | None = None
     authenticate: Callable[[str], Any] | None = None  # async (token) -> None, WebSocket only
+    subscribe: Callable[[set[str]], None] | None = None  # events.subscribe, WebSocket only
 
 
 _sync = trio.to_thread.run_sync  # blocking store I/O goes off the event loop

@@ -14,9 +14,13 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from claw.delivery.queue import QueueStore
+from claw.delivery.service import Channels
+from claw.delivery.worker import Worker
 from claw.gateway.app import CLOSE_GOING_AWAY, GatewayApp, Limits
 from claw.gateway.idempotency import IdempotencyStore
 from claw.gateway.methods import Gateway
+from claw.gateway.queue_methods import failed_event
 from claw.gateway.security import check_bind, load_token
 from claw.state.config import Config
 from claw.state.home import Home
@@ -60,8 +64,15 @@ async def serve(
             finally:
                 stopped.set()
 
+    channels = Channels(home, config)
+    gw.worker = Worker(
+        QueueStore(home),
+        channels,
+        on_failed=lambda entry, error: app.broadcast("queue.failed", failed_event(entry, error)),
+    )
     try:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(gw.worker.run)  # it may wait for a `claw queue flush` to end
             binds = await nursery.start(run_server)
             bound = int(binds[0].rsplit(":", 1)[1])
             log.info("gateway listening on %s", binds[0])
@@ -74,7 +85,11 @@ async def serve(
                     stop.set()
                     with trio.move_on_after(hconf.graceful_timeout + 5):
                         await stopped.wait()
+                    nursery.cancel_scope.cancel()  # the delivery worker: a part in flight
+                    # stays "sending" and is sent again at the next start (at most once)
     finally:
+        with trio.CancelScope(shield=True):
+            await channels.aclose()
         idem.close()
 
 

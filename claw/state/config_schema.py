@@ -123,12 +123,37 @@ SCHEMA: Schema = {
         "host": Field("str", "127.0.0.1", "address the daemon listens on"),
         "port": Field("int", 18789, "port the daemon listens on", minimum=0),
     },
+    "channels": {
+        "webhook": {
+            "targets": {
+                WILDCARD: {
+                    "url": Field("str", help="http(s) URL the message is POSTed to, as JSON"),
+                    "secret_env": Field(
+                        "str", help="environment variable holding the HMAC signing secret"
+                    ),
+                    "secret": Field("str", help="the signing secret itself (prefer secret_env)"),
+                    "timeout_s": Field("int", 10, "per-request time limit, seconds", minimum=1),
+                }
+            }
+        },
+        "mock": {
+            "fail_to": Field("list_str", [], "peers whose sends fail for good (tests, demos)"),
+            "flaky_to": Field("list_str", [], "peers whose sends fail, to be retried"),
+            "retry_after_s": Field(
+                "int", 0, "retry hint attached to flaky failures, seconds (0: none)", minimum=0
+            ),
+            "max_message_chars": Field(
+                "int", 4096, "longest part; longer replies are split", minimum=1
+            ),
+        },
+    },
 }
 
 NAME_VALIDATORS = {
     "agents": validate_agent_id,
     "providers": lambda n: validate_simple_name(n, "provider name"),
     "servers": lambda n: validate_simple_name(n, "MCP server name"),
+    "targets": lambda n: validate_simple_name(n, "webhook target name"),
 }
 
 _TRUE = {"true", "yes", "on", "1"}

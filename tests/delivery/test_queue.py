@@ -72,13 +72,16 @@ def test_store_enqueue_fail_retry_and_recover(home: Home) -> None:
     with pytest.raises(NotFound):
         store.retry(e.id)
     # A crash can leave a temp file (never delivered) and a pending copy of a failed entry.
-    (store.dir / ".tmp-x.json.123").write_text("{half")
+    orphan, young = store.dir / ".tmp-x.json.123", store.dir / ".tmp-y.json.456"
+    orphan.write_text("{half")
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    young.write_text("{being written")  # another process's enqueue, mid-write: left alone
     dup = store.enqueue(entries.make("fake", "p", ["dup"]))
     (store.failed_dir / f"{dup.id}.json").write_bytes(dup.to_json())
     (store.dir / f"{entries.new_id()}.json").write_text("not json")
     left = store.recover()
     assert [x.id for x in left] == [e.id]
-    assert not any(n.startswith(".tmp-") for n in os.listdir(store.dir))
+    assert not orphan.exists() and young.exists()
     assert any(n.endswith(".corrupt") for n in os.listdir(store.failed_dir))
 
 
