@@ -67,6 +67,12 @@ def send_command(
     daemon: bool = typer.Option(
         False, "--daemon", help="Require the daemon (`claw serve`); fail if none is running."
     ),
+    deliver: str = typer.Option(
+        None,
+        "--deliver",
+        metavar="CHANNEL:PEER",
+        help="Also queue the reply for delivery to PEER on CHANNEL (e.g. webhook:ops).",
+    ),
 ) -> None:
     """Send a message and print the reply.
 
@@ -80,6 +86,10 @@ def send_command(
     if thinking is not None and thinking not in THINKING:
         raise UsageError(f"--thinking: expected one of {', '.join(THINKING)}, got {thinking!r}")
     message = read_text(text)
+    if deliver:
+        from claw.delivery.service import parse_target
+
+        parse_target(deliver)  # a malformed target fails before the turn, not after
     if not local:
         params = {
             "text": message,
@@ -89,7 +99,10 @@ def send_command(
             "thinking": thinking,
             "timeout_s": timeout,
         }
-        if _send_via_daemon(st, params, as_json=as_json, verbose=verbose, required=daemon):
+        done = _send_via_daemon(st, params, as_json=as_json, verbose=verbose, required=daemon)
+        if done is not None:
+            if done.get("status", "ok") == "ok":
+                _deliver(st, deliver, done.get("text", ""), done.get("session_key"), agent)
             return
     from claw.agent.turn import TurnRequest  # in-process only: the daemon path stays light
     from claw.commands._turns import echo_result, finish_background, run_and_render
@@ -116,12 +129,28 @@ def send_command(
         print_json(data)
     elif not stream:
         echo_result(result)
+    if result.status == "ok":
+        _deliver(st, deliver, result.text, result.session_key, agent)
+
+
+def _deliver(
+    st: AppState, target: str | None, text: str, session_key: str | None, agent: str
+) -> None:
+    """Queue the reply for `--deliver` (an empty or silent reply is never sent)."""
+    if not target or not text.strip():
+        return
+    from claw.delivery.service import enqueue_reply
+
+    entry = enqueue_reply(
+        st.home(), st.config(), target, text, agent=agent, session_key=session_key
+    )
+    typer.echo(f"queued for {target}: {entry.id}", err=True)
 
 
 def _send_via_daemon(
     st: AppState, params: dict[str, Any], *, as_json: bool, verbose: bool, required: bool
-) -> bool:
-    """The turn through the daemon's `chat.send_stream`; False when no daemon answers (and
+) -> dict[str, Any] | None:
+    """The turn through the daemon; its result, or None when no daemon answers (and
     it is not `required`), so the caller runs in-process. Never imports litellm."""
     from claw.gateway.client import GatewayUnavailable, call_sync, find_daemon
 
@@ -132,7 +161,7 @@ def _send_via_daemon(
             raise ClawError(
                 f"no claw daemon is running for {home.root} (start one with `claw serve`)"
             )
-        return False
+        return None
     url, token = found
     stream = not as_json and sys.stdout.isatty()
     wrote = False
@@ -159,7 +188,7 @@ def _send_via_daemon(
     except GatewayUnavailable as e:
         if required or e.sent:
             raise
-        return False  # stale gateway.json: nothing reached a daemon, run in-process
+        return None  # stale gateway.json: nothing reached a daemon, run in-process
     finally:
         if wrote:
             sys.stdout.write("\n")
@@ -169,7 +198,7 @@ def _send_via_daemon(
         print_json(_json_result(result, duration_ms))
     elif not stream and result.get("status") != "silent":
         typer.echo(result.get("text", ""))
-    return True
+    return result
 
 
 def _json_result(result: dict[str, Any], duration_ms: int) -> dict[str, Any]:

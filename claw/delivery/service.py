@@ -78,6 +78,19 @@ def enqueue(
     return QueueStore(home).enqueue(entry)
 
 
+def enqueue_reply(
+    home: Home, config: Config, target: str, text: str, **meta: str | None
+) -> Delivery:
+    """An agent's reply for `CHANNEL:PEER`, split into parts that fit the channel (at
+    paragraph, line, then sentence boundaries; code fences kept whole or reopened)."""
+    from claw.agent.chunker import chunk_text
+    from claw.channels.registry import build_channel
+
+    channel, peer = parse_target(target)
+    limit = build_channel(channel, home, config).max_message_chars
+    return enqueue(home, channel, peer, chunk_text(text, limit), **meta)
+
+
 def outcome(store: QueueStore, entry_id: str) -> str:
     """pending | failed | delivered (gone from the queue without failing)."""
     if store.exists(entry_id):
