@@ -8,8 +8,18 @@ journal before acknowledging it upstream (issue #6 adds those).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+if TYPE_CHECKING:
+    from claw.delivery.inbox import InboundMessage
+
+# Journals a received message durably and returns; the channel acknowledges upstream
+# (advances an offset, answers 200) only after it returns.
+InboundSink = Callable[["InboundMessage"], Awaitable[None]]
 
 
 class DeliveryError(Exception):
@@ -59,3 +69,13 @@ class Channel(Protocol):
     async def aclose(self) -> None: ...
 
     def health(self) -> dict[str, Any]: ...
+
+
+class InboundChannel(Channel, Protocol):
+    """A channel that also receives: `start` runs until cancelled, reporting readiness
+    through `task_status` (so `nursery.start` returns once it is listening or polling),
+    and hands every message to `inbound` before acknowledging it upstream."""
+
+    async def start(
+        self, inbound: InboundSink, *, task_status: trio.TaskStatus[None] = ...
+    ) -> None: ...
