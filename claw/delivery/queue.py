@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from claw.delivery.entry import Delivery, validate_id
+from claw.delivery.entry import ID_RE, Delivery, validate_id
 from claw.errors import NotFound
 from claw.state.atomic import TMP_PREFIX, atomic_write_bytes, fsync_dir
 from claw.state.home import Home, make_private_dir
@@ -114,10 +114,11 @@ class QueueStore:
         return self.path(entry_id).exists()
 
     def ids(self, *, failed: bool = False) -> list[str]:
-        """Entry ids in queue order (names only: no file is opened)."""
+        """Entry ids in queue order (names only: no file is opened; other files ignored)."""
         directory = self.failed_dir if failed else self.dir
-        names = [n for n in os.listdir(directory) if n.endswith(SUFFIX) and n[0] != "."]
-        return sorted(n[: -len(SUFFIX)] for n in names)
+        cut = len(SUFFIX)
+        names = (n[:-cut] for n in os.listdir(directory) if n.endswith(SUFFIX))
+        return sorted(i for i in names if ID_RE.fullmatch(i))
 
     def load(self, entry_id: str, *, failed: bool = False) -> Delivery | None:
         """One entry, or None if it is gone; a corrupt file is parked in failed/."""
@@ -144,7 +145,11 @@ class QueueStore:
     def recover(self) -> list[Delivery]:
         """At start-up (holding the deliverer lock): remove orphaned temp files (never
         delivered; only those older than TMP_GRACE_S, since writers take no lock), drop
-        pending copies of entries already failed, return the rest."""
+        pending copies of entries already failed, return the rest in queue order.
+
+        It reads every pending entry once, so it is written for speed (100,000 entries in
+        well under 2 s): plain string paths and os.read, the id taken from the file name.
+        """
         cutoff = time.time() - TMP_GRACE_S
         for directory in (self.dir, self.failed_dir):
             for name in os.listdir(directory):
@@ -157,13 +162,24 @@ class QueueStore:
                         log.info("removed an orphaned temp file %s", name)
         failed = set(self.ids(failed=True))
         entries = []
+        base = str(self.dir)
         for entry_id in self.ids():
             if entry_id in failed:
                 self.remove(entry_id, failed=False)
                 continue
-            entry = self.load(entry_id)
-            if entry is not None:
-                entries.append(entry)
+            path = os.path.join(base, entry_id + SUFFIX)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                raw = _read_all(fd)
+            finally:
+                os.close(fd)
+            try:
+                entries.append(Delivery.from_json(raw, checked_id=True))
+            except (ValueError, TypeError) as e:
+                self._park_corrupt(Path(path), e)
         return entries
 
     def stats(self, now: float | None = None) -> Stats:
@@ -187,6 +203,16 @@ class QueueStore:
             fsync_dir(self.failed_dir)
             fsync_dir(self.dir)
             log.error("queue entry %s is unreadable (%s); kept as %s", path.name, error, target)
+
+
+def _read_all(fd: int) -> bytes:
+    chunk = os.read(fd, 65536)
+    if len(chunk) < 65536:
+        return chunk  # the usual case: one read, no second call to see the end
+    chunks = [chunk]
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _reason(entry: Delivery) -> str:
