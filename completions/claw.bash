@@ -37,6 +37,7 @@ _claw() {
             "claw send|-m"|"claw send|--model") ((i++)) ;;
             "claw send|--thinking") ((i++)) ;;
             "claw send|--timeout") ((i++)) ;;
+            "claw send|--deliver") ((i++)) ;;
             "claw chat|-s"|"claw chat|--session") ((i++)) ;;
             "claw chat|-a"|"claw chat|--agent") ((i++)) ;;
             "claw chat|-m"|"claw chat|--model") ((i++)) ;;
@@ -89,6 +90,7 @@ _claw() {
         "claw send|-m"|"claw send|--model") COMPREPLY=(); return 0 ;;
         "claw send|--thinking") COMPREPLY=(); return 0 ;;
         "claw send|--timeout") COMPREPLY=(); return 0 ;;
+        "claw send|--deliver") COMPREPLY=(); return 0 ;;
         "claw chat|-s"|"claw chat|--session") COMPREPLY=(); return 0 ;;
         "claw chat|-a"|"claw chat|--agent") COMPREPLY=(); return 0 ;;
         "claw chat|-m"|"claw chat|--model") COMPREPLY=(); return 0 ;;
@@ -115,7 +117,7 @@ _claw() {
     case "$cmd" in
         "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
-        "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon -h --help"; subs=""; args="1" ;;
+        "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
         "claw serve") opts="--host -p --port -h --help"; subs=""; args="" ;;
         "claw status") opts="--json -h --help"; subs=""; args="" ;;

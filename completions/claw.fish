@@ -38,6 +38,7 @@ complete -c claw -n '__fish_seen_subcommand_from send' -l verbose -d 'Show tool 
 complete -c claw -n '__fish_seen_subcommand_from send' -l json -d 'Print {session_key, message_id, text, model, usage, duration_ms} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l local -d 'Run the turn in this process even when a daemon is running.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l daemon -d 'Require the daemon (`claw serve`); fail if none is running.'
+complete -c claw -n '__fish_seen_subcommand_from send' -l deliver -x -d 'Also queue the reply for delivery to PEER on CHANNEL (e.g. webhook:ops).'
 complete -c claw -n '__fish_seen_subcommand_from send' -s h -l help -d 'Show this message and exit.'
 
 # claw chat

@@ -191,7 +191,7 @@ class Worker:
             self.store.dir,
             watch_filter=wanted,
             debounce=50,
-            step=20,
+            step=50,  # how often its thread wakes to check the stop event
             recursive=False,
             stop_event=stop,
             rust_timeout=60_000,
