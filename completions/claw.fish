@@ -67,7 +67,7 @@ complete -c claw -n '__fish_seen_subcommand_from rpc' -s h -l help -d 'Show this
 
 # claw notify
 complete -c claw -n '__fish_seen_subcommand_from notify' -s c -l channel -x -d 'Channel to deliver on, e.g. webhook. [required]'
-complete -c claw -n '__fish_seen_subcommand_from notify' -l to -x -d 'Who receives it: a chat id, a webhook target name… [required]'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l to -x -d 'Who receives it: a chat id, or a webhook target name. [required]'
 complete -c claw -n '__fish_seen_subcommand_from notify' -l account -x -d 'The channel account to send from. [default: default]'
 complete -c claw -n '__fish_seen_subcommand_from notify' -l wait -d 'Wait until it is delivered; exit 1 if it fails for good. Without a daemon, delivers here and retries on the queue\'s schedule.'
 complete -c claw -n '__fish_seen_subcommand_from notify' -l timeout -x -d 'With --wait: give up waiting after this. [x>=0.1]'

@@ -21,7 +21,7 @@ def notify_command(
         ..., "--channel", "-c", metavar="CHANNEL", help="Channel to deliver on, e.g. webhook."
     ),
     to: str = typer.Option(
-        ..., "--to", metavar="PEER", help="Who receives it: a chat id, a webhook target name…"
+        ..., "--to", metavar="PEER", help="Who receives it: a chat id, or a webhook target name."
     ),
     account: str = typer.Option(
         "default", "--account", metavar="NAME", help="The channel account to send from."
