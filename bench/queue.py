@@ -54,6 +54,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E40
 
 import trio  # noqa: E402
 
+from bench._report import Row, fmt_s, new_home, report  # noqa: E402
 from claw.channels.base import Channel  # noqa: E402
 from claw.delivery.entry import Delivery, make  # noqa: E402
 from claw.delivery.queue import QueueStore  # noqa: E402
@@ -61,7 +62,6 @@ from claw.delivery.worker import Worker  # noqa: E402
 from claw.state.atomic import TMP_PREFIX, fsync_dir  # noqa: E402
 from claw.state.config import set_value  # noqa: E402
 from claw.state.home import Home  # noqa: E402
-from claw.state.init import initialise  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -87,27 +87,7 @@ PEERS = 50
 THREADS = 4  # concurrent enqueuers in the information rows
 
 
-@dataclass
-class Row:
-    name: str
-    measured: str
-    target: str
-    ok: bool | None  # None: information only
-
-    @property
-    def verdict(self) -> str:
-        return "info" if self.ok is None else ("PASS" if self.ok else "FAIL")
-
-
 # -- helpers ---------------------------------------------------------------------------
-
-
-def fmt_s(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
 
 
 T0 = time.perf_counter()
@@ -115,12 +95,6 @@ T0 = time.perf_counter()
 
 def progress(msg: str) -> None:
     print(f"  [{time.perf_counter() - T0:5.0f} s] {msg}", file=sys.stderr, flush=True)
-
-
-def new_home(base: Path, name: str) -> Home:
-    home = Home(base / name)
-    initialise(home)
-    return home
 
 
 def entry(i: int, text: str = "text") -> Delivery:
@@ -655,18 +629,6 @@ def worker_child(root: Path, deliver: bool) -> None:
 # -- driver ----------------------------------------------------------------------------
 
 
-def render(rows: list[Row]) -> str:
-    head = ("benchmark", "measured", "target", "result")
-    table = [head, *((r.name, r.measured, r.target, r.verdict) for r in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    lines = []
-    for i, row in enumerate(table):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark claw's delivery queue.")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -693,16 +655,12 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"removing {base}")
         shutil.rmtree(base, ignore_errors=True)
     mode = "quick" if args.quick else "full"
-    print(
+    title = (
         f"claw delivery-queue benchmark ({mode}; {os.cpu_count()} CPUs; python "
         f"{sys.version.split()[0]}; {time.perf_counter() - started:.0f} s; load average "
         f"{load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end)"
     )
-    print(render(rows))
-    failed = [r.name for r in rows if r.ok is False]
-    if failed:
-        print(f"\n{len(failed)} row(s) FAILED: " + "; ".join(failed))
-    return 1 if failed else 0
+    return report(title, rows)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._report import Row, fmt_s, new_home, report  # noqa: E402
 from claw.state import jsonl, transcript  # noqa: E402
-from claw.state.home import Home  # noqa: E402
-from claw.state.init import initialise  # noqa: E402
 from claw.state.sessions import SessionStore  # noqa: E402
 
 
@@ -80,27 +79,7 @@ TAIL_MAX_S = 0.020
 HELP_MAX_S = 0.3
 
 
-@dataclass
-class Row:
-    name: str
-    measured: str
-    target: str
-    ok: bool | None  # None: information only
-
-    @property
-    def verdict(self) -> str:
-        return "info" if self.ok is None else ("PASS" if self.ok else "FAIL")
-
-
 # -- helpers ---------------------------------------------------------------------------
-
-
-def fmt_s(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.0f} µs"
 
 
 def p90(samples: list[float]) -> float:
@@ -113,12 +92,6 @@ def progress(msg: str) -> None:
 
 def session_key(i: int) -> str:
     return f"agent:main:direct:peer{i:06d}"
-
-
-def new_home(base: Path, name: str) -> Home:
-    home = Home(base / name)
-    initialise(home)
-    return home
 
 
 def populate(store: SessionStore, n: int) -> None:
@@ -332,18 +305,6 @@ def bench_help(base: Path, sizes: Sizes) -> list[Row]:
 # -- driver ----------------------------------------------------------------------------
 
 
-def render(rows: list[Row]) -> str:
-    head = ("benchmark", "measured", "target", "result")
-    table = [head, *((r.name, r.measured, r.target, r.verdict) for r in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    lines = []
-    for i, row in enumerate(table):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark claw's session store and CLI.")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -366,15 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"removing {base}")
         shutil.rmtree(base, ignore_errors=True)
     mode = "quick" if args.quick else "full"
-    print(
+    title = (
         f"claw session benchmark ({mode}; {os.cpu_count()} CPUs; python "
         f"{sys.version.split()[0]}; {time.perf_counter() - started:.0f} s)"
     )
-    print(render(rows))
-    failed = [r.name for r in rows if r.ok is False]
-    if failed:
-        print(f"\n{len(failed)} row(s) FAILED: " + "; ".join(failed))
-    return 1 if failed else 0
+    return report(title, rows)
 
 
 if __name__ == "__main__":

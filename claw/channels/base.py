@@ -54,6 +54,19 @@ class Outbound:
     parts: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def fields(self) -> dict[str, Any]:
+        """What a receiver sees of a part (the webhook's body, the mock's record)."""
+        return {
+            "to": self.to,
+            "text": self.text,
+            "account": self.account,
+            "idempotency_key": self.idempotency_key,
+            "part": self.part,
+            "parts": self.parts,
+            "reply_to": self.reply_to,
+            "thread": self.thread,
+        }
+
 
 @dataclass(frozen=True)
 class Receipt:

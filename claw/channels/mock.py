@@ -107,15 +107,8 @@ class MockChannel:
             path = outbox_file(self.home, message.account)
         except InvalidName as e:
             raise DeliveryError(e.message, permanent=True, reason="bad_account") from None
-        record = {
-            "to": message.to,
-            "text": message.text,
-            "account": message.account,
-            "idempotency_key": message.idempotency_key,
-            "part": message.part,
-            "parts": message.parts,
-            "at": now_iso(),
-        }
+        record = {k: v for k, v in message.fields().items() if k not in ("reply_to", "thread")}
+        record["at"] = now_iso()
         await trio.to_thread.run_sync(_append, path, record)
         self.sent += 1
         return Receipt(message_id=f"mock-{message.idempotency_key or self.sent}")

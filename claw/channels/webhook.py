@@ -81,17 +81,7 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def encode_body(message: Outbound) -> bytes:
-    payload = {
-        "to": message.to,
-        "text": message.text,
-        "account": message.account,
-        "idempotency_key": message.idempotency_key,
-        "part": message.part,
-        "parts": message.parts,
-        "reply_to": message.reply_to,
-        "thread": message.thread,
-    }
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(message.fields(), ensure_ascii=False, separators=(",", ":"))
     return text.encode("utf-8", "replace")  # a stray surrogate must not stop the send
 
 
