@@ -47,6 +47,7 @@ COMMANDS: dict[str, Entry] = {
     "rpc": Entry("rpc", "Call a daemon method and print its result as JSON."),
     "notify": Entry("notify", "Queue a message for delivery and print its queue id."),
     "queue": Entry("queue", "See and steer outbound deliveries (pending, failed)."),
+    "heartbeat": Entry("heartbeat", "Run or inspect the heartbeat (periodic HEARTBEAT.md checks)."),
     "config": Entry("config", "Read and change settings (config.toml)."),
     "sessions": Entry("sessions", "List, show, clear and archive conversations."),
     "tools": Entry("tools", "List the tools agents can call."),

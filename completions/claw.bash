@@ -28,6 +28,7 @@ _claw() {
             "claw|rpc") cmd="claw rpc" ;;
             "claw|notify") cmd="claw notify" ;;
             "claw|queue") cmd="claw queue" ;;
+            "claw|heartbeat") cmd="claw heartbeat" ;;
             "claw|config") cmd="claw config" ;;
             "claw|sessions") cmd="claw sessions" ;;
             "claw|tools") cmd="claw tools" ;;
@@ -57,6 +58,9 @@ _claw() {
             "claw queue|flush") cmd="claw queue flush" ;;
             "claw queue list|--limit") ((i++)) ;;
             "claw queue purge|--older-than") ((i++)) ;;
+            "claw heartbeat|run-once") cmd="claw heartbeat run-once" ;;
+            "claw heartbeat|status") cmd="claw heartbeat status" ;;
+            "claw heartbeat run-once|-a"|"claw heartbeat run-once|--agent") ((i++)) ;;
             "claw config|get") cmd="claw config get" ;;
             "claw config|set") cmd="claw config set" ;;
             "claw config|unset") cmd="claw config unset" ;;
@@ -104,6 +108,7 @@ _claw() {
         "claw notify|--timeout") COMPREPLY=(); return 0 ;;
         "claw queue list|--limit") COMPREPLY=(); return 0 ;;
         "claw queue purge|--older-than") COMPREPLY=(); return 0 ;;
+        "claw heartbeat run-once|-a"|"claw heartbeat run-once|--agent") COMPREPLY=(); return 0 ;;
         "claw sessions list|--agent") COMPREPLY=(); return 0 ;;
         "claw sessions list|--limit") COMPREPLY=(); return 0 ;;
         "claw sessions show|--tail") COMPREPLY=(); return 0 ;;
@@ -115,7 +120,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -131,6 +136,9 @@ _claw() {
         "claw queue purge") opts="--failed --older-than -y --yes -h --help"; subs=""; args="" ;;
         "claw queue stats") opts="--json -h --help"; subs=""; args="" ;;
         "claw queue flush") opts="--json -h --help"; subs=""; args="" ;;
+        "claw heartbeat") opts="-h --help"; subs="run-once status"; args="" ;;
+        "claw heartbeat run-once") opts="-a --agent --force --dry-run --json -h --help"; subs=""; args="" ;;
+        "claw heartbeat status") opts="--json -h --help"; subs=""; args="" ;;
         "claw config") opts="-h --help"; subs="get set unset list path"; args="" ;;
         "claw config get") opts="--json -h --help"; subs=""; args="1" ;;
         "claw config set") opts="-h --help"; subs=""; args="1" ;;

@@ -17,6 +17,7 @@ complete -c claw -n '__fish_use_subcommand' -a stop -d 'Stop the daemon and wait
 complete -c claw -n '__fish_use_subcommand' -a rpc -d 'Call a daemon method and print its result as JSON.'
 complete -c claw -n '__fish_use_subcommand' -a notify -d 'Queue a message for delivery and print its queue id.'
 complete -c claw -n '__fish_use_subcommand' -a queue -d 'See and steer outbound deliveries (pending, failed).'
+complete -c claw -n '__fish_use_subcommand' -a heartbeat -d 'Run or inspect the heartbeat (periodic HEARTBEAT.md checks).'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
 complete -c claw -n '__fish_use_subcommand' -a tools -d 'List the tools agents can call.'
@@ -109,6 +110,22 @@ complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcomma
 # claw queue flush
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from flush' -l json -d 'Print the counts as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from flush' -s h -l help -d 'Show this message and exit.'
+
+# claw heartbeat
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and not __fish_seen_subcommand_from run-once status' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and not __fish_seen_subcommand_from run-once status' -a run-once -d 'Run the full check chain once and say what happened and why.'
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and not __fish_seen_subcommand_from run-once status' -a status -d 'Each agent\'s last heartbeat: when, the outcome and why, and when it is next due.'
+
+# claw heartbeat run-once
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from run-once' -s a -l agent -x -d 'Whose heartbeat. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from run-once' -l force -d 'Run even if disabled, not due or outside active hours.'
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from run-once' -l dry-run -d 'Check everything, but do not call the model.'
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from run-once' -l json -d 'Print the outcome as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from run-once' -s h -l help -d 'Show this message and exit.'
+
+# claw heartbeat status
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from status' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
 
 # claw config
 complete -c claw -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from get set unset list path' -s h -l help -d 'Show this message and exit.'

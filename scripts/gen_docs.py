@@ -481,6 +481,11 @@ def _b(text: str) -> str:
     return f"\\fB{roff(text)}\\fR"
 
 
+def _name(text: str) -> str:
+    """A command name or path (`heartbeat run-once`): every hyphen is a real \\- to copy."""
+    return roff(text).replace("-", "\\-").replace("\\\\-", "\\-")
+
+
 def _i(text: str) -> str:
     return f"\\fI{roff(text)}\\fR"
 
@@ -518,7 +523,7 @@ def _arg_piece(arg: Arg) -> str:
 
 
 def _usage(node: Node) -> str:
-    pieces = [_b(node.name)]
+    pieces = [f"\\fB{_name(node.name)}\\fR"]
     pieces += [_synopsis_piece(o) for o in node.options if not o.eager_exit]
     pieces += [_arg_piece(a) for a in node.arguments]
     if node.children:
@@ -605,10 +610,11 @@ def render_man(root: Node) -> str:
         lines += [".TP", _opt_term(opt), prose(opt.help)]
     lines.append(".SH COMMANDS")
     for node in root.walk()[1:]:
-        lines += [f".SS {roff(node.name)}", _usage(node), ".PP", *_paragraphs(node.help)]
+        lines += [f".SS {_name(node.name)}", _usage(node), ".PP", *_paragraphs(node.help)]
         lines += _definitions("Arguments:", [(_i(a.metavar), a.help) for a in node.arguments])
         lines += _definitions("Options:", [(_opt_term(o), o.help) for o in node.options])
-        lines += _definitions("Commands:", [(_b(c.path[-1]), c.short) for c in node.children])
+        commands = [(f"\\fB{_name(c.path[-1])}\\fR", c.short) for c in node.children]
+        lines += _definitions("Commands:", commands)
     lines.append(".SH ENVIRONMENT")
     for var, text in ENVIRONMENT:
         lines += [".TP", _b(var), prose(text)]

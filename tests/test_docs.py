@@ -299,6 +299,7 @@ BASH_CASES = [
             "rpc",
             "notify",
             "queue",
+            "heartbeat",
             "config",
             "sessions",
             "tools",

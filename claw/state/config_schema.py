@@ -106,6 +106,27 @@ SCHEMA: Schema = {
                 "how direct messages map to sessions",
                 ("main", "per-peer", "per-channel-peer", "per-account-channel-peer"),
             ),
+            "heartbeat": {
+                "enabled": Field("bool", True, "run the heartbeat for this agent"),
+                "every": Field("duration", "30m", "time between heartbeat runs"),
+                "active_hours": {
+                    "start": Field("str", help="HH:MM: runs only from this time…"),
+                    "end": Field("str", help="HH:MM: …until this one (may cross midnight)"),
+                    "timezone": Field(
+                        "str", help="IANA zone of those hours (default user.timezone)"
+                    ),
+                },
+                "target": Field("str", "last", "where messages go: last, none, or CHANNEL:PEER"),
+                "model": Field("str", help="model for heartbeat turns (default: the agent's)"),
+                "prompt": Field("str", help="instructions before HEARTBEAT.md (default built in)"),
+                "ack_max_chars": Field(
+                    "int",
+                    300,
+                    "text allowed beside HEARTBEAT_OK that still counts as silent",
+                    minimum=0,
+                ),
+                "dedup_window": Field("duration", "24h", "a message is not repeated within this"),
+            },
         }
     },
     "sessions": {

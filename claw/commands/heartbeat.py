@@ -1,0 +1,93 @@
+"""`claw heartbeat`: run the heartbeat's check chain once (for cron), or see its state."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import typer
+
+from claw.commands._base import print_json, state, sub_app
+from claw.state.names import validate_agent_id
+
+app = sub_app("Run or inspect the heartbeat (periodic HEARTBEAT.md checks).")
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+@app.command("run-once")
+def run_once(
+    ctx: typer.Context,
+    agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Whose heartbeat."),
+    force: bool = typer.Option(
+        False, "--force", help="Run even if disabled, not due or outside active hours."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check everything, but do not call the model."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Run the full check chain once and say what happened and why.
+
+    For cron when no daemon runs: it takes the same lock as the daemon, so the two never
+    run one agent's heartbeat at once. Exit status 0 whatever the outcome (skipped, silent
+    or sent); 1 if the model failed.
+    """
+    from claw.heartbeat.runner import run_once as run
+
+    st = state(ctx)
+    out = run(st.home(), st.config(), validate_agent_id(agent), force=force, dry_run=dry_run)
+    if as_json:
+        print_json(out.to_dict())
+    else:
+        typer.echo(f"{out.agent}: {out.outcome} ({out.step}): {out.reason}")
+        if out.outcome == "sent" and out.delivery_id:
+            typer.echo(f"  queued as {out.delivery_id}")
+        typer.echo(f"  next due {_when(out.next_due_at)}")
+    if out.outcome == "error":
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Each agent's last heartbeat: when, the outcome and why, and when it is next due."""
+    from claw.heartbeat.settings import settings_for
+    from claw.heartbeat.state import HeartbeatState
+
+    st = state(ctx)
+    home, config = st.home(), st.config()
+    rows = []
+    for agent in config.agent_ids():
+        s = HeartbeatState.load(home, agent, time.time())
+        settings = settings_for(config, agent)
+        rows.append(
+            {
+                "agent": agent,
+                "enabled": settings.enabled,
+                "every_s": settings.every_s,
+                "last_check_at": s.last_check_at,
+                "last_run_at": s.last_run_at,
+                "last_outcome": s.last_outcome,
+                "last_reason": s.last_reason,
+                "next_due_at": s.next_due_at,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        state_ = "enabled" if r["enabled"] else "disabled"
+        typer.echo(f"{r['agent']} ({state_}, every {r['every_s']:.0f}s)")
+        typer.echo(f"  last check {_when(r['last_check_at'])}: {r['last_outcome'] or '-'}")
+        if r["last_reason"]:
+            typer.echo(f"    {r['last_reason']}")
+        typer.echo(
+            f"  last model run {_when(r['last_run_at'])}, next due {_when(r['next_due_at'])}"
+        )

@@ -1,0 +1,230 @@
+"""One heartbeat: the check chain, cheapest first, then (maybe) one turn and one message.
+
+Every check that stops a run says why, and the outcome is saved, so `claw heartbeat status`
+and the logs explain each silence. The chain: enabled → interval elapsed (the first run is
+one interval after the heartbeat was armed, never at start-up) → inside active hours (in the
+configured zone) → HEARTBEAT.md has something to check → no inbound message waiting →
+the agent's main session idle. Only then is the model called, in the agent's main session
+on the `heartbeat` lane. Its reply is sent only if it is not an acknowledgement, not empty,
+and not a repeat of something sent inside the dedup window.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from claw.heartbeat.content import fingerprint, has_real_content, is_silent
+from claw.heartbeat.settings import Settings, settings_for
+from claw.heartbeat.state import HeartbeatState
+from claw.state.config import Config
+from claw.state.home import Home
+from claw.state.locks import Timeout, file_lock
+from claw.state.names import encode_component
+from claw.state.session_keys import main_key
+
+log = logging.getLogger("claw.heartbeat")
+
+
+@dataclass
+class Outcome:
+    agent: str
+    outcome: str  # skipped | would-run | silent | duplicate | no-target | sent | error
+    step: str  # the check that stopped it, or "run"
+    reason: str
+    model_called: bool = False
+    reply: str | None = None
+    delivery_id: str | None = None
+    next_due_at: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run_once(
+    home: Home,
+    config: Config,
+    agent: str,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    now: float | None = None,
+    armed_at: float | None = None,
+    busy: Callable[[str], bool] | None = None,
+) -> Outcome:
+    """Run the chain for `agent` once. `force` skips enabled/interval/active hours (not the
+    content and idle checks); `dry_run` stops before the model. `armed_at` is when the
+    caller started watching (the daemon's start); `busy(session_key)` adds the caller's
+    own knowledge of running turns."""
+    now = time.time() if now is None else now
+    settings = settings_for(config, agent)
+    lock = file_lock(home.locks_dir / f"heartbeat-{agent}.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return Outcome(agent, "skipped", "lock", "another heartbeat run for this agent is going on")
+    try:
+        state = HeartbeatState.load(home, agent, armed_at if armed_at is not None else now)
+        if armed_at is not None:  # the daemon (re)started: never run right at start-up
+            state.armed_at = max(state.armed_at, armed_at)
+        state.prune(now, settings.dedup_window_s)
+        out = _chain(home, config, settings, state, now, force=force, dry_run=dry_run, busy=busy)
+        state.last_check_at, state.last_outcome, state.last_reason = now, out.outcome, out.reason
+        base = state.last_run_at if state.last_run_at is not None else state.armed_at
+        state.next_due_at = out.next_due_at = max(base, state.armed_at) + settings.every_s
+        state.save(home)
+    finally:
+        lock.release()
+    log.info("heartbeat %s: %s (%s: %s)", agent, out.outcome, out.step, out.reason)
+    return out
+
+
+def _chain(
+    home: Home,
+    config: Config,
+    settings: Settings,
+    state: HeartbeatState,
+    now: float,
+    *,
+    force: bool,
+    dry_run: bool,
+    busy: Callable[[str], bool] | None,
+) -> Outcome:
+    agent = settings.agent
+
+    def skip(step: str, reason: str) -> Outcome:
+        return Outcome(agent, "skipped", step, reason)
+
+    if not force:
+        if not settings.enabled:
+            return skip("enabled", f"disabled (agents.{agent}.heartbeat.enabled = false)")
+        base = state.last_run_at if state.last_run_at is not None else state.armed_at
+        due = max(base, state.armed_at) + settings.every_s
+        if now < due:
+            return skip("interval", f"not due until {_local(due, settings)}")
+        if not settings.in_active_hours(datetime.fromtimestamp(now).astimezone()):
+            zone = settings.zone or "the system's zone"
+            return skip(
+                "active_hours", f"outside active hours ({settings.start}-{settings.end}, {zone})"
+            )
+    checklist = _heartbeat_md(home, agent)
+    if not has_real_content(checklist):
+        return skip(
+            "content",
+            "HEARTBEAT.md has nothing to check (only headings, comments or empty checkboxes)",
+        )
+    if _inbound_waiting(home):
+        return skip("channel_idle", "inbound messages are waiting to be processed")
+    key = main_key(agent)
+    if (busy is not None and busy(key)) or _lane_busy(home, key):
+        return skip("agent_idle", "the agent is busy (a turn is running in its main session)")
+    if dry_run:
+        return Outcome(
+            agent, "would-run", "run", "every check passed; --dry-run stops before the model"
+        )
+    state.last_run_at = now
+    reply, error = _turn(home, config, settings, checklist, now)
+    if error is not None:
+        return Outcome(agent, "error", "run", error, model_called=True)
+    silent, why = is_silent(reply, settings.ack_max_chars)
+    if silent:
+        return Outcome(agent, "silent", "run", why, model_called=True, reply=reply)
+    fp = fingerprint(reply)
+    if fp in state.sent:
+        when = _local(state.sent[fp], settings)
+        return Outcome(
+            agent, "duplicate", "run", f"the same message was sent at {when}", True, reply
+        )
+    target = _target(home, settings)
+    if target is None:
+        reason = (
+            "target is none"
+            if settings.target == "none"
+            else "target 'last': nobody has talked to this agent on a channel yet"
+        )
+        return Outcome(agent, "no-target", "run", reason, model_called=True, reply=reply)
+    from claw.delivery.service import enqueue_reply
+
+    entry = enqueue_reply(home, config, target, reply, agent=agent, session_key=main_key(agent))
+    state.sent[fp] = now
+    return Outcome(agent, "sent", "run", f"queued for {target}", True, reply, entry.id)
+
+
+def _heartbeat_md(home: Home, agent: str) -> str:
+    try:
+        return (home.agent_dir(agent) / "HEARTBEAT.md").read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return ""
+
+
+def _inbound_waiting(home: Home) -> bool:
+    from claw.delivery.inbox import Inbox
+
+    return bool(Inbox(home).pending())
+
+
+def _lane_busy(home: Home, key: str) -> bool:
+    """Is a turn running in this session (in any process)? Its lane lock says."""
+    lock_dir = home.locks_dir / "sessions"  # where claw.agent.session_lane keeps them
+    if not lock_dir.is_dir():
+        return False  # no turn has ever run here
+    lane = file_lock(lock_dir / f"{encode_component(key)}.turn.lock", timeout=0)
+    try:
+        lane.acquire()
+    except Timeout:
+        return True
+    lane.release()
+    return False
+
+
+def _target(home: Home, settings: Settings) -> str | None:
+    if settings.target == "none":
+        return None
+    if settings.target != "last":
+        return settings.target
+    from claw.heartbeat.last_target import last_target
+
+    return last_target(home, settings.agent)
+
+
+def _turn(
+    home: Home, config: Config, settings: Settings, checklist: str, now: float
+) -> tuple[str, str | None]:
+    from claw.agent.events import AgentEnd
+    from claw.agent.turn import TurnRequest, run_turn
+    from claw.state.sessions import SessionStore
+
+    text = (
+        f"{settings.prompt}\n\nCurrent time: {_local(now, settings)}\n\n"
+        f"--- HEARTBEAT.md ---\n{checklist.strip()}\n"
+    )
+    req = TurnRequest(
+        text,
+        settings.agent,
+        main_key(settings.agent),
+        settings.model,
+        lane="heartbeat",
+        live=False,
+    )
+    store = SessionStore(home, fsync=bool(config.get("sessions.fsync")))
+    result = None
+    try:
+        for event in run_turn(home, config, store, req):
+            if isinstance(event, AgentEnd):
+                result = event.result
+    except Exception as e:  # a model failure is this run's outcome, not a crash
+        return "", f"{type(e).__name__}: {getattr(e, 'message', e)}"
+    finally:
+        store.close()
+    if result is None or result.status not in ("ok", "silent"):
+        return "", f"the turn ended {getattr(result, 'status', 'without a result')}"
+    return result.text or "", None
+
+
+def _local(ts: float, settings: Settings) -> str:
+    zone = settings.tz()
+    moment = datetime.fromtimestamp(ts, zone) if zone else datetime.fromtimestamp(ts).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M %Z")

@@ -1,0 +1,83 @@
+"""An agent's heartbeat settings (`[agents.<id>.heartbeat]`), defaults filled in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from claw.errors import ConfigError
+from claw.state.config import Config
+from claw.state.durations import parse_duration
+
+DEFAULT_PROMPT = (
+    "This is a scheduled check (a heartbeat). Read the checklist below and act on it. "
+    "If nothing needs the user's attention, reply with exactly HEARTBEAT_OK and nothing else. "
+    "Otherwise reply with a short message for the user: only what needs attention, concrete."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    agent: str
+    enabled: bool = True
+    every_s: float = 1800.0
+    start: time | None = None  # active hours, in `zone`; None: always
+    end: time | None = None
+    zone: str | None = None  # IANA; None: the user's zone, else the system's
+    target: str = "last"  # last | none | CHANNEL:PEER
+    model: str | None = None
+    prompt: str = DEFAULT_PROMPT
+    ack_max_chars: int = 300
+    dedup_window_s: float = 86400.0
+
+    def tz(self) -> ZoneInfo | None:
+        if not self.zone:
+            return None
+        try:
+            return ZoneInfo(self.zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"agents.{self.agent}.heartbeat: unknown time zone {self.zone!r}"
+            ) from None
+
+    def in_active_hours(self, now: datetime) -> bool:
+        """Wall-clock hours in the configured zone: a window may cross midnight
+        ("22:00"-"06:00"), and a DST change moves the window with the clocks."""
+        if self.start is None or self.end is None:
+            return True
+        local = now.astimezone(self.tz()).time() if self.zone else now.astimezone().time()
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+def _clock(value: str, key: str) -> time:
+    try:
+        hours, minutes = (int(x) for x in value.split(":"))
+        return time(0, 0) if (hours, minutes) == (24, 0) else time(hours, minutes)
+    except (ValueError, AttributeError):
+        raise ConfigError(f"{key}: expected HH:MM, got {value!r}") from None
+
+
+def settings_for(config: Config, agent: str) -> Settings:
+    section = dict(config.get(f"agents.{agent}.heartbeat") or {})
+    hours = dict(section.get("active_hours") or {})
+    key = f"agents.{agent}.heartbeat"
+    start = hours.get("start")
+    end = hours.get("end")
+    if (start is None) != (end is None):
+        raise ConfigError(f"{key}.active_hours: give both start and end")
+    return Settings(
+        agent=agent,
+        enabled=bool(section.get("enabled", True)),
+        every_s=parse_duration(section.get("every", "30m")),
+        start=_clock(start, f"{key}.active_hours.start") if start else None,
+        end=_clock(end, f"{key}.active_hours.end") if end else None,
+        zone=hours.get("timezone") or config.get("user.timezone") or None,
+        target=str(section.get("target") or "last"),
+        model=section.get("model") or None,
+        prompt=str(section.get("prompt") or DEFAULT_PROMPT),
+        ack_max_chars=int(section.get("ack_max_chars", 300)),
+        dedup_window_s=parse_duration(section.get("dedup_window", "24h")),
+    )

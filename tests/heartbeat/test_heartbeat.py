@@ -1,0 +1,197 @@
+"""The heartbeat's check chain and its silence rules, with the scripted model and a fake
+clock (`now=` is passed in; nothing sleeps)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from claw.channels.mock import read_outbox
+from claw.delivery.service import run_flush
+from claw.heartbeat.content import fingerprint, has_real_content, is_silent
+from claw.heartbeat.runner import run_once
+from claw.heartbeat.settings import settings_for
+from claw.state.config import Config, load, set_value
+from claw.state.home import Home
+from claw.state.locks import file_lock
+from claw.state.names import encode_component
+from tests import scripted
+
+T0 = 1_790_000_000.0  # a fixed "now" (2026-09-21)
+EVERY = 1800.0
+
+
+def setup(home: Home, checklist: str = "- Tell me if the disk is full\n", **extra: str) -> Config:
+    set_value(home.config_file, "model.default", "scripted/test")
+    set_value(home.config_file, "agents.main.heartbeat.target", "mock:me")
+    for key, value in extra.items():
+        set_value(home.config_file, f"agents.main.heartbeat.{key}", value)
+    (home.agent_dir("main") / "HEARTBEAT.md").write_text(checklist)
+    return load(home.config_file)
+
+
+@pytest.mark.parametrize(
+    ("text", "real"),
+    [
+        ("", False),
+        ("# Heartbeat\n\n## Today\n", False),
+        ("<!-- add checks here -->\n# Title\n- [ ]\n* [ ] \n---\n", False),
+        ("<!--\nmulti\nline\n-->\n", False),
+        ("# Title\n- [ ] water the plants\n", True),
+        ("Check the build.", True),
+        ("- [x] done thing\n", True),
+    ],
+)
+def test_what_counts_as_content(text: str, real: bool) -> None:
+    assert has_real_content(text) is real
+
+
+@pytest.mark.parametrize(
+    ("reply", "silent"),
+    [
+        ("HEARTBEAT_OK", True),
+        ("  heartbeat_ok  ", False),  # the token is exact: lower case is a message
+        ("HEARTBEAT_OK.", True),
+        ("**HEARTBEAT_OK**", True),
+        ("All quiet today. HEARTBEAT_OK", True),
+        ("HEARTBEAT_OK\nNothing needs you right now.", True),
+        ("HEARTBEAT_OK " + "x" * 301, False),  # more than ack_max_chars: a real message
+        ("The disk is 95% full. HEARTBEAT_OK is not the answer here, act now!", False),
+        ("", True),
+        ("   \n ", True),
+        ("The disk is 95% full.", False),
+    ],
+)
+def test_every_ack_variant(reply: str, silent: bool) -> None:
+    assert is_silent(reply, 300)[0] is silent
+
+
+def test_fingerprint_ignores_case_spacing_and_the_ack() -> None:
+    assert (
+        fingerprint("Disk  is FULL")
+        == fingerprint("disk is full\n")
+        == fingerprint("disk is full HEARTBEAT_OK")
+    )
+
+
+def test_first_run_is_one_interval_after_arming(home: Home) -> None:
+    script = scripted.install(["The disk is 95% full."])
+    config = setup(home)
+    out = run_once(home, config, "main", now=T0, armed_at=T0)
+    assert (out.outcome, out.step) == ("skipped", "interval") and not script.calls
+    out = run_once(home, config, "main", now=T0 + EVERY - 1)
+    assert out.step == "interval"
+    out = run_once(home, config, "main", now=T0 + EVERY)
+    assert out.outcome == "sent" and len(script.calls) == 1
+    assert out.next_due_at == T0 + 2 * EVERY
+    run_flush(home, config)
+    assert [m["text"] for m in read_outbox(home)] == ["The disk is 95% full."]
+
+
+def test_an_empty_checklist_never_calls_the_model(home: Home) -> None:
+    script = scripted.install(["should not be asked"])
+    config = setup(home, "# Heartbeat\n\n- [ ]\n<!-- todo -->\n")
+    for i in range(1, 50):
+        out = run_once(home, config, "main", now=T0 + i * EVERY, armed_at=T0)
+        assert out.step == "content"
+    assert script.calls == []
+
+
+def test_silent_replies_are_not_sent(home: Home) -> None:
+    scripted.install(["HEARTBEAT_OK", "", "Nothing to report. HEARTBEAT_OK"])
+    config = setup(home)
+    outcomes = [run_once(home, config, "main", force=True, now=T0 + i).outcome for i in range(3)]
+    # An empty reply is a failed turn for the agent loop: either way, nothing is sent.
+    assert outcomes[0] == outcomes[2] == "silent" and outcomes[1] in ("silent", "error")
+    assert read_outbox(home) == [] and run_flush(home, config).outcomes["delivered"] == 0
+
+
+def test_dedup_survives_a_restart(home: Home) -> None:
+    scripted.install(["Disk is full.", "disk  is FULL", "Disk is full."])
+    config = setup(home)
+    assert run_once(home, config, "main", force=True, now=T0).outcome == "sent"
+    # A new process reads the saved state: the same message is not sent again.
+    config = load(home.config_file)
+    assert run_once(home, config, "main", force=True, now=T0 + 3600).outcome == "duplicate"
+    # After the window it may be sent again.
+    assert run_once(home, config, "main", force=True, now=T0 + 86400 + 1).outcome == "sent"
+
+
+def test_a_busy_agent_is_skipped_then_runs_next_tick(home: Home) -> None:
+    script = scripted.install(["Alert!"])
+    config = setup(home)
+    lock_dir = home.locks_dir / "sessions"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    lane = file_lock(lock_dir / f"{encode_component('agent:main:main')}.turn.lock")
+    with lane:  # a turn is running in the main session (as another process would hold it)
+        out = run_once(home, config, "main", now=T0 + EVERY, armed_at=T0)
+    assert (out.outcome, out.step) == ("skipped", "agent_idle") and not script.calls
+    out = run_once(home, config, "main", now=T0 + EVERY + 60)
+    assert out.outcome == "sent"
+
+
+def test_disabled_dry_run_and_no_target(home: Home) -> None:
+    script = scripted.install(["Alert!"])
+    config = setup(home, enabled="false")
+    assert run_once(home, config, "main", now=T0 + 9 * EVERY, armed_at=T0).step == "enabled"
+    config = setup(home, enabled="true")
+    out = run_once(home, config, "main", now=T0 + 9 * EVERY, dry_run=True)
+    assert out.outcome == "would-run" and not script.calls
+    config = setup(home, target="last")
+    out = run_once(home, config, "main", force=True, now=T0 + 9 * EVERY)
+    assert out.outcome == "no-target" and "nobody has talked" in out.reason
+
+
+def _at(zone: str, *args: int) -> float:
+    return datetime(*args, tzinfo=ZoneInfo(zone)).timestamp()
+
+
+def test_active_hours_across_midnight_and_dst(home: Home) -> None:
+    paris = "Europe/Paris"
+    config = setup(home, **{})
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.start", "22:00")
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.end", "06:00")
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.timezone", paris)
+    s = settings_for(load(home.config_file), "main")
+
+    def active(*when: int) -> bool:
+        return s.in_active_hours(datetime.fromtimestamp(_at(paris, *when), ZoneInfo("UTC")))
+
+    assert active(2026, 3, 28, 23, 30) and active(2026, 3, 29, 1, 30)
+    # 2026-03-29: clocks jump 02:00 -> 03:00 in Paris; 05:59 local is still inside…
+    assert active(2026, 3, 29, 5, 59) and not active(2026, 3, 29, 6, 0)
+    assert not active(2026, 3, 29, 12, 0) and active(2026, 10, 25, 2, 30)  # fall back night
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.start", "08:00")
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.end", "22:00")
+    s = settings_for(load(home.config_file), "main")
+    # 07:30 UTC is 08:30 in winter (inside) but 09:30 in summer (inside); 06:30 UTC is
+    # 07:30 in winter (outside) and 08:30 in summer (inside): the zone, not UTC, decides.
+    utc = ZoneInfo("UTC")
+    assert not s.in_active_hours(datetime(2026, 1, 15, 6, 30, tzinfo=utc))
+    assert s.in_active_hours(datetime(2026, 7, 15, 6, 30, tzinfo=utc))
+    assert config is not None
+
+
+def test_outside_active_hours_is_skipped_with_the_reason(home: Home) -> None:
+    script = scripted.install(["Alert!"])
+    setup(home)
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.start", "08:00")
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.end", "09:00")
+    set_value(home.config_file, "agents.main.heartbeat.active_hours.timezone", "Asia/Tokyo")
+    config = load(home.config_file)
+    night = _at("Asia/Tokyo", 2026, 9, 21, 3, 0)
+    out = run_once(home, config, "main", now=night, armed_at=night - 2 * EVERY)
+    assert out.step == "active_hours" and "Asia/Tokyo" in out.reason and not script.calls
+
+
+def test_cli_run_once_and_status(cli, home: Home) -> None:
+    scripted.install(["HEARTBEAT_OK"])
+    setup(home)
+    r = cli("heartbeat", "run-once", "--json")
+    assert r.exit_code == 0 and '"step": "interval"' in r.stdout  # armed now: not due yet
+    r = cli("heartbeat", "run-once", "--force")
+    assert r.exit_code == 0 and "main: silent (run): HEARTBEAT_OK" in r.stdout
+    r = cli("heartbeat", "status", "--json")
+    assert '"last_outcome": "silent"' in r.stdout
