@@ -80,7 +80,10 @@ def run_daemon(
         # Open before the server starts, so a SIGTERM during startup still drains.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
-                run = partial(serve, home, config, host=host, port=port, grace_s=grace_s)
+                reload = partial(_reload, config, config_loader)  # also on config.toml changes
+                run = partial(
+                    serve, home, config, host=host, port=port, grace_s=grace_s, reload=reload
+                )
                 bound = await nursery.start(run)
                 _write_info(home, host, bound)
                 written = True

@@ -26,6 +26,7 @@ from claw.channels.base import Channel, DeliveryError
 from claw.delivery.deliver import Outcome, deliver
 from claw.delivery.entry import ID_RE, Delivery
 from claw.delivery.queue import SUFFIX, QueueStore
+from claw.state.watch import set_when_cancelled
 
 log = logging.getLogger("claw.delivery")
 Dest = tuple[str, str, str]
@@ -199,7 +200,7 @@ class Worker:
         async with trio.open_nursery() as nursery:
             # The watcher waits in a thread that only a set stop event ends (cancelling
             # the await does not): set it as soon as this task is cancelled.
-            nursery.start_soon(_set_when_cancelled, stop)
+            nursery.start_soon(set_when_cancelled, stop)
             # The watch exists only once awatch has started iterating; we know it is live
             # when it reports a probe file we touch. Only then is the directory read
             # (by `run`): nothing written in between can be missed.
@@ -247,10 +248,3 @@ class Worker:
 
     def _load_many(self, ids: list[str]) -> list[Delivery]:
         return [e for e in (self.store.load(i) for i in ids) if e is not None]
-
-
-async def _set_when_cancelled(event: trio.Event) -> None:
-    try:
-        await trio.sleep_forever()
-    finally:
-        event.set()

@@ -51,6 +51,7 @@ class Gateway:
     connections: int = 0
     closing: bool = False  # set on shutdown: new turns are refused with -32007
     worker: Any = None  # the delivery worker (claw.delivery.worker.Worker), when running
+    ticker: Any = None  # the heartbeat ticker (claw.heartbeat.ticker.Ticker), when running
     _local: threading.local = field(default_factory=threading.local)
 
     def store(self) -> SessionStore:

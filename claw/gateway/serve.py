@@ -9,6 +9,7 @@ every WebSocket with 1001, then let hypercorn stop. Nothing is cut mid-write.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import trio
 from hypercorn.config import Config as HyperConfig
@@ -22,6 +23,7 @@ from claw.gateway.idempotency import IdempotencyStore
 from claw.gateway.methods import Gateway
 from claw.gateway.queue_methods import failed_event
 from claw.gateway.security import check_bind, load_token
+from claw.heartbeat.ticker import Ticker
 from claw.state.config import Config
 from claw.state.home import Home
 
@@ -38,10 +40,13 @@ async def serve(
     limits: Limits | None = None,
     grace_s: float = 10.0,
     turn_threads: int = 16,
+    reload: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; `task_status.started(port)` reports the bound port (port 0
-    asks the OS for a free one)."""
+    asks the OS for a free one). Beside the gateway run the delivery worker and the
+    heartbeat ticker; `reload` (the daemon's config reload) is called when config.toml
+    changes on disk."""
     token = load_token(home)
     check_bind(host, token)
     idem = IdempotencyStore(home)
@@ -73,6 +78,8 @@ async def serve(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(gw.worker.run)  # it may wait for a `claw queue flush` to end
+            gw.ticker = Ticker(home, config, busy=gw.running.__contains__, reload=reload)
+            nursery.start_soon(gw.ticker.run)
             binds = await nursery.start(run_server)
             bound = int(binds[0].rsplit(":", 1)[1])
             log.info("gateway listening on %s", binds[0])

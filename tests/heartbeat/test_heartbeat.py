@@ -195,3 +195,42 @@ def test_cli_run_once_and_status(cli, home: Home) -> None:
     assert r.exit_code == 0 and "main: silent (run): HEARTBEAT_OK" in r.stdout
     r = cli("heartbeat", "status", "--json")
     assert '"last_outcome": "silent"' in r.stdout
+
+
+def test_the_ticker_runs_when_due_and_follows_file_changes(home: Home) -> None:
+    """The daemon's ticker: armed at start (no run then), runs when due, and picks up an
+    edited HEARTBEAT.md and a changed config.toml without a restart."""
+    import trio
+
+    from claw.heartbeat.ticker import Ticker
+
+    script = scripted.install(["Alert: the disk is full."])
+    setup(home, "# Nothing yet\n", every="1s")
+    reloads: list[float] = []
+
+    async def reload() -> None:
+        reloads.append(trio.current_time())
+
+    async def main() -> None:
+        with trio.fail_after(15):
+            ticker = Ticker(home, load(home.config_file), reload=reload, tick_s=0.2)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(ticker.run)
+                assert ticker.last["main"].step == "interval"  # never at start-up
+                while ticker.last["main"].step != "content":
+                    await trio.sleep(0.05)
+                assert script.calls == []
+                await trio.sleep(0.3)  # let the watches start
+                (home.agent_dir("main") / "HEARTBEAT.md").write_text("- check the disk\n")
+                while ticker.last["main"].outcome != "sent":
+                    await trio.sleep(0.05)
+                set_value(home.config_file, "agents.main.heartbeat.every", "1h")
+                while not reloads:
+                    await trio.sleep(0.05)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    # Every second until the new interval landed; the same alert was queued only once.
+    from claw.delivery.queue import QueueStore
+
+    assert len(script.calls) >= 1 and len(QueueStore(home).ids()) == 1
