@@ -48,6 +48,7 @@ COMMANDS: dict[str, Entry] = {
     "notify": Entry("notify", "Queue a message for delivery and print its queue id."),
     "queue": Entry("queue", "See and steer outbound deliveries (pending, failed)."),
     "heartbeat": Entry("heartbeat", "Run or inspect the heartbeat (periodic HEARTBEAT.md checks)."),
+    "tasks": Entry("tasks", "Tasks and reminders: add, list, done, rm."),
     "config": Entry("config", "Read and change settings (config.toml)."),
     "sessions": Entry("sessions", "List, show, clear and archive conversations."),
     "tools": Entry("tools", "List the tools agents can call."),

@@ -29,6 +29,7 @@ _claw() {
             "claw|notify") cmd="claw notify" ;;
             "claw|queue") cmd="claw queue" ;;
             "claw|heartbeat") cmd="claw heartbeat" ;;
+            "claw|tasks") cmd="claw tasks" ;;
             "claw|config") cmd="claw config" ;;
             "claw|sessions") cmd="claw sessions" ;;
             "claw|tools") cmd="claw tools" ;;
@@ -61,6 +62,18 @@ _claw() {
             "claw heartbeat|run-once") cmd="claw heartbeat run-once" ;;
             "claw heartbeat|status") cmd="claw heartbeat status" ;;
             "claw heartbeat run-once|-a"|"claw heartbeat run-once|--agent") ((i++)) ;;
+            "claw tasks|add") cmd="claw tasks add" ;;
+            "claw tasks|list") cmd="claw tasks list" ;;
+            "claw tasks|show") cmd="claw tasks show" ;;
+            "claw tasks|edit") cmd="claw tasks edit" ;;
+            "claw tasks|done") cmd="claw tasks done" ;;
+            "claw tasks|reopen") cmd="claw tasks reopen" ;;
+            "claw tasks|rm") cmd="claw tasks rm" ;;
+            "claw tasks add|--due") ((i++)) ;;
+            "claw tasks add|--notes") ((i++)) ;;
+            "claw tasks edit|--title") ((i++)) ;;
+            "claw tasks edit|--due") ((i++)) ;;
+            "claw tasks edit|--notes") ((i++)) ;;
             "claw config|get") cmd="claw config get" ;;
             "claw config|set") cmd="claw config set" ;;
             "claw config|unset") cmd="claw config unset" ;;
@@ -109,6 +122,11 @@ _claw() {
         "claw queue list|--limit") COMPREPLY=(); return 0 ;;
         "claw queue purge|--older-than") COMPREPLY=(); return 0 ;;
         "claw heartbeat run-once|-a"|"claw heartbeat run-once|--agent") COMPREPLY=(); return 0 ;;
+        "claw tasks add|--due") COMPREPLY=(); return 0 ;;
+        "claw tasks add|--notes") COMPREPLY=(); return 0 ;;
+        "claw tasks edit|--title") COMPREPLY=(); return 0 ;;
+        "claw tasks edit|--due") COMPREPLY=(); return 0 ;;
+        "claw tasks edit|--notes") COMPREPLY=(); return 0 ;;
         "claw sessions list|--agent") COMPREPLY=(); return 0 ;;
         "claw sessions list|--limit") COMPREPLY=(); return 0 ;;
         "claw sessions show|--tail") COMPREPLY=(); return 0 ;;
@@ -120,7 +138,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat tasks config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -139,6 +157,14 @@ _claw() {
         "claw heartbeat") opts="-h --help"; subs="run-once status"; args="" ;;
         "claw heartbeat run-once") opts="-a --agent --force --dry-run --json -h --help"; subs=""; args="" ;;
         "claw heartbeat status") opts="--json -h --help"; subs=""; args="" ;;
+        "claw tasks") opts="-h --help"; subs="add list show edit done reopen rm"; args="" ;;
+        "claw tasks add") opts="--due --remind --notes --json -h --help"; subs=""; args="1" ;;
+        "claw tasks list") opts="-a --all --json -h --help"; subs=""; args="" ;;
+        "claw tasks show") opts="--json -h --help"; subs=""; args="1" ;;
+        "claw tasks edit") opts="--title --due --no-due --remind --no-remind --notes -h --help"; subs=""; args="1" ;;
+        "claw tasks done") opts="-h --help"; subs=""; args="1" ;;
+        "claw tasks reopen") opts="-h --help"; subs=""; args="1" ;;
+        "claw tasks rm") opts="-h --help"; subs=""; args="1" ;;
         "claw config") opts="-h --help"; subs="get set unset list path"; args="" ;;
         "claw config get") opts="--json -h --help"; subs=""; args="1" ;;
         "claw config set") opts="-h --help"; subs=""; args="1" ;;

@@ -18,6 +18,7 @@ complete -c claw -n '__fish_use_subcommand' -a rpc -d 'Call a daemon method and 
 complete -c claw -n '__fish_use_subcommand' -a notify -d 'Queue a message for delivery and print its queue id.'
 complete -c claw -n '__fish_use_subcommand' -a queue -d 'See and steer outbound deliveries (pending, failed).'
 complete -c claw -n '__fish_use_subcommand' -a heartbeat -d 'Run or inspect the heartbeat (periodic HEARTBEAT.md checks).'
+complete -c claw -n '__fish_use_subcommand' -a tasks -d 'Tasks and reminders: add, list, done, rm.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
 complete -c claw -n '__fish_use_subcommand' -a tools -d 'List the tools agents can call.'
@@ -126,6 +127,49 @@ complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subc
 # claw heartbeat status
 complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from status' -l json -d 'Print JSON.'
 complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
+
+# claw tasks
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a add -d 'Add a task and print its id.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a list -d 'List open tasks, soonest due first (undated ones last).'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a show -d 'Show one task in full.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a edit -d 'Change a task\'s title, due time, reminder or notes.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a done -d 'Mark tasks done.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a reopen -d 'Mark done tasks open again.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a rm -d 'Delete tasks for good (to keep one as finished, use `done`).'
+
+# claw tasks add
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from add' -l due -x -d 'When it is due, in your zone (user.timezone): ISO (YYYY-MM-DD HH:MM) or a phrase: \'tomorrow 9am\', \'fri 17:00\', \'in 2h\', \'in 3 days\', \'17:00\', \'noon\'.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from add' -l remind -d 'Send a reminder at the due time.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from add' -l notes -x -d 'Details.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from add' -l json -d 'Print the new task as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from add' -s h -l help -d 'Show this message and exit.'
+
+# claw tasks list
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from list' -s a -l all -d 'Include done tasks.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from list' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw tasks show
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from show' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from show' -s h -l help -d 'Show this message and exit.'
+
+# claw tasks edit
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l title -x -d 'A new title.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l due -x -d 'When it is due, in your zone (user.timezone): ISO (YYYY-MM-DD HH:MM) or a phrase: \'tomorrow 9am\', \'fri 17:00\', \'in 2h\', \'in 3 days\', \'17:00\', \'noon\'.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l no-due -d 'Remove the due time.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l remind -l no-remind -d 'Turn the reminder on or off.'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l notes -x -d 'New notes (\'\' clears).'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -s h -l help -d 'Show this message and exit.'
+
+# claw tasks done
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from done' -s h -l help -d 'Show this message and exit.'
+
+# claw tasks reopen
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from reopen' -s h -l help -d 'Show this message and exit.'
+
+# claw tasks rm
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from rm' -s h -l help -d 'Show this message and exit.'
 
 # claw config
 complete -c claw -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from get set unset list path' -s h -l help -d 'Show this message and exit.'

@@ -300,6 +300,7 @@ BASH_CASES = [
             "notify",
             "queue",
             "heartbeat",
+            "tasks",
             "config",
             "sessions",
             "tools",

@@ -71,17 +71,20 @@ def build(
             settings=settings,
             timezone=config.get("user.timezone"),
             abort=abort,
+            home_root=home.root,
         ),
         skills=skills,
     )
 
 
 def tools_for(config: Config, workspace: Path, skills: list[Any]) -> list[Any]:
-    """Built-in tools, skill_read (when there are skills) and MCP servers' tools."""
+    """Built-in tools, the task tools, skill_read (when there are skills), MCP servers' tools."""
     from claw.agent.skills import SkillReadTool
     from claw.agent.tools.builtin import builtin_tools
+    from claw.tasks.tools import task_tools
 
     tools: list[Any] = list(builtin_tools(dict(config.get("tools") or {})))
+    tools.extend(task_tools())
     if skills:
         tools.append(SkillReadTool(workspace))
     tools.extend(mcp_servers(config).tools())

@@ -23,7 +23,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from claw import __version__
-from claw.gateway import queue_methods  # noqa: F401  (registers the queue.* methods)
+from claw.gateway import (
+    queue_methods,  # noqa: F401  (registers the queue.* methods)
+    task_methods,  # noqa: F401  (registers the tasks.* methods)
+)
 from claw.gateway import rpc_errors as codes
 from claw.gateway.methods import METHODS, Caller, Gateway
 from claw.gateway.protocol import (

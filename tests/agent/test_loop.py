@@ -351,7 +351,8 @@ def test_tool_capable_models_do_get_the_builtin_tools(home: Home) -> None:
     script = scripted.install(["answer"])
     turn(home, "hi", model="scripted/test")
     offered = {t["function"]["name"] for t in script.params[0]["tools"]}
-    assert offered == {"current_time", "read_file", "write_file", "list_dir"}
+    builtin = {"current_time", "read_file", "write_file", "list_dir"}
+    assert offered == builtin | {"task_create", "task_list", "task_update"}
 
 
 # -- 6. overflow → compaction → retry ------------------------------------------------------

@@ -18,6 +18,7 @@ from tests import scripted
 
 MAIN = "agent:main:main"
 BUILTIN_TOOLS = {"current_time", "read_file", "write_file", "list_dir"}
+BUILTIN_TOOLS |= {"task_create", "task_list", "task_update"}
 
 
 def msgs(home: Home) -> list[dict[str, Any]]:

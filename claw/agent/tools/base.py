@@ -27,6 +27,7 @@ class ToolContext:
     settings: dict[str, Any] = field(default_factory=dict)  # [tools] config section
     timezone: str | None = None  # the user's IANA zone, if known
     abort: threading.Event = field(default_factory=threading.Event)
+    home_root: Path | None = None  # the state directory (for tools that keep state there)
 
 
 @dataclass
