@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from claw.heartbeat.content import fingerprint, has_real_content, is_silent
@@ -39,6 +39,7 @@ class Outcome:
     reply: str | None = None
     delivery_id: str | None = None
     next_due_at: float | None = None
+    reminders: list[str] = field(default_factory=list)  # queue ids of task reminders sent
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -71,7 +72,9 @@ def run_once(
         if armed_at is not None:  # the daemon (re)started: never run right at start-up
             state.armed_at = max(state.armed_at, armed_at)
         state.prune(now, settings.dedup_window_s)
+        reminded = [] if dry_run else _reminders(home, config, settings, now)
         out = _chain(home, config, settings, state, now, force=force, dry_run=dry_run, busy=busy)
+        out.reminders = reminded
         state.last_check_at, state.last_outcome, state.last_reason = now, out.outcome, out.reason
         base = state.last_run_at if state.last_run_at is not None else state.armed_at
         state.next_due_at = out.next_due_at = max(base, state.armed_at) + settings.every_s
@@ -111,7 +114,12 @@ def _chain(
                 "active_hours", f"outside active hours ({settings.start}-{settings.end}, {zone})"
             )
     checklist = _heartbeat_md(home, agent)
-    if not has_real_content(checklist):
+    from claw.heartbeat.reminders import due_summary
+
+    tasks = due_summary(home, config, settings, now)
+    if tasks:  # due and overdue tasks are something to look at, even with no checklist
+        checklist = f"{checklist.rstrip()}\n\nTasks due or overdue:\n{tasks}\n"
+    elif not has_real_content(checklist):
         return skip(
             "content",
             "HEARTBEAT.md has nothing to check (only headings, comments or empty checkboxes)",
@@ -151,6 +159,16 @@ def _chain(
     entry = enqueue_reply(home, config, target, reply, agent=agent, session_key=main_key(agent))
     state.sent[fp] = now
     return Outcome(agent, "sent", "run", f"queued for {target}", True, reply, entry.id)
+
+
+def _reminders(home: Home, config: Config, settings: Settings, now: float) -> list[str]:
+    from claw.heartbeat.reminders import send_reminders
+
+    try:
+        return send_reminders(home, config, settings, _target(home, settings), now)
+    except Exception:  # a broken task file must not stop the heartbeat
+        log.exception("heartbeat %s: task reminders failed", settings.agent)
+        return []
 
 
 def _heartbeat_md(home: Home, agent: str) -> str:

@@ -234,3 +234,29 @@ def test_the_ticker_runs_when_due_and_follows_file_changes(home: Home) -> None:
     from claw.delivery.queue import QueueStore
 
     assert len(script.calls) >= 1 and len(QueueStore(home).ids()) == 1
+
+
+def test_reminders_fire_once_at_due_time_and_due_tasks_reach_the_prompt(home: Home) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from claw.tasks.store import TaskStore
+
+    script = scripted.install(["HEARTBEAT_OK"])
+    config = setup(home, "# nothing in the checklist\n")
+    due = datetime.fromtimestamp(T0, UTC) + timedelta(hours=1)
+    tasks = TaskStore(home)
+    tasks.add("Pay rent", due=due, remind=True, notes="to the landlord")
+    tasks.add("Water plants", due=due)
+    before = run_once(home, config, "main", force=True, now=T0 + 3599)
+    assert before.reminders == [] and before.step == "content" and not script.calls
+    at = run_once(home, config, "main", force=True, now=T0 + 3600)
+    assert len(at.reminders) == 1 and at.outcome == "silent"
+    # The model saw both due tasks (an empty checklist did not stop it this time).
+    prompt = script.calls[0][-1]["content"]
+    assert "Tasks due or overdue:" in prompt and "Pay rent" in prompt and "Water plants" in prompt
+    later = run_once(home, config, "main", force=True, now=T0 + 7200)
+    assert later.reminders == []  # once only
+    run_flush(home, config)
+    texts = [m["text"] for m in read_outbox(home)]
+    assert len(texts) == 1 and texts[0].startswith("Reminder: Pay rent (due ")
+    assert texts[0].endswith("to the landlord")

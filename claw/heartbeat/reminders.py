@@ -1,0 +1,69 @@
+"""Task reminders and the task list the heartbeat sees.
+
+A task added with `--remind` is announced at its due time (within a tick of the daemon's
+heartbeat clock, or at the next `claw heartbeat run-once`), once: the store records that it
+was reminded. The message needs no model: "Reminder: <title> (due <local time>)", queued for
+the agent's heartbeat target.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from claw.heartbeat.settings import Settings
+from claw.state.config import Config
+from claw.state.home import Home
+
+log = logging.getLogger("claw.heartbeat")
+
+
+def _zone(settings: Settings, config: Config):
+    from claw.tasks.when import user_zone
+
+    return user_zone(settings.zone or config.get("user.timezone"))
+
+
+def due_summary(home: Home, config: Config, settings: Settings, now: float) -> str:
+    """Open tasks due or overdue now, one per line (empty when there are none)."""
+    from claw.tasks.store import TaskStore
+    from claw.tasks.when import relative
+
+    moment = datetime.fromtimestamp(now, UTC)
+    zone = _zone(settings, config)
+    lines = []
+    for task in TaskStore(home).due_tasks(moment):
+        if task.agent not in (None, settings.agent):
+            continue
+        due = task.due_at
+        when = f"{due.astimezone(zone):%a %d %b %H:%M} ({relative(due, moment)})" if due else ""
+        lines.append(f"- {task.title} — due {when}".rstrip())
+    return "\n".join(lines)
+
+
+def send_reminders(
+    home: Home, config: Config, settings: Settings, target: str | None, now: float
+) -> list[str]:
+    """Queue the reminders that are due for this agent's tasks; their queue ids."""
+    from claw.delivery.service import enqueue_reply
+    from claw.tasks.store import TaskStore
+
+    store = TaskStore(home)
+    moment = datetime.fromtimestamp(now, UTC)
+    zone = _zone(settings, config)
+    sent = []
+    for task in store.reminders_due(moment):
+        if task.agent not in (None, settings.agent):
+            continue
+        due = task.due_at
+        text = f"Reminder: {task.title}"
+        if due is not None:
+            text += f" (due {due.astimezone(zone):%a %d %b %H:%M})"
+        if task.notes:
+            text += f"\n{task.notes}"
+        if target is None:
+            log.warning("reminder for task %s has no target (heartbeat.target)", task.id)
+        else:
+            sent.append(enqueue_reply(home, config, target, text, agent=settings.agent).id)
+        store.mark_reminded(task.id, moment)
+    return sent
