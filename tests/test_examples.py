@@ -68,3 +68,9 @@ def test_example_webhook_receiver_gets_a_signed_notify(home, tmp_path: Path) -> 
         out, _ = receiver.communicate(timeout=10)
     lines = [json.loads(line) for line in out.splitlines()]
     assert [(m["to"], m["text"]) for m in lines] == [("ops", "deployed")]
+
+
+def test_example_heartbeat_has_real_content() -> None:
+    from claw.heartbeat.content import has_real_content
+
+    assert has_real_content((EXAMPLES / "HEARTBEAT.md").read_text())
