@@ -49,6 +49,7 @@ COMMANDS: dict[str, Entry] = {
     "queue": Entry("queue", "See and steer outbound deliveries (pending, failed)."),
     "heartbeat": Entry("heartbeat", "Run or inspect the heartbeat (periodic HEARTBEAT.md checks)."),
     "tasks": Entry("tasks", "Tasks and reminders: add, list, done, rm."),
+    "cron": Entry("cron", "Scheduled jobs: add, list, rm, run, runs, enable, disable."),
     "config": Entry("config", "Read and change settings (config.toml)."),
     "sessions": Entry("sessions", "List, show, clear and archive conversations."),
     "tools": Entry("tools", "List the tools agents can call."),

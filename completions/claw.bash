@@ -30,6 +30,7 @@ _claw() {
             "claw|queue") cmd="claw queue" ;;
             "claw|heartbeat") cmd="claw heartbeat" ;;
             "claw|tasks") cmd="claw tasks" ;;
+            "claw|cron") cmd="claw cron" ;;
             "claw|config") cmd="claw config" ;;
             "claw|sessions") cmd="claw sessions" ;;
             "claw|tools") cmd="claw tools" ;;
@@ -74,6 +75,24 @@ _claw() {
             "claw tasks edit|--title") ((i++)) ;;
             "claw tasks edit|--due") ((i++)) ;;
             "claw tasks edit|--notes") ((i++)) ;;
+            "claw cron|add") cmd="claw cron add" ;;
+            "claw cron|list") cmd="claw cron list" ;;
+            "claw cron|rm") cmd="claw cron rm" ;;
+            "claw cron|enable") cmd="claw cron enable" ;;
+            "claw cron|disable") cmd="claw cron disable" ;;
+            "claw cron|run") cmd="claw cron run" ;;
+            "claw cron|runs") cmd="claw cron runs" ;;
+            "claw cron add|--name") ((i++)) ;;
+            "claw cron add|--at") ((i++)) ;;
+            "claw cron add|--every") ((i++)) ;;
+            "claw cron add|--cron") ((i++)) ;;
+            "claw cron add|--tz") ((i++)) ;;
+            "claw cron add|-m"|"claw cron add|--message") ((i++)) ;;
+            "claw cron add|--agent") ((i++)) ;;
+            "claw cron add|--notify") ((i++)) ;;
+            "claw cron add|--deliver") ((i++)) ;;
+            "claw cron add|--catch-up") ((i++)) ;;
+            "claw cron runs|--limit") ((i++)) ;;
             "claw config|get") cmd="claw config get" ;;
             "claw config|set") cmd="claw config set" ;;
             "claw config|unset") cmd="claw config unset" ;;
@@ -127,6 +146,17 @@ _claw() {
         "claw tasks edit|--title") COMPREPLY=(); return 0 ;;
         "claw tasks edit|--due") COMPREPLY=(); return 0 ;;
         "claw tasks edit|--notes") COMPREPLY=(); return 0 ;;
+        "claw cron add|--name") COMPREPLY=(); return 0 ;;
+        "claw cron add|--at") COMPREPLY=(); return 0 ;;
+        "claw cron add|--every") COMPREPLY=(); return 0 ;;
+        "claw cron add|--cron") COMPREPLY=(); return 0 ;;
+        "claw cron add|--tz") COMPREPLY=(); return 0 ;;
+        "claw cron add|-m"|"claw cron add|--message") COMPREPLY=(); return 0 ;;
+        "claw cron add|--agent") COMPREPLY=(); return 0 ;;
+        "claw cron add|--notify") COMPREPLY=(); return 0 ;;
+        "claw cron add|--deliver") COMPREPLY=(); return 0 ;;
+        "claw cron add|--catch-up") COMPREPLY=(); return 0 ;;
+        "claw cron runs|--limit") COMPREPLY=(); return 0 ;;
         "claw sessions list|--agent") COMPREPLY=(); return 0 ;;
         "claw sessions list|--limit") COMPREPLY=(); return 0 ;;
         "claw sessions show|--tail") COMPREPLY=(); return 0 ;;
@@ -138,7 +168,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat tasks config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat tasks cron config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -165,6 +195,14 @@ _claw() {
         "claw tasks done") opts="-h --help"; subs=""; args="1" ;;
         "claw tasks reopen") opts="-h --help"; subs=""; args="1" ;;
         "claw tasks rm") opts="-h --help"; subs=""; args="1" ;;
+        "claw cron") opts="-h --help"; subs="add list rm enable disable run runs"; args="" ;;
+        "claw cron add") opts="--name --at --every --cron --tz -m --message --agent --notify --deliver --delete-after-run --catch-up --json -h --help"; subs=""; args="" ;;
+        "claw cron list") opts="--json -h --help"; subs=""; args="" ;;
+        "claw cron rm") opts="-h --help"; subs=""; args="1" ;;
+        "claw cron enable") opts="-h --help"; subs=""; args="1" ;;
+        "claw cron disable") opts="-h --help"; subs=""; args="1" ;;
+        "claw cron run") opts="--json -h --help"; subs=""; args="1" ;;
+        "claw cron runs") opts="--limit --json -h --help"; subs=""; args="1" ;;
         "claw config") opts="-h --help"; subs="get set unset list path"; args="" ;;
         "claw config get") opts="--json -h --help"; subs=""; args="1" ;;
         "claw config set") opts="-h --help"; subs=""; args="1" ;;

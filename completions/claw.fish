@@ -19,6 +19,7 @@ complete -c claw -n '__fish_use_subcommand' -a notify -d 'Queue a message for de
 complete -c claw -n '__fish_use_subcommand' -a queue -d 'See and steer outbound deliveries (pending, failed).'
 complete -c claw -n '__fish_use_subcommand' -a heartbeat -d 'Run or inspect the heartbeat (periodic HEARTBEAT.md checks).'
 complete -c claw -n '__fish_use_subcommand' -a tasks -d 'Tasks and reminders: add, list, done, rm.'
+complete -c claw -n '__fish_use_subcommand' -a cron -d 'Scheduled jobs: add, list, rm, run, runs, enable, disable.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
 complete -c claw -n '__fish_use_subcommand' -a tools -d 'List the tools agents can call.'
@@ -170,6 +171,53 @@ complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcomma
 
 # claw tasks rm
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from rm' -s h -l help -d 'Show this message and exit.'
+
+# claw cron
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a add -d 'Add a job: one schedule (--at, --every or --cron), one action (--message or...'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a list -d 'List jobs: schedule, next run (local time), last status, enabled.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a rm -d 'Delete a job and its run log.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a enable -d 'Turn a job back on (after failures, or `disable`); its next run counts from now.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a disable -d 'Stop a job from running on schedule (it stays listed; `enable` resumes it).'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a run -d 'Run a job now, in this process (its schedule is unchanged); exit 1 if it fails.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a runs -d 'Show a job\'s run log, oldest first.'
+
+# claw cron add
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l name -x -d 'A name for the job (its id). [required]'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l at -x -d 'Run once: \'tomorrow 9am\', \'in 2h\', \'fri 17:00\', ISO.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l every -x -d 'Run at this interval, e.g. 30m, 2h, 1d.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l cron -x -d 'Run on a cron expression, e.g. \'0 9 * * 1-5\'.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l tz -x -d 'Time zone of --at and --cron (default: user.timezone, else the system\'s).'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -s m -l message -x -d 'Ask the agent this (session cron:NAME).'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l agent -x -d 'The agent --message goes to (default: main).'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l notify -x -d 'Send this text as it is (needs --deliver).'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l deliver -x -d 'Where the reply or text goes, e.g. mock:me.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l delete-after-run -d 'With --at: delete the job once it has run fine.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l catch-up -x -d 'A run missed while the daemon was down: run it once, or skip it (default: cron.catch_up, once).'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -l json -d 'Print the job as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from add' -s h -l help -d 'Show this message and exit.'
+
+# claw cron list
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from list' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw cron rm
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from rm' -s h -l help -d 'Show this message and exit.'
+
+# claw cron enable
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from enable' -s h -l help -d 'Show this message and exit.'
+
+# claw cron disable
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from disable' -s h -l help -d 'Show this message and exit.'
+
+# claw cron run
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from run' -l json -d 'Print the run record as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from run' -s h -l help -d 'Show this message and exit.'
+
+# claw cron runs
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from runs' -l limit -x -d 'The last N runs. [default: 20; x>=1]'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from runs' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from runs' -s h -l help -d 'Show this message and exit.'
 
 # claw config
 complete -c claw -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from get set unset list path' -s h -l help -d 'Show this message and exit.'

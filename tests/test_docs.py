@@ -301,6 +301,7 @@ BASH_CASES = [
             "queue",
             "heartbeat",
             "tasks",
+            "cron",
             "config",
             "sessions",
             "tools",

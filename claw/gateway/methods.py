@@ -52,6 +52,7 @@ class Gateway:
     closing: bool = False  # set on shutdown: new turns are refused with -32007
     worker: Any = None  # the delivery worker (claw.delivery.worker.Worker), when running
     ticker: Any = None  # the heartbeat ticker (claw.heartbeat.ticker.Ticker), when running
+    cron: Any = None  # the cron scheduler (claw.cron.scheduler.Scheduler), when running
     _local: threading.local = field(default_factory=threading.local)
 
     def store(self) -> SessionStore:
@@ -133,6 +134,8 @@ async def status(gw: Gateway, caller: Caller, p: None) -> dict[str, Any]:
         "connections": gw.connections,
         "active_turns": {lane: n for lane, n in LANES.active.items() if n},
         "running_sessions": sorted(gw.running),
+        "queue": gw.worker.status() if gw.worker is not None else None,
+        "cron": gw.cron.status() if gw.cron is not None else None,
     }
 
 

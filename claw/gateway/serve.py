@@ -15,6 +15,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from claw.cron.scheduler import Scheduler, disabled_event
 from claw.delivery.queue import QueueStore
 from claw.delivery.service import Channels
 from claw.delivery.worker import Worker
@@ -80,6 +81,15 @@ async def serve(
             nursery.start_soon(gw.worker.run)  # it may wait for a `claw queue flush` to end
             gw.ticker = Ticker(home, config, busy=gw.running.__contains__, reload=reload)
             nursery.start_soon(gw.ticker.run)
+            if config.get("cron.enabled", True):
+                gw.cron = Scheduler(
+                    home,
+                    config,
+                    on_disabled=lambda job, rec: app.broadcast(
+                        "cron.disabled", disabled_event(job, rec)
+                    ),
+                )
+                nursery.start_soon(gw.cron.run)
             binds = await nursery.start(run_server)
             bound = int(binds[0].rsplit(":", 1)[1])
             log.info("gateway listening on %s", binds[0])

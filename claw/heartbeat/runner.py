@@ -134,14 +134,16 @@ def _chain(
             agent, "would-run", "run", "every check passed; --dry-run stops before the model"
         )
     state.last_run_at = now
-    reply, error = _turn(home, config, settings, checklist, now)
+    reply, error, span = _turn(home, config, settings, checklist, now)
     if error is not None:
         return Outcome(agent, "error", "run", error, model_called=True)
     silent, why = is_silent(reply, settings.ack_max_chars)
     if silent:
+        _forget(home, config, agent, span, f"heartbeat: {why}")
         return Outcome(agent, "silent", "run", why, model_called=True, reply=reply)
     fp = fingerprint(reply)
     if fp in state.sent:
+        _forget(home, config, agent, span, "heartbeat: a repeat")
         when = _local(state.sent[fp], settings)
         return Outcome(
             agent, "duplicate", "run", f"the same message was sent at {when}", True, reply
@@ -208,10 +210,27 @@ def _target(home: Home, settings: Settings) -> str | None:
     return last_target(home, settings.agent)
 
 
+def _forget(
+    home: Home, config: Config, agent: str, span: tuple[str, str] | None, reason: str
+) -> None:
+    """Hide a heartbeat exchange that led to nothing from the model's future prompts:
+    otherwise every idle check would make every later prompt longer."""
+    if span is None:
+        return
+    from claw.state import transcript
+    from claw.state.sessions import SessionStore
+
+    store = SessionStore(home, fsync=bool(config.get("sessions.fsync")))
+    try:
+        store.append(main_key(agent), [transcript.retraction(*span, reason)], agent=agent)
+    finally:
+        store.close()
+
+
 def _turn(
     home: Home, config: Config, settings: Settings, checklist: str, now: float
-) -> tuple[str, str | None]:
-    from claw.agent.events import AgentEnd
+) -> tuple[str, str | None, tuple[str, str] | None]:
+    from claw.agent.events import AgentEnd, AgentStart
     from claw.agent.turn import TurnRequest, run_turn
     from claw.state.sessions import SessionStore
 
@@ -228,18 +247,21 @@ def _turn(
         live=False,
     )
     store = SessionStore(home, fsync=bool(config.get("sessions.fsync")))
-    result = None
+    result, first = None, None
     try:
         for event in run_turn(home, config, store, req):
-            if isinstance(event, AgentEnd):
+            if isinstance(event, AgentStart):
+                first = event.user_message_id
+            elif isinstance(event, AgentEnd):
                 result = event.result
     except Exception as e:  # a model failure is this run's outcome, not a crash
-        return "", f"{type(e).__name__}: {getattr(e, 'message', e)}"
+        return "", f"{type(e).__name__}: {getattr(e, 'message', e)}", None
     finally:
         store.close()
     if result is None or result.status not in ("ok", "silent"):
-        return "", f"the turn ended {getattr(result, 'status', 'without a result')}"
-    return result.text or "", None
+        return "", f"the turn ended {getattr(result, 'status', 'without a result')}", None
+    span = (first, result.message_id) if first and result.message_id else None
+    return result.text or "", None, span
 
 
 def _local(ts: float, settings: Settings) -> str:

@@ -140,6 +140,18 @@ SCHEMA: Schema = {
             "bool", True, "fsync every transcript append (turn off only on throwaway storage)"
         ),
     },
+    "cron": {
+        "enabled": Field("bool", True, "run scheduled jobs in the daemon (claw serve)"),
+        "catch_up": Field(
+            "enum",
+            "once",
+            "a run missed while the daemon was down: run it once, or skip it",
+            ("once", "skip"),
+        ),
+        "max_failures": Field(
+            "int", 5, "failures in a row after which a job is disabled", minimum=1
+        ),
+    },
     "gateway": {
         "host": Field("str", "127.0.0.1", "address the daemon listens on"),
         "port": Field("int", 18789, "port the daemon listens on", minimum=0),

@@ -7,7 +7,10 @@ here and nowhere else:
 - an assistant record with status "error" is a failed turn: neither it nor the user
   message it answers is replayed (the user saw an error, the model saw nothing);
 - an "interrupted" assistant record keeps its partial text;
-- a compaction replaces everything before `first_kept_id` with its summary.
+- a compaction replaces everything before `first_kept_id` with its summary;
+- a retraction hides the messages from `from_id` through `to_id` from the model (they stay
+  in the file): a heartbeat that had nothing to say leaves no trace in what the model
+  reads next time, so idle checks do not grow every later prompt.
 """
 
 from __future__ import annotations
@@ -65,6 +68,17 @@ def compaction(summary: str, first_kept_id: str | None) -> dict[str, Any]:
     }
 
 
+def retraction(from_id: str, to_id: str, reason: str) -> dict[str, Any]:
+    return {
+        "type": "retract",
+        "id": new_id("r"),
+        "ts": now_iso(),
+        "from_id": from_id,
+        "to_id": to_id,
+        "reason": reason,
+    }
+
+
 def is_failed(rec: dict[str, Any]) -> bool:
     return rec.get("role") == "assistant" and rec.get("status") == "error"
 
@@ -85,11 +99,25 @@ def replay(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def replay_pairs(records: list[dict[str, Any]]) -> list[tuple[str | None, dict[str, Any]]]:
     """`replay`, with the id of the record each message comes from."""
     failed = {r.get("reply_to") for r in records if r.get("type") == "message" and is_failed(r)}
+    present = {r.get("id") for r in records}
+    hidden = {  # a range whose end is missing (a torn file) hides nothing
+        r.get("from_id"): r.get("to_id")
+        for r in records
+        if r.get("type") == "retract" and r.get("to_id") in present
+    }
+    until: str | None = None  # inside a retracted range: the id that ends it
     kept: list[tuple[str | None, dict[str, Any]]] = []
     for rec in records:
         kind = rec.get("type")
         if kind == "message" and "role" in rec:
-            if is_failed(rec) or (rec["role"] == "user" and rec.get("id") in failed):
+            rid = rec.get("id")
+            if until is None and rid in hidden:
+                until = hidden[rid]
+            if until is not None:
+                if rid == until:
+                    until = None
+                continue
+            if is_failed(rec) or (rec["role"] == "user" and rid in failed):
                 continue
             kept.append((rec.get("id"), to_model_message(rec)))
         elif kind == "compaction":

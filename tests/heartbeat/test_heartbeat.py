@@ -260,3 +260,18 @@ def test_reminders_fire_once_at_due_time_and_due_tasks_reach_the_prompt(home: Ho
     texts = [m["text"] for m in read_outbox(home)]
     assert len(texts) == 1 and texts[0].startswith("Reminder: Pay rent (due ")
     assert texts[0].endswith("to the landlord")
+
+
+def test_silent_heartbeats_do_not_grow_later_prompts(home: Home) -> None:
+    """An acknowledged (or repeated) heartbeat is retracted from what the model reads:
+    the tenth idle check sends the model what the first did."""
+    script = scripted.install(["HEARTBEAT_OK"] * 10 + ["Real news.", "Real news."])
+    config = setup(home)
+    for i in range(10):
+        assert run_once(home, config, "main", force=True, now=T0 + i).outcome == "silent"
+    sizes = [len(call) for call in script.calls]
+    assert sizes == [sizes[0]] * 10  # system + the one heartbeat prompt, every time
+    assert run_once(home, config, "main", force=True, now=T0 + 20).outcome == "sent"
+    assert run_once(home, config, "main", force=True, now=T0 + 30).outcome == "duplicate"
+    # A message that was sent stays in the conversation; the repeat does not.
+    assert len(script.calls[-1]) == sizes[0] + 2

@@ -299,3 +299,22 @@ def test_history_tail_read_respects_compaction_before_tail(home: Home) -> None:
     got = store.history(KEY, budget)
     assert [m["content"][:12] for m in got] == [m["content"][:12] for m in expected]
     assert got == expected
+
+
+def test_a_retraction_hides_its_range_and_nothing_else() -> None:
+    from claw.state import transcript as t
+
+    a = t.message("user", "hello")
+    b = t.message("assistant", "hi")
+    c = t.message("user", "heartbeat check")
+    d = t.message("assistant", "HEARTBEAT_OK")
+    e = t.message("user", "later question")
+    records = [a, b, c, d, t.retraction(c["id"], d["id"], "heartbeat: HEARTBEAT_OK"), e]
+    assert [m["content"] for m in t.replay(records)] == ["hello", "hi", "later question"]
+    torn = [a, b, c, t.retraction(c["id"], "missing", "x"), e]  # its end never written
+    assert [m["content"] for m in t.replay(torn)] == [
+        "hello",
+        "hi",
+        "heartbeat check",
+        "later question",
+    ]
