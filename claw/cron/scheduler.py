@@ -13,7 +13,6 @@ Either way the next run is computed from now, so a backlog never builds up.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import logging
 import math
@@ -21,7 +20,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
@@ -32,7 +30,7 @@ from claw.cron.schedule import format_instant
 from claw.errors import ClawError
 from claw.state.config import Config
 from claw.state.home import Home, make_private_dir
-from claw.state.watch import set_when_cancelled
+from claw.state.watch import Changes, watch_dir
 
 log = logging.getLogger("claw.cron")
 T = TypeVar("T")
@@ -41,7 +39,6 @@ MISSED_AFTER_S = 60.0  # later than this, a run counts as missed (catch-up polic
 # trio sleeps on the monotonic clock, which stops while the machine is suspended, and the
 # wall clock can be stepped: re-read the wall clock at least this often (one comparison).
 WALL_CHECK_S = 300.0
-PROBE = ".tmp-watch-probe"  # touched at start to see the watch is live
 JOBS_FILE = "jobs.json"
 
 
@@ -225,43 +222,12 @@ class Scheduler:
     async def _watch(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        from watchfiles import Change, awatch
+        async def changed(changes: Changes) -> None:
+            await self.reload()
 
-        def wanted(change: Change, path: str) -> bool:
-            return Path(path).name in (JOBS_FILE, PROBE)
-
-        stop, live = trio.Event(), trio.Event()
-        watcher = awatch(
-            self.store.dir,
-            watch_filter=wanted,
-            debounce=50,
-            step=50,  # how often its thread wakes to check the stop event
-            recursive=False,
-            stop_event=stop,
-            rust_timeout=60_000,
+        await watch_dir(
+            self.store.dir, lambda name: name == JOBS_FILE, changed, task_status=task_status
         )
-        async with trio.open_nursery() as nursery:
-            # The watcher waits in a thread that only a set stop event ends (cancelling
-            # the await does not): set it as soon as this task is cancelled.
-            nursery.start_soon(set_when_cancelled, stop)
-            nursery.start_soon(self._probe, live)
-            async for changes in watcher:
-                names = {Path(path).name for _, path in changes}
-                if PROBE in names and not live.is_set():
-                    live.set()
-                    task_status.started()
-                if JOBS_FILE in names:
-                    await self.reload()
-            nursery.cancel_scope.cancel()
-
-    async def _probe(self, live: trio.Event) -> None:
-        probe = self.store.dir / PROBE
-        while not live.is_set():
-            await trio.to_thread.run_sync(probe.touch)
-            with trio.move_on_after(0.05):
-                await live.wait()
-        with contextlib.suppress(FileNotFoundError):
-            probe.unlink()
 
 
 def disabled_event(job: Job, record: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ delivered concurrently, up to a cap.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import heapq
 import logging
 import math
@@ -26,15 +25,13 @@ from claw.channels.base import Channel, DeliveryError
 from claw.delivery.deliver import Outcome, deliver
 from claw.delivery.entry import ID_RE, Delivery
 from claw.delivery.queue import SUFFIX, QueueStore
-from claw.state.watch import set_when_cancelled
+from claw.state.watch import Changes, watch_dir
 
 log = logging.getLogger("claw.delivery")
 Dest = tuple[str, str, str]
 ChannelFactory = Callable[[str], Channel]
 OnFailed = Callable[[Delivery, str], None]
 LOCK_POLL_S = 0.2
-PROBE = ".tmp-watch-probe"  # touched at start to see the watch is live (a temp name:
-# recovery cleans one a kill left behind)
 
 
 class Worker:
@@ -179,72 +176,31 @@ class Worker:
     ) -> None:
         """New files in queue/ (from `claw notify`, another `claw send --deliver`, a retry
         from failed/) join the schedule within ~0.1 s; removed ones (purge) leave it."""
-        from watchfiles import Change, awatch
 
-        def wanted(change: Change, path: str) -> bool:
-            name = Path(path).name
-            if name == PROBE:
-                return True
+        def wanted(name: str) -> bool:
             return name.endswith(SUFFIX) and ID_RE.fullmatch(name[: -len(SUFFIX)]) is not None
 
-        stop, live = trio.Event(), trio.Event()
-        watcher = awatch(
-            self.store.dir,
-            watch_filter=wanted,
-            debounce=50,
-            step=50,  # how often its thread wakes to check the stop event
-            recursive=False,
-            stop_event=stop,
-            rust_timeout=60_000,
-        )
-        async with trio.open_nursery() as nursery:
-            # The watcher waits in a thread that only a set stop event ends (cancelling
-            # the await does not): set it as soon as this task is cancelled.
-            nursery.start_soon(set_when_cancelled, stop)
-            # The watch exists only once awatch has started iterating; we know it is live
-            # when it reports a probe file we touch. Only then is the directory read
-            # (by `run`): nothing written in between can be missed.
-            nursery.start_soon(self._probe, live)
-            await self._consume(watcher, live, task_status)
-            nursery.cancel_scope.cancel()
+        await watch_dir(self.store.dir, wanted, self._changed, task_status=task_status)
 
-    async def _probe(self, live: trio.Event) -> None:
-        probe = self.store.dir / PROBE
-        while not live.is_set():
-            await trio.to_thread.run_sync(probe.touch)
-            with trio.move_on_after(0.05):
-                await live.wait()
-        with contextlib.suppress(FileNotFoundError):
-            probe.unlink()
-
-    async def _consume(
-        self, watcher: Any, live: trio.Event, task_status: trio.TaskStatus[None]
-    ) -> None:
+    async def _changed(self, changes: Changes) -> None:
         from watchfiles import Change
 
-        async for changes in watcher:
-            new: list[str] = []
-            for change, path in changes:
-                name = Path(path).name
-                if name == PROBE:
-                    if not live.is_set():
-                        live.set()
-                        task_status.started()
-                    continue
-                entry_id = name[: -len(SUFFIX)]
-                known = self.entries.get(entry_id)
-                if change == Change.deleted:
-                    if known is not None and known.destination not in self.busy:
-                        self._drop(entry_id)  # purged by `claw queue purge`
-                elif known is None:
-                    new.append(entry_id)
-            if new:
-                # One batch comes as an unordered set: load it all, then add it all with
-                # no checkpoint in between, so per-destination order is settled before
-                # the loop can start any of them.
-                loaded = await trio.to_thread.run_sync(self._load_many, sorted(new))
-                for entry in loaded:
-                    self._add(entry)
+        new: list[str] = []
+        for change, path in changes:
+            entry_id = Path(path).name[: -len(SUFFIX)]
+            known = self.entries.get(entry_id)
+            if change == Change.deleted:
+                if known is not None and known.destination not in self.busy:
+                    self._drop(entry_id)  # purged by `claw queue purge`
+            elif known is None:
+                new.append(entry_id)
+        if new:
+            # One batch comes as an unordered set: load it all, then add it all with no
+            # checkpoint in between, so per-destination order is settled before the loop
+            # can start any of them.
+            loaded = await trio.to_thread.run_sync(self._load_many, sorted(new))
+            for entry in loaded:
+                self._add(entry)
 
     def _load_many(self, ids: list[str]) -> list[Delivery]:
         return [e for e in (self.store.load(i) for i in ids) if e is not None]
