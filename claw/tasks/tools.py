@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from claw.agent.tools.base import Tool, ToolContext, ToolResult
+from claw.agent.tools.base import Tool, ToolContext, ToolResult, object_schema
 from claw.errors import ClawError
 from claw.state.home import Home
 from claw.tasks.store import MAX_NOTES, MAX_TITLE, Task, TaskStore
@@ -29,15 +29,6 @@ _REMIND = {"type": "boolean", "description": "Send the user a reminder at the du
 
 def task_tools() -> list[Tool]:
     return [TaskCreateTool(), TaskListTool(), TaskUpdateTool()]
-
-
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(required),
-        "additionalProperties": False,
-    }
 
 
 def _store(ctx: ToolContext) -> TaskStore:
@@ -75,7 +66,7 @@ class TaskCreateTool:
         "Add a task to the user's task list, optionally due at a time and with a reminder "
         "(a message to the user at the due time). Returns the task's id."
     )
-    parameters = _obj(
+    parameters = object_schema(
         {
             "title": _TITLE,
             "due": {"type": "string", "description": _DUE_HELP},
@@ -106,7 +97,7 @@ class TaskListTool:
         "List the user's tasks: open ones soonest due first (with how long until due or "
         "how overdue), and done ones too with include_done."
     )
-    parameters = _obj(
+    parameters = object_schema(
         {
             "include_done": {"type": "boolean", "description": "Also list done tasks."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 500, "description": "Most."},
@@ -133,7 +124,7 @@ class TaskUpdateTool:
         "Change a task: title, notes, due (an empty string clears it), remind, or status "
         "('done' to complete it, 'open' to reopen it). Give only what changes."
     )
-    parameters = _obj(
+    parameters = object_schema(
         {
             "id": _ID,
             "title": _TITLE,

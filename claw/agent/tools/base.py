@@ -36,6 +36,16 @@ class ToolResult:
     is_error: bool = False
 
 
+def object_schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A tool's `parameters`: a closed JSON object schema (unknown arguments are refused)."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
 class Tool(Protocol):
     name: str
     description: str

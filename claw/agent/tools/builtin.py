@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from claw.agent.tools.base import MAX_RESULT_CHARS, Tool, ToolContext, ToolResult
+from claw.agent.tools.base import (
+    MAX_RESULT_CHARS,
+    Tool,
+    ToolContext,
+    ToolResult,
+    object_schema,
+)
 from claw.agent.tools.paths import ToolError, relative_name, resolve_in_workspace
 from claw.agent.tools.shell import ExecTool
 from claw.state.atomic import atomic_write_text
@@ -23,15 +29,6 @@ from claw.state.home import make_private_dir
 MAX_READ_BYTES = 1024 * 1024
 MAX_LIST_ENTRIES = 500
 _BINARY_SNIFF = 8192
-
-
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(required),
-        "additionalProperties": False,
-    }
 
 
 def _error(e: ToolError | str) -> ToolResult:
@@ -73,7 +70,7 @@ def _system_zone_name() -> str | None:
 class CurrentTimeTool:
     name = "current_time"
     description = "The current date and time in the user's time zone (ISO 8601, weekday, zone)."
-    parameters = _obj({})
+    parameters = object_schema({})
 
     def call(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         try:
@@ -95,7 +92,7 @@ class ReadFileTool:
         "Read a text file in the workspace. Optional offset (first line, 1-based) and limit "
         "(number of lines) read part of a long file."
     )
-    parameters = _obj(
+    parameters = object_schema(
         {
             "path": {"type": "string", "description": "Path relative to the workspace."},
             "offset": {"type": "integer", "minimum": 1, "description": "First line (1-based)."},
@@ -163,7 +160,7 @@ class WriteFileTool:
         "Write a text file in the workspace, replacing it (or appending with append=true). "
         "Missing parent directories are created."
     )
-    parameters = _obj(
+    parameters = object_schema(
         {
             "path": {"type": "string", "description": "Path relative to the workspace."},
             "content": {"type": "string", "description": "The text to write."},
@@ -204,7 +201,7 @@ class WriteFileTool:
 class ListDirTool:
     name = "list_dir"
     description = "List a directory in the workspace: each entry's name, type and size."
-    parameters = _obj(
+    parameters = object_schema(
         {"path": {"type": "string", "description": "Directory relative to the workspace."}}
     )
 
