@@ -29,6 +29,9 @@ _claw() {
             "claw|notify") cmd="claw notify" ;;
             "claw|queue") cmd="claw queue" ;;
             "claw|heartbeat") cmd="claw heartbeat" ;;
+            "claw|agents") cmd="claw agents" ;;
+            "claw|bindings") cmd="claw bindings" ;;
+            "claw|route") cmd="claw route" ;;
             "claw|tasks") cmd="claw tasks" ;;
             "claw|cron") cmd="claw cron" ;;
             "claw|config") cmd="claw config" ;;
@@ -63,6 +66,18 @@ _claw() {
             "claw heartbeat|run-once") cmd="claw heartbeat run-once" ;;
             "claw heartbeat|status") cmd="claw heartbeat status" ;;
             "claw heartbeat run-once|-a"|"claw heartbeat run-once|--agent") ((i++)) ;;
+            "claw agents|list") cmd="claw agents list" ;;
+            "claw agents|add") cmd="claw agents add" ;;
+            "claw agents|remove") cmd="claw agents remove" ;;
+            "claw agents add|-m"|"claw agents add|--model") ((i++)) ;;
+            "claw agents add|--dm-scope") ((i++)) ;;
+            "claw bindings|list") cmd="claw bindings list" ;;
+            "claw route|-c"|"claw route|--channel") ((i++)) ;;
+            "claw route|-p"|"claw route|--peer") ((i++)) ;;
+            "claw route|--account") ((i++)) ;;
+            "claw route|-g"|"claw route|--group") ((i++)) ;;
+            "claw route|--guild") ((i++)) ;;
+            "claw route|--thread") ((i++)) ;;
             "claw tasks|add") cmd="claw tasks add" ;;
             "claw tasks|list") cmd="claw tasks list" ;;
             "claw tasks|show") cmd="claw tasks show" ;;
@@ -141,6 +156,14 @@ _claw() {
         "claw queue list|--limit") COMPREPLY=(); return 0 ;;
         "claw queue purge|--older-than") COMPREPLY=(); return 0 ;;
         "claw heartbeat run-once|-a"|"claw heartbeat run-once|--agent") COMPREPLY=(); return 0 ;;
+        "claw agents add|-m"|"claw agents add|--model") COMPREPLY=(); return 0 ;;
+        "claw agents add|--dm-scope") COMPREPLY=(); return 0 ;;
+        "claw route|-c"|"claw route|--channel") COMPREPLY=(); return 0 ;;
+        "claw route|-p"|"claw route|--peer") COMPREPLY=(); return 0 ;;
+        "claw route|--account") COMPREPLY=(); return 0 ;;
+        "claw route|-g"|"claw route|--group") COMPREPLY=(); return 0 ;;
+        "claw route|--guild") COMPREPLY=(); return 0 ;;
+        "claw route|--thread") COMPREPLY=(); return 0 ;;
         "claw tasks add|--due") COMPREPLY=(); return 0 ;;
         "claw tasks add|--notes") COMPREPLY=(); return 0 ;;
         "claw tasks edit|--title") COMPREPLY=(); return 0 ;;
@@ -168,7 +191,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat tasks cron config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route tasks cron config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -187,6 +210,13 @@ _claw() {
         "claw heartbeat") opts="-h --help"; subs="run-once status"; args="" ;;
         "claw heartbeat run-once") opts="-a --agent --force --dry-run --json -h --help"; subs=""; args="" ;;
         "claw heartbeat status") opts="--json -h --help"; subs=""; args="" ;;
+        "claw agents") opts="-h --help"; subs="list add remove"; args="" ;;
+        "claw agents list") opts="--json -h --help"; subs=""; args="" ;;
+        "claw agents add") opts="-m --model --dm-scope -h --help"; subs=""; args="1" ;;
+        "claw agents remove") opts="--remove-bindings --delete-workspace -y --yes -h --help"; subs=""; args="1" ;;
+        "claw bindings") opts="-h --help"; subs="list"; args="" ;;
+        "claw bindings list") opts="--json -h --help"; subs=""; args="" ;;
+        "claw route") opts="-c --channel -p --peer --account -g --group --guild --thread --json -h --help"; subs=""; args="" ;;
         "claw tasks") opts="-h --help"; subs="add list show edit done reopen rm"; args="" ;;
         "claw tasks add") opts="--due --remind --notes --json -h --help"; subs=""; args="1" ;;
         "claw tasks list") opts="-a --all --json -h --help"; subs=""; args="" ;;

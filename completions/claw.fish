@@ -18,6 +18,9 @@ complete -c claw -n '__fish_use_subcommand' -a rpc -d 'Call a daemon method and 
 complete -c claw -n '__fish_use_subcommand' -a notify -d 'Queue a message for delivery and print its queue id.'
 complete -c claw -n '__fish_use_subcommand' -a queue -d 'See and steer outbound deliveries (pending, failed).'
 complete -c claw -n '__fish_use_subcommand' -a heartbeat -d 'Run or inspect the heartbeat (periodic HEARTBEAT.md checks).'
+complete -c claw -n '__fish_use_subcommand' -a agents -d 'Agents: list, add, remove.'
+complete -c claw -n '__fish_use_subcommand' -a bindings -d 'Message routing: which agent answers whom.'
+complete -c claw -n '__fish_use_subcommand' -a route -d 'Print which agent and session key a message would get, and why.'
 complete -c claw -n '__fish_use_subcommand' -a tasks -d 'Tasks and reminders: add, list, done, rm.'
 complete -c claw -n '__fish_use_subcommand' -a cron -d 'Scheduled jobs: add, list, rm, run, runs, enable, disable.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
@@ -128,6 +131,45 @@ complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subc
 # claw heartbeat status
 complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from status' -l json -d 'Print JSON.'
 complete -c claw -n '__fish_seen_subcommand_from heartbeat; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
+
+# claw agents
+complete -c claw -n '__fish_seen_subcommand_from agents; and not __fish_seen_subcommand_from list add remove' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from agents; and not __fish_seen_subcommand_from list add remove' -a list -d 'List agents: model, dm_scope, workspace, and how many bindings route to each.'
+complete -c claw -n '__fish_seen_subcommand_from agents; and not __fish_seen_subcommand_from list add remove' -a add -d 'Add an agent: write [agents.ID] and create its workspace.'
+complete -c claw -n '__fish_seen_subcommand_from agents; and not __fish_seen_subcommand_from list add remove' -a remove -d 'Remove an agent from config.toml (never main).'
+
+# claw agents list
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from list' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw agents add
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from add' -s m -l model -x -d 'Its model (default: model.default).'
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from add' -l dm-scope -x -d 'main, per-peer, per-channel-peer or per-account-channel-peer. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from add' -s h -l help -d 'Show this message and exit.'
+
+# claw agents remove
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from remove' -l remove-bindings -d 'Also remove the bindings that route to it.'
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from remove' -l delete-workspace -d 'Also delete its workspace (kept by default).'
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from remove' -s y -l yes -d 'Do not ask for confirmation.'
+complete -c claw -n '__fish_seen_subcommand_from agents; and __fish_seen_subcommand_from remove' -s h -l help -d 'Show this message and exit.'
+
+# claw bindings
+complete -c claw -n '__fish_seen_subcommand_from bindings; and not __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from bindings; and not __fish_seen_subcommand_from list' -a list -d 'List bindings in file order (the first one wins within a tier).'
+
+# claw bindings list
+complete -c claw -n '__fish_seen_subcommand_from bindings; and __fish_seen_subcommand_from list' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from bindings; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw route
+complete -c claw -n '__fish_seen_subcommand_from route' -s c -l channel -x -d 'e.g. telegram. [required]'
+complete -c claw -n '__fish_seen_subcommand_from route' -s p -l peer -x -d 'The sender\'s id. [required]'
+complete -c claw -n '__fish_seen_subcommand_from route' -l account -x -d 'The channel account it came in on. [default: default]'
+complete -c claw -n '__fish_seen_subcommand_from route' -s g -l group -x -d 'The message is in this group.'
+complete -c claw -n '__fish_seen_subcommand_from route' -l guild -x -d 'The guild (server) it is in.'
+complete -c claw -n '__fish_seen_subcommand_from route' -l thread -x -d 'The thread it is in.'
+complete -c claw -n '__fish_seen_subcommand_from route' -l json -d 'Print {agent, session_key, binding, tier, why} as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from route' -s h -l help -d 'Show this message and exit.'
 
 # claw tasks
 complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -s h -l help -d 'Show this message and exit.'

@@ -21,7 +21,7 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # str int bool duration enum list_str list_table dict_str
+    kind: str  # str int bool duration enum list_str list_table dict_str peer
     default: Any = None  # None: unset unless given
     help: str = ""
     choices: tuple[str, ...] = ()
@@ -36,6 +36,16 @@ PROFILE: Schema = {
     "api_key_env": Field("str", help="environment variable that holds the API key"),
     "api_key": Field("str", help="the API key itself (prefer api_key_env)"),
 }
+
+BINDING_MATCH: Schema = {
+    "channel": Field("str", help="channel name, e.g. telegram (required)"),
+    "account": Field("str", help="channel account the message came in on"),
+    "peer": Field("peer", help='peer id, or { kind = "direct" | "group", id = "..." }'),
+    "group": Field("str", help="group id (shorthand for a group peer)"),
+    "guild": Field("str", help="guild (server) id"),
+    "thread": Field("str", help="thread id"),
+}
+BINDING: Schema = {"agent": Field("str", help="the agent that answers"), "match": BINDING_MATCH}
 
 SCHEMA: Schema = {
     "model": {
@@ -127,6 +137,19 @@ SCHEMA: Schema = {
                 ),
                 "dedup_window": Field("duration", "24h", "a message is not repeated within this"),
             },
+        }
+    },
+    "bindings": Field(
+        "list_table",
+        [],
+        "which agent answers which channel, account, peer or group",
+        item=BINDING,
+    ),
+    "session": {
+        "identity_links": {
+            WILDCARD: Field(
+                "list_str", help='one person\'s "channel:peer" ids, e.g. ["telegram:123"]'
+            )
         }
     },
     "sessions": {
@@ -305,6 +328,14 @@ def check(field: Field, value: Any, key: str) -> Any:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     ):
         raise UsageError(f"{key}: expected a table of strings, got {_show(value)}")
+    if kind == "peer" and not (
+        isinstance(value, str)
+        or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
+    ):
+        raise UsageError(
+            f'{key}: expected a peer id or {{ kind = "direct" | "group", id = "..." }}, '
+            f"got {_show(value)}"
+        )
     if kind == "list_table":
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise UsageError(f"{key}: expected a list of tables, got {_show(value)}")
