@@ -51,6 +51,7 @@ COMMANDS: dict[str, Entry] = {
     "agents": Entry("agents", "Agents: list, add, remove."),
     "bindings": Entry("bindings", "Message routing: which agent answers whom."),
     "route": Entry("route", "Print which agent and session key a message would get, and why."),
+    "pairing": Entry("pairing", "Pairing: let new people talk to the assistant."),
     "tasks": Entry("tasks", "Tasks and reminders: add, list, done, rm."),
     "cron": Entry("cron", "Scheduled jobs: add, list, rm, run, runs, enable, disable."),
     "config": Entry("config", "Read and change settings (config.toml)."),

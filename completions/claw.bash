@@ -32,6 +32,7 @@ _claw() {
             "claw|agents") cmd="claw agents" ;;
             "claw|bindings") cmd="claw bindings" ;;
             "claw|route") cmd="claw route" ;;
+            "claw|pairing") cmd="claw pairing" ;;
             "claw|tasks") cmd="claw tasks" ;;
             "claw|cron") cmd="claw cron" ;;
             "claw|config") cmd="claw config" ;;
@@ -78,6 +79,12 @@ _claw() {
             "claw route|-g"|"claw route|--group") ((i++)) ;;
             "claw route|--guild") ((i++)) ;;
             "claw route|--thread") ((i++)) ;;
+            "claw pairing|list") cmd="claw pairing list" ;;
+            "claw pairing|approve") cmd="claw pairing approve" ;;
+            "claw pairing|revoke") cmd="claw pairing revoke" ;;
+            "claw pairing revoke|-c"|"claw pairing revoke|--channel") ((i++)) ;;
+            "claw pairing revoke|-p"|"claw pairing revoke|--peer") ((i++)) ;;
+            "claw pairing revoke|--account") ((i++)) ;;
             "claw tasks|add") cmd="claw tasks add" ;;
             "claw tasks|list") cmd="claw tasks list" ;;
             "claw tasks|show") cmd="claw tasks show" ;;
@@ -164,6 +171,9 @@ _claw() {
         "claw route|-g"|"claw route|--group") COMPREPLY=(); return 0 ;;
         "claw route|--guild") COMPREPLY=(); return 0 ;;
         "claw route|--thread") COMPREPLY=(); return 0 ;;
+        "claw pairing revoke|-c"|"claw pairing revoke|--channel") COMPREPLY=(); return 0 ;;
+        "claw pairing revoke|-p"|"claw pairing revoke|--peer") COMPREPLY=(); return 0 ;;
+        "claw pairing revoke|--account") COMPREPLY=(); return 0 ;;
         "claw tasks add|--due") COMPREPLY=(); return 0 ;;
         "claw tasks add|--notes") COMPREPLY=(); return 0 ;;
         "claw tasks edit|--title") COMPREPLY=(); return 0 ;;
@@ -191,7 +201,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route tasks cron config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route pairing tasks cron config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -217,6 +227,10 @@ _claw() {
         "claw bindings") opts="-h --help"; subs="list"; args="" ;;
         "claw bindings list") opts="--json -h --help"; subs=""; args="" ;;
         "claw route") opts="-c --channel -p --peer --account -g --group --guild --thread --json -h --help"; subs=""; args="" ;;
+        "claw pairing") opts="-h --help"; subs="list approve revoke"; args="" ;;
+        "claw pairing list") opts="--all --json -h --help"; subs=""; args="" ;;
+        "claw pairing approve") opts="-h --help"; subs=""; args="1" ;;
+        "claw pairing revoke") opts="-c --channel -p --peer --account -h --help"; subs=""; args="" ;;
         "claw tasks") opts="-h --help"; subs="add list show edit done reopen rm"; args="" ;;
         "claw tasks add") opts="--due --remind --notes --json -h --help"; subs=""; args="1" ;;
         "claw tasks list") opts="-a --all --json -h --help"; subs=""; args="" ;;

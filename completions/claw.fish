@@ -21,6 +21,7 @@ complete -c claw -n '__fish_use_subcommand' -a heartbeat -d 'Run or inspect the 
 complete -c claw -n '__fish_use_subcommand' -a agents -d 'Agents: list, add, remove.'
 complete -c claw -n '__fish_use_subcommand' -a bindings -d 'Message routing: which agent answers whom.'
 complete -c claw -n '__fish_use_subcommand' -a route -d 'Print which agent and session key a message would get, and why.'
+complete -c claw -n '__fish_use_subcommand' -a pairing -d 'Pairing: let new people talk to the assistant.'
 complete -c claw -n '__fish_use_subcommand' -a tasks -d 'Tasks and reminders: add, list, done, rm.'
 complete -c claw -n '__fish_use_subcommand' -a cron -d 'Scheduled jobs: add, list, rm, run, runs, enable, disable.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
@@ -170,6 +171,26 @@ complete -c claw -n '__fish_seen_subcommand_from route' -l guild -x -d 'The guil
 complete -c claw -n '__fish_seen_subcommand_from route' -l thread -x -d 'The thread it is in.'
 complete -c claw -n '__fish_seen_subcommand_from route' -l json -d 'Print {agent, session_key, binding, tier, why} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from route' -s h -l help -d 'Show this message and exit.'
+
+# claw pairing
+complete -c claw -n '__fish_seen_subcommand_from pairing; and not __fish_seen_subcommand_from list approve revoke' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and not __fish_seen_subcommand_from list approve revoke' -a list -d 'List pending pairing codes (and, with --all, approved peers).'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and not __fish_seen_subcommand_from list approve revoke' -a approve -d 'Let the person who got CODE talk to the assistant.'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and not __fish_seen_subcommand_from list approve revoke' -a revoke -d 'Take back an approval (peers in allow_from are not affected).'
+
+# claw pairing list
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from list' -l all -d 'Also list the approved peers.'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from list' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
+
+# claw pairing approve
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from approve' -s h -l help -d 'Show this message and exit.'
+
+# claw pairing revoke
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -s c -l channel -x -d 'Channel name, e.g. telegram. [required]'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -s p -l peer -x -d 'The peer id. [required]'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -l account -x -d 'Channel account. [default: default]'
+complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -s h -l help -d 'Show this message and exit.'
 
 # claw tasks
 complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -s h -l help -d 'Show this message and exit.'

@@ -303,6 +303,7 @@ BASH_CASES = [
             "agents",
             "bindings",
             "route",
+            "pairing",
             "tasks",
             "cron",
             "config",

@@ -37,6 +37,13 @@ PROFILE: Schema = {
     "api_key": Field("str", help="the API key itself (prefer api_key_env)"),
 }
 
+CHANNEL_ACCESS: Schema = {
+    "allow_from": Field("list_str", [], "peer ids that may send direct messages ('*': all)"),
+    "groups_require_mention": Field(
+        "bool", True, "answer group messages only when they mention the bot"
+    ),
+}
+
 BINDING_MATCH: Schema = {
     "channel": Field("str", help="channel name, e.g. telegram (required)"),
     "account": Field("str", help="channel account the message came in on"),
@@ -201,7 +208,9 @@ SCHEMA: Schema = {
             "max_message_chars": Field(
                 "int", 4096, "longest part; longer replies are split", minimum=1
             ),
+            **CHANNEL_ACCESS,
         },
+        WILDCARD: CHANNEL_ACCESS,  # any receiving channel: who may talk to the assistant
     },
 }
 
@@ -210,6 +219,7 @@ NAME_VALIDATORS = {
     "providers": lambda n: validate_simple_name(n, "provider name"),
     "servers": lambda n: validate_simple_name(n, "MCP server name"),
     "targets": lambda n: validate_simple_name(n, "webhook target name"),
+    "channels": lambda n: validate_simple_name(n, "channel name"),
 }
 
 _TRUE = {"true", "yes", "on", "1"}
