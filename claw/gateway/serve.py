@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import trio
 from hypercorn.config import Config as HyperConfig
@@ -25,6 +26,7 @@ from claw.gateway.methods import Gateway
 from claw.gateway.queue_methods import failed_event
 from claw.gateway.security import check_bind, load_token
 from claw.heartbeat.ticker import Ticker
+from claw.routing.inbound import process_forever
 from claw.state.config import Config
 from claw.state.home import Home
 
@@ -81,6 +83,9 @@ async def serve(
             nursery.start_soon(gw.worker.run)  # it may wait for a `claw queue flush` to end
             gw.ticker = Ticker(home, config, busy=gw.running.__contains__, reload=reload)
             nursery.start_soon(gw.ticker.run)
+            # Inbound messages journaled by channels (and any left over from before a
+            # restart): route, check access, answer, queue the reply.
+            nursery.start_soon(partial(process_forever, home, config))
             if config.get("cron.enabled", True):
                 gw.cron = Scheduler(
                     home,

@@ -157,3 +157,25 @@ def test_queue_json_outputs_are_stable(cli, tmp_path: Path) -> None:
     assert json.loads(cli("queue", "list", "--json").stdout) == []
     stats = json.loads(cli("queue", "stats", "--json").stdout)
     assert set(stats) == {"depth", "due", "sending", "failed", "oldest_age_s", "failures_by_reason"}
+
+
+def test_the_daemon_answers_journaled_inbound_messages(home: Home, daemons: Daemons) -> None:
+    """A channel adapter journals a message (here: by hand, as another process); the
+    daemon routes it, checks access, runs the turn and delivers the reply; a stranger
+    gets a pairing code instead."""
+    from claw.delivery.inbox import InboundMessage, Inbox
+
+    set_value(home.config_file, "model.default", "echo")
+    set_value(home.config_file, "channels.mock.allow_from", '["alice"]')
+    proc = daemons.start()
+    daemons.wait_ready(proc)
+    inbox = Inbox(home)
+    inbox.record(InboundMessage(channel="mock", channel_message_id="m1", peer="alice", text="ping"))
+    inbox.record(InboundMessage(channel="mock", channel_message_id="m2", peer="eve", text="hi"))
+    deadline = time.monotonic() + 20
+    while len(read_outbox(home)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    sent = {m["to"]: m["text"] for m in read_outbox(home)}
+    assert sent["alice"] == "ping"  # the echo model's answer
+    assert "claw pairing approve" in sent["eve"]
+    assert inbox.pending() == []

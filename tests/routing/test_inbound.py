@@ -1,0 +1,152 @@
+"""Inbound messages end to end: journal -> access -> route -> turn -> queued reply."""
+
+from __future__ import annotations
+
+import trio
+
+from claw.agent.models import litellm
+from claw.channels.mock import read_outbox
+from claw.delivery.inbox import InboundMessage, Inbox, process_pending
+from claw.delivery.service import run_flush
+from claw.heartbeat.last_target import last_target
+from claw.routing.access import PairingStore
+from claw.routing.inbound import handle, process_forever
+from claw.state import config as cfg
+from claw.state.config import Config
+from claw.state.home import Home
+from claw.state.sessions import SessionStore
+from tests import scripted
+
+
+def setup(home: Home, allow: list[str] | None = None) -> Config:
+    cfg.set_value(home.config_file, "model.default", "scripted/test")
+    if allow is not None:
+        cfg.set_value(home.config_file, "channels.mock.allow_from", ",".join(allow))
+    return cfg.load(home.config_file)
+
+
+def message(n: int, peer: str = "alice", text: str = "hello", **kw: object) -> InboundMessage:
+    return InboundMessage(channel="mock", channel_message_id=f"m{n}", peer=peer, text=text, **kw)  # type: ignore[arg-type]
+
+
+def record(home: Home, msg: InboundMessage) -> InboundMessage:
+    Inbox(home).record(msg)
+    return msg
+
+
+def test_an_allowed_peer_gets_the_reply(home: Home) -> None:
+    config = setup(home, ["alice"])
+    script = scripted.install(["Hi Alice!"])
+    msg = record(home, message(1))
+    outcome = handle(home, config, msg)
+    assert outcome.startswith("answered: ")
+    assert len(script.calls) == 1 and script.calls[0][-1]["content"] == "hello"
+    run_flush(home, config)
+    assert [(s["to"], s["text"]) for s in read_outbox(home)] == [("alice", "Hi Alice!")]
+    assert last_target(home, "main") is not None
+    assert SessionStore(home).list()  # the turn landed in a session
+
+
+def test_a_group_reply_goes_to_the_group(home: Home) -> None:
+    config = setup(home)
+    scripted.install(["hello group"])
+    msg = record(home, message(1, peer="bob", group="g1", peer_kind="group"))
+    msg.meta["mentioned"] = True
+    assert handle(home, config, msg).startswith("answered: ")
+    run_flush(home, config)
+    assert [(s["to"], s["text"]) for s in read_outbox(home)] == [("g1", "hello group")]
+    # a group message without a mention is refused silently
+    quiet = record(home, message(2, peer="bob", group="g1", peer_kind="group"))
+    assert handle(home, config, quiet) == "refused: group message without a mention"
+
+
+def test_a_stranger_gets_a_pairing_code_and_no_model_call(home: Home) -> None:
+    config = setup(home, ["alice"])
+    script = scripted.install([])
+    outcome = handle(home, config, record(home, message(1, peer="mallory")))
+    assert outcome == "refused: unknown peer: pairing code sent"
+    assert script.calls == []
+    run_flush(home, config)
+    sent = read_outbox(home)
+    assert len(sent) == 1 and sent[0]["to"] == "mallory"
+    code = PairingStore(home).list_pending()[0].code
+    assert code in sent[0]["text"]
+    # a second message: refused without another code
+    outcome = handle(home, config, record(home, message(2, peer="mallory")))
+    assert outcome == "refused: unknown peer: pairing code already sent"
+    run_flush(home, config)
+    assert len(read_outbox(home)) == 1
+
+
+def test_journal_replay_answers_each_message_once(home: Home) -> None:
+    config = setup(home, ["alice"])
+    script = scripted.install(["one", "two", "three"])
+    inbox = Inbox(home)
+    for n in range(3):
+        inbox.record(message(n, text=f"message {n}"))
+    assert process_pending(inbox, lambda m: handle(home, config, m)) == 3
+    assert inbox.pending() == [] and len(script.calls) == 3
+    assert process_pending(Inbox(home), lambda m: handle(home, config, m)) == 0
+    run_flush(home, config)
+    assert [s["text"] for s in read_outbox(home)] == ["one", "two", "three"]
+    outcomes = [r.get("outcome", "") for r in _journal(home) if r["type"] == "done"]
+    assert len(outcomes) == 3 and all(o.startswith("answered: ") for o in outcomes)
+
+
+def test_a_model_error_marks_the_message_failed(home: Home) -> None:
+    config = setup(home, ["alice"])
+    scripted.install([litellm().AuthenticationError("bad key", "scripted", "test")] * 5)
+    inbox = Inbox(home)
+    inbox.record(message(1))
+    assert process_pending(inbox, lambda m: handle(home, config, m)) == 1
+    assert inbox.pending() == []
+    (outcome,) = [r["outcome"] for r in _journal(home) if r["type"] == "done"]
+    assert outcome.startswith("failed: ")
+    run_flush(home, config)
+    assert read_outbox(home) == []
+
+
+def test_a_silent_reply_sends_nothing(home: Home) -> None:
+    config = setup(home, ["alice"])
+    scripted.install(["NO_REPLY"])
+    assert handle(home, config, record(home, message(1))) == "silent"
+    run_flush(home, config)
+    assert read_outbox(home) == []
+
+
+def test_an_empty_message_is_ignored(home: Home) -> None:
+    config = setup(home, ["alice"])
+    script = scripted.install([])
+    assert handle(home, config, record(home, message(1, text="  "))) == "ignored: empty message"
+    assert script.calls == []
+
+
+def test_process_forever_drains_then_picks_up_new_records(home: Home) -> None:
+    config = setup(home, ["alice"])
+    scripted.install(["first", "second"])
+    inbox = Inbox(home)
+    inbox.record(message(1))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                lambda task_status: process_forever(
+                    home, config, poll_s=0.05, task_status=task_status
+                )
+            )
+            assert inbox.pending() == []  # drained before started()
+            inbox.record(message(2))
+            with trio.fail_after(10):
+                while inbox.pending():
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    run_flush(home, config)
+    assert [s["text"] for s in read_outbox(home)] == ["first", "second"]
+
+
+def _journal(home: Home) -> list[dict]:
+    from claw.state import jsonl
+
+    return jsonl.read_all(Inbox(home).path).records
