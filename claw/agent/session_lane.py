@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from claw.state.locks import Timeout, file_lock
+from claw.state.locks import FileLock, Timeout, file_lock
 from claw.state.names import encode_component
 from claw.state.sessions import SessionStore
 
@@ -18,9 +18,24 @@ log = logging.getLogger(__name__)
 WAIT_LOG_S = 2.0
 
 
+def _lane_lock(store: SessionStore, key: str, timeout: float = -1) -> FileLock:
+    return file_lock(store.lock_dir / f"{encode_component(key)}.turn.lock", timeout=timeout)
+
+
+def lane_busy(store: SessionStore, key: str) -> bool:
+    """Is a turn running in this session right now, in any process? (It holds the lane.)"""
+    lock = _lane_lock(store, key, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 class SessionLane:
     def __init__(self, store: SessionStore, key: str) -> None:
-        self.lock = file_lock(store.lock_dir / f"{encode_component(key)}.turn.lock")
+        self.lock = _lane_lock(store, key)
         self.key = key
 
     def __enter__(self) -> SessionLane:

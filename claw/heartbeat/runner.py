@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from claw.heartbeat.content import fingerprint, has_real_content, is_silent
 from claw.heartbeat.settings import Settings, settings_for
@@ -23,7 +24,6 @@ from claw.heartbeat.state import HeartbeatState
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.locks import Timeout, file_lock
-from claw.state.names import encode_component
 from claw.state.session_keys import main_key
 
 log = logging.getLogger("claw.heartbeat")
@@ -55,11 +55,13 @@ def run_once(
     now: float | None = None,
     armed_at: float | None = None,
     busy: Callable[[str], bool] | None = None,
+    inbox: Any = None,
 ) -> Outcome:
     """Run the chain for `agent` once. `force` skips enabled/interval/active hours (not the
     content and idle checks); `dry_run` stops before the model. `armed_at` is when the
     caller started watching (the daemon's start); `busy(session_key)` adds the caller's
-    own knowledge of running turns."""
+    own knowledge of running turns; a long-lived caller passes its `inbox`
+    (claw.delivery.inbox.Inbox), which reads only what was appended since its last look."""
     now = time.time() if now is None else now
     settings = settings_for(config, agent)
     lock = file_lock(home.locks_dir / f"heartbeat-{agent}.lock", timeout=0)
@@ -73,7 +75,9 @@ def run_once(
             state.armed_at = max(state.armed_at, armed_at)
         state.prune(now, settings.dedup_window_s)
         reminded = [] if dry_run else _reminders(home, config, settings, now)
-        out = _chain(home, config, settings, state, now, force=force, dry_run=dry_run, busy=busy)
+        out = _chain(
+            home, config, settings, state, now, force=force, dry_run=dry_run, busy=busy, inbox=inbox
+        )
         out.reminders = reminded
         state.last_check_at, state.last_outcome, state.last_reason = now, out.outcome, out.reason
         base = state.last_run_at if state.last_run_at is not None else state.armed_at
@@ -95,6 +99,7 @@ def _chain(
     force: bool,
     dry_run: bool,
     busy: Callable[[str], bool] | None,
+    inbox: Any,
 ) -> Outcome:
     agent = settings.agent
 
@@ -124,7 +129,7 @@ def _chain(
             "content",
             "HEARTBEAT.md has nothing to check (only headings, comments or empty checkboxes)",
         )
-    if _inbound_waiting(home):
+    if _inbound_waiting(home, inbox):
         return skip("channel_idle", "inbound messages are waiting to be processed")
     key = main_key(agent)
     if (busy is not None and busy(key)) or _lane_busy(home, key):
@@ -180,24 +185,19 @@ def _heartbeat_md(home: Home, agent: str) -> str:
         return ""
 
 
-def _inbound_waiting(home: Home) -> bool:
-    from claw.delivery.inbox import Inbox
+def _inbound_waiting(home: Home, inbox: Any) -> bool:
+    if inbox is None:  # a one-off run (the CLI): read the journal once
+        from claw.delivery.inbox import Inbox
 
-    return bool(Inbox(home).pending())
+        inbox = Inbox(home)
+    return bool(inbox.pending())
 
 
 def _lane_busy(home: Home, key: str) -> bool:
-    """Is a turn running in this session (in any process)? Its lane lock says."""
-    lock_dir = home.locks_dir / "sessions"  # where claw.agent.session_lane keeps them
-    if not lock_dir.is_dir():
-        return False  # no turn has ever run here
-    lane = file_lock(lock_dir / f"{encode_component(key)}.turn.lock", timeout=0)
-    try:
-        lane.acquire()
-    except Timeout:
-        return True
-    lane.release()
-    return False
+    from claw.agent.session_lane import lane_busy
+    from claw.state.sessions import SessionStore
+
+    return lane_busy(SessionStore(home), key)
 
 
 def _target(home: Home, settings: Settings) -> str | None:

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -41,6 +42,7 @@ class Ticker:
         self.home, self.config = home, config
         self.busy, self.reload, self.tick_s, self.clock = busy, reload, tick_s, clock
         self.armed_at = clock()
+        self.inbox: Any = None  # one journal reader for every tick: it reads only what is new
         self.last: dict[str, Outcome] = {}
         self._wake = trio.Event()
 
@@ -77,7 +79,13 @@ class Ticker:
         return max(1.0, min(nearest, self.tick_s if nearest == math.inf else nearest))
 
     def _run(self, agent: str) -> Outcome:
-        return run_once(self.home, self.config, agent, armed_at=self.armed_at, busy=self.busy)
+        if self.inbox is None:
+            from claw.delivery.inbox import Inbox
+
+            self.inbox = Inbox(self.home)
+        return run_once(
+            self.home, self.config, agent, armed_at=self.armed_at, busy=self.busy, inbox=self.inbox
+        )
 
     async def _watch(self) -> None:
         """config.toml (the state directory itself, not recursively: the file is replaced

@@ -131,6 +131,9 @@ async def process_forever(
         return handle(home, config, msg)
 
     await trio.to_thread.run_sync(drain, inbox, handler, skip)
+    # Nothing else shortens the journal: each start keeps only what is pending and the
+    # keys recent enough to recognise a redelivered message.
+    await trio.to_thread.run_sync(lambda: inbox.compact())
     task_status.started()
     while True:
         await trio.sleep(poll_s)
