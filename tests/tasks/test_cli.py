@@ -49,7 +49,9 @@ def test_add_list_show_done_rm(cli, home: Home) -> None:
     assert due.utcoffset() == datetime.now(PARIS).utcoffset()  # shown in the user's zone
     assert data[0]["remind"] is True and data[0]["notes"] == "2 litres"
 
-    r = cli("tasks", "show", milk[:4])
+    # The shortest unique prefix of at least 4 (ids are random: two may share 4 characters).
+    n = next(n for n in range(4, 9) if milk[:n] != mom[:n])
+    r = cli("tasks", "show", milk[:n])
     assert r.exit_code == 0, r.output
     assert "title:    Buy milk" in r.stdout and "reminder: on" in r.stdout
     assert "2 litres" in r.stdout
