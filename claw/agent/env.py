@@ -46,6 +46,7 @@ def build(
     channel: str | None,
     abort: threading.Event,
     with_tools: bool = True,
+    deny: tuple[str, ...] = (),
 ) -> TurnEnv:
     workspace = workspace_dir(home, agent_id)
     if not workspace.exists():
@@ -55,7 +56,8 @@ def build(
     settings = dict(config.get("tools") or {})
     if with_tools and info.supports_tools:
         for tool in tools_for(config, workspace, skills):
-            registry.register(tool)
+            if tool.name not in deny:
+                registry.register(tool)
     hooks = load_hooks(list(config.get("plugins") or []))
     return TurnEnv(
         workspace=workspace,
@@ -78,13 +80,16 @@ def build(
 
 
 def tools_for(config: Config, workspace: Path, skills: list[Any]) -> list[Any]:
-    """Built-in tools, the task tools, skill_read (when there are skills), MCP servers' tools."""
+    """Built-in tools, the task tools, spawn, skill_read (when there are skills), MCP
+    servers' tools."""
     from claw.agent.skills import SkillReadTool
     from claw.agent.tools.builtin import builtin_tools
+    from claw.supervisor.spawn import spawn_tools
     from claw.tasks.tools import task_tools
 
     tools: list[Any] = list(builtin_tools(dict(config.get("tools") or {})))
     tools.extend(task_tools())
+    tools.extend(spawn_tools(config))
     if skills:
         tools.append(SkillReadTool(workspace))
     tools.extend(mcp_servers(config).tools())

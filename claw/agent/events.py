@@ -4,6 +4,8 @@ The CLI prints them, the gateway will forward them as notifications, channels ch
 them. Whoever runs a turn sees the same sequence:
   AgentStart, (MessageStart, MessageDelta*, ReasoningDelta*, MessageEnd,
   (ToolStart, ToolUpdate*, ToolEnd)*)*, [CompactionStart, CompactionEnd], Retry*, AgentEnd.
+A supervised turn (claw.supervisor) is preceded by a ModeDecision; in multi mode the
+SubagentStart / SubagentEnd of its subagents come before the final answer's events.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class TurnResult:
     status: str = "ok"  # ok | silent | error | interrupted | timeout
     tools: list[str] = field(default_factory=list)  # tool names called, in order
     reasoning: str = ""
+    mode: str = "single"  # how the supervisor ran it: fast | single | multi
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +109,34 @@ class AgentEnd:
     outcome: str  # same as result.status
 
 
+# -- supervisor (claw.supervisor): how a turn was routed, and its subagents' progress ------
+
+
+@dataclass
+class ModeDecision:
+    mode: str  # fast | single | multi
+    intent: str  # the intent that matched (smalltalk, task, multi_part, ...) or "forced"
+    score: float  # 0..1: similarity of the best example (1.0 for rules and forced modes)
+    source: str  # rule | semantic | llm | forced | default | escalated | plan
+    reason: str = ""
+
+
+@dataclass
+class SubagentStart:
+    subagent_id: str
+    session_key: str
+    task: str
+
+
+@dataclass
+class SubagentEnd:
+    subagent_id: str
+    session_key: str
+    status: str  # ok | error | timeout | interrupted
+    duration_ms: int
+    text: str = ""  # its answer, or why it failed
+
+
 Event = (
     AgentStart
     | MessageStart
@@ -119,6 +150,9 @@ Event = (
     | CompactionEnd
     | Retry
     | AgentEnd
+    | ModeDecision
+    | SubagentStart
+    | SubagentEnd
 )
 
 # Kept for the callers written against the first runner.

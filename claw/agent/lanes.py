@@ -2,7 +2,8 @@
 
 A turn first takes its session lane (a cross-process file lock: turns on one session never
 interleave, whoever runs them), then a slot in its global lane (`main` for people,
-`cron`, `heartbeat`), so a burst of cron jobs cannot starve conversations.
+`cron`, `heartbeat`, `subagent` for the supervisor's subagents), so a burst of cron jobs
+cannot starve conversations.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZES = {"main": 4, "cron": 1, "heartbeat": 1}
+DEFAULT_SIZES = {"main": 4, "cron": 1, "heartbeat": 1, "subagent": 2}
 WAIT_LOG_S = 2.0
 
 

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,16 @@ class TurnRequest:
     abort: threading.Event | None = None  # set it to cancel the turn
     sent: list[str] = field(default_factory=list)  # texts a messaging tool already sent
     live: bool = True  # someone shows deltas as they come (False: only the whole reply counts)
+    # Set by entry points that let claw.supervisor route the turn; run_turn itself is
+    # always the single-mode loop and ignores it. auto | fast | single | multi
+    mode: str = "auto"
+    # For the supervisor's own turns (subagents, the multi-mode answer); defaults keep
+    # the plain loop unchanged.
+    tools: bool = True  # False: no tools offered
+    deny_tools: tuple[str, ...] = ()  # tool names left out (subagents: no spawn, no messaging)
+    context: list[str] = field(default_factory=list)  # extra system-prompt parts
+    footer: str = ""  # appended to the reply (stored and shown), e.g. failed sub-tasks
+    record: dict[str, Any] = field(default_factory=dict)  # extra fields on the reply record
 
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
@@ -81,7 +92,9 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
     timeout = float(req.timeout_s or config.get("model.timeout_s"))
     abort = TurnSignal(timeout, req.abort)
 
-    with SessionLane(store, key), LANES.slot(req.lane, config.get(f"lanes.{req.lane}")):
+    # lane "" : the caller already holds a global slot (the supervisor's subagents)
+    slot = LANES.slot(req.lane, config.get(f"lanes.{req.lane}")) if req.lane else nullcontext()
+    with SessionLane(store, key), slot:
         turn = _Turn(home, config, store, req, agent_id, key, candidates, thinking, abort)
         try:
             yield from turn.run()
@@ -122,7 +135,15 @@ class _Turn:
         self.started = time.monotonic()
         self.info = candidates[0]
         self.env = env.build(
-            home, config, agent_id, key, self.info, channel=req.channel, abort=abort
+            home,
+            config,
+            agent_id,
+            key,
+            self.info,
+            channel=req.channel,
+            abort=abort,
+            with_tools=req.tools,
+            deny=req.deny_tools,
         )
         self.failover = Failover(
             config,
@@ -155,6 +176,7 @@ class _Turn:
             if self.env.hooks.names()
             else []
         )
+        extra = extra + self.req.context
         self.system = env.system_prompt(
             self.config, self.env, self.info, self.agent_id, self.req.channel, extra
         )
@@ -166,6 +188,9 @@ class _Turn:
             with_tools = len(self.env.registry) > 0 and round_no < max_rounds
             answer = yield from self._call(with_tools)
             calls = answer.completion.tool_calls if with_tools else []
+            if not calls and self.req.footer and not replies.is_no_reply(self.text):
+                self.text += self.req.footer
+                yield MessageDelta(self.req.footer)
             yield MessageEnd(self.text, len(calls))
             if not calls:
                 yield self._finish(answer)
@@ -286,6 +311,7 @@ class _Turn:
             reasoning=self.reasoning or None,
             error=replies.EMPTY_REPLY_TEXT if status == "error" else None,
             reason="empty" if status == "error" else None,
+            **self.req.record,
         )
         self.store.append(self.key, [record], agent=self.agent_id)
         self.last_id = record["id"]

@@ -7,7 +7,8 @@ so `claw send … > reply.txt` captures the reply alone.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -16,8 +17,11 @@ from claw.agent.events import (
     CompactionEnd,
     CompactionStart,
     MessageDelta,
+    ModeDecision,
     ReasoningDelta,
     Retry,
+    SubagentEnd,
+    SubagentStart,
     ToolEnd,
     ToolStart,
     TurnResult,
@@ -37,12 +41,12 @@ def run_and_render(
     st: AppState, req: TurnRequest, *, stream: bool, show_events: bool = False
 ) -> TurnResult:
     """Run one turn; with `stream`, write deltas to stdout as they arrive."""
-    from claw.agent.turn import run_turn  # not at import: keeps `claw --help` light
+    from claw.supervisor.dispatch import supervise  # not at import: keeps `claw --help` light
 
     reasoning_mode = st.config().get("model.reasoning") or "off"
     result: TurnResult | None = None
     wrote = False
-    events = run_turn(st.home(), st.config(), st.store(), req)
+    events = supervise(st.home(), st.config(), st.store(), req)
     try:
         for event in events:
             if isinstance(event, MessageDelta) and stream:
@@ -84,17 +88,51 @@ def _note(event: object) -> None:
         line = f"· compacting {event.messages} messages ({event.reason})"
     elif isinstance(event, CompactionEnd):
         line = f"· compacted: summary of {event.summary_chars} chars, {event.kept_messages} kept"
+    elif isinstance(event, ModeDecision | SubagentStart | SubagentEnd):
+        line = supervisor_line(event)
     else:
         return
     typer.echo(styled(line, fg="bright_black", err=True), err=True)
 
 
+def supervisor_line(event: ModeDecision | SubagentStart | SubagentEnd) -> str:
+    """`--verbose`'s line for a supervisor event (in-process and from the daemon alike)."""
+    if isinstance(event, ModeDecision):
+        extra = f" ({event.reason})" if event.reason else ""
+        return (
+            f"· mode={event.mode} intent={event.intent} score={event.score:.2f} "
+            f"source={event.source}{extra}"
+        )
+    if isinstance(event, SubagentStart):
+        return f"· subagent {event.subagent_id} started: {event.task[:120]}"
+    return f"· subagent {event.subagent_id} {event.status} ({event.duration_ms} ms)"
+
+
+def wait_for_spawned(on_report: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Without a daemon, subagents the turn spawned run in this process: wait for them
+    (each is bounded by its time limit) and their report-back turns before exiting."""
+    spawn = sys.modules.get("claw.supervisor.spawn")  # never imported: nothing spawned
+    if spawn is None or not spawn.SPAWNER.running():
+        return
+    ids = spawn.SPAWNER.running()
+    note = f"· waiting for {len(ids)} background subagent(s): no daemon runs them"
+    typer.echo(styled(note, fg="bright_black", err=True), err=True)
+    if on_report is not None:
+        spawn.SPAWNER.listeners.append(on_report)
+    try:
+        spawn.SPAWNER.wait()
+    finally:
+        if on_report is not None:
+            spawn.SPAWNER.listeners.remove(on_report)
+
+
 def finish_background(grace_s: float = 2.0) -> None:
-    """Before a one-shot command exits: let agent_end hooks finish (briefly) and stop the
-    MCP servers this process started."""
+    """Before a one-shot command exits: let spawned subagents and agent_end hooks finish
+    and stop the MCP servers this process started."""
     import threading
     import time
 
+    wait_for_spawned()
     deadline = time.monotonic() + grace_s
     for thread in threading.enumerate():
         if thread.name == "claw-hooks":

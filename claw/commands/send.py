@@ -12,6 +12,7 @@ from claw.commands._base import AppState, print_json, state
 from claw.errors import ClawError, UsageError
 
 THINKING = ("off", "low", "medium", "high")
+MODES = ("auto", "fast", "single", "multi")
 
 
 def read_text(text: str | None) -> str:
@@ -51,15 +52,22 @@ def send_command(
         min=0.001,
         help="Stop the turn after this long (default: model.timeout_s).",
     ),
+    mode: str = typer.Option(
+        "auto",
+        "--mode",
+        metavar="MODE",
+        help="fast (no tools, short answer), single (the agent loop), multi (parallel "
+        "subagents), or auto: the supervisor decides (default).",
+    ),
     verbose: bool = typer.Option(
         False,
         "--verbose",
-        help="Show tool calls and retries on stderr; list tools used.",
+        help="Show the mode chosen, tool calls and retries on stderr; list tools used.",
     ),
     as_json: bool = typer.Option(
         False,
         "--json",
-        help="Print {session_key, message_id, text, model, usage, duration_ms} as JSON.",
+        help="Print {session_key, message_id, text, model, usage, duration_ms, mode} as JSON.",
     ),
     local: bool = typer.Option(
         False, "--local", help="Run the turn in this process even when a daemon is running."
@@ -85,6 +93,8 @@ def send_command(
         raise UsageError("--local and --daemon exclude each other")
     if thinking is not None and thinking not in THINKING:
         raise UsageError(f"--thinking: expected one of {', '.join(THINKING)}, got {thinking!r}")
+    if mode not in MODES:
+        raise UsageError(f"--mode: expected one of {', '.join(MODES)}, got {mode!r}")
     message = read_text(text)
     if deliver:
         from claw.delivery.service import parse_target
@@ -98,6 +108,7 @@ def send_command(
             "model": model,
             "thinking": thinking,
             "timeout_s": timeout,
+            "mode": None if mode == "auto" else mode,
         }
         done = _send_via_daemon(st, params, as_json=as_json, verbose=verbose, required=daemon)
         if done is not None:
@@ -105,7 +116,12 @@ def send_command(
                 _deliver(st, deliver, done.get("text", ""), done.get("session_key"), agent)
             return
     from claw.agent.turn import TurnRequest  # in-process only: the daemon path stays light
-    from claw.commands._turns import echo_result, finish_background, run_and_render
+    from claw.commands._turns import (
+        echo_result,
+        finish_background,
+        run_and_render,
+        wait_for_spawned,
+    )
 
     stream = not as_json and sys.stdout.isatty()
     req = TurnRequest(
@@ -117,20 +133,29 @@ def send_command(
         timeout_s=timeout,
         verbose=verbose,
         live=stream,
+        mode=mode,
     )
     try:
         result = run_and_render(st, req, stream=stream, show_events=verbose)
+        if as_json:
+            data = result.to_dict()
+            for extra in ("status", "tools", "reasoning"):
+                data.pop(extra, None)
+            print_json(data)
+        elif not stream:
+            echo_result(result)
+        if result.status == "ok":
+            _deliver(st, deliver, result.text, result.session_key, agent)
+        wait_for_spawned(None if as_json else _print_report)
     finally:
         finish_background()
-    if as_json:
-        data = result.to_dict()
-        for extra in ("status", "tools", "reasoning"):
-            data.pop(extra, None)
-        print_json(data)
-    elif not stream:
-        echo_result(result)
-    if result.status == "ok":
-        _deliver(st, deliver, result.text, result.session_key, agent)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    """A spawned subagent's report-back reply, printed after the turn's own."""
+    typer.echo(f"· subagent {report['subagent_id']} reported back ({report['status']})", err=True)
+    if report.get("text"):
+        typer.echo(report["text"])
 
 
 def _deliver(
@@ -177,6 +202,8 @@ def _send_via_daemon(
             state_ = "error" if ev.get("is_error") else "ok"
             extra = f" {state_} ({ev.get('ms')} ms)" if ev.get("phase") == "end" else ""
             typer.echo(f"· tool {ev.get('name')}{extra}", err=True)
+        elif kind in ("supervisor.mode", "subagent.start", "subagent.end") and verbose:
+            typer.echo(_supervisor_note(ev), err=True)
 
     started = time.monotonic()
     clean = {k: v for k, v in params.items() if v is not None}
@@ -201,6 +228,25 @@ def _send_via_daemon(
     return result
 
 
+def _supervisor_note(ev: dict[str, Any]) -> str:
+    """The daemon's supervisor events, shown as the in-process run shows them."""
+    from claw.agent.events import ModeDecision, SubagentEnd, SubagentStart
+    from claw.commands._turns import supervisor_line
+
+    try:
+        if ev["type"] == "supervisor.mode":
+            event: Any = ModeDecision(
+                ev["mode"], ev["intent"], float(ev["score"]), ev["source"], ev.get("reason", "")
+            )
+        elif ev["type"] == "subagent.start":
+            event = SubagentStart(ev["id"], ev["session_key"], ev.get("task", ""))
+        else:
+            event = SubagentEnd(ev["id"], ev["session_key"], ev["status"], int(ev.get("ms", 0)))
+    except (KeyError, TypeError, ValueError):
+        return f"· {ev.get('type')}"
+    return supervisor_line(event)
+
+
 def _json_result(result: dict[str, Any], duration_ms: int) -> dict[str, Any]:
     """The daemon's chat result in `claw send --json`'s shape (the in-process one); an
     older daemon without `usage` or `duration_ms` gets the total and the client's clock."""
@@ -214,6 +260,7 @@ def _json_result(result: dict[str, Any], duration_ms: int) -> dict[str, Any]:
         "model": result.get("model", ""),
         "usage": usage,
         "duration_ms": int(result.get("duration_ms") or duration_ms),
+        "mode": result.get("mode") or "single",
     }
 
 

@@ -18,10 +18,20 @@ from typing import Any
 import trio
 
 from claw import __version__
-from claw.agent.events import AgentEnd, AgentStart, Event, MessageDelta, ToolEnd, ToolStart
+from claw.agent.events import (
+    AgentEnd,
+    AgentStart,
+    Event,
+    MessageDelta,
+    ModeDecision,
+    SubagentEnd,
+    SubagentStart,
+    ToolEnd,
+    ToolStart,
+)
 from claw.agent.lanes import LANES
 from claw.agent.selection import check_agent
-from claw.agent.turn import TurnRequest, run_turn
+from claw.agent.turn import TurnRequest
 from claw.gateway import rpc_errors as codes
 from claw.gateway.idempotency import IdempotencyStore
 from claw.gateway.protocol import Id, Methods
@@ -32,6 +42,8 @@ from claw.state.names import validate_session_key
 from claw.state.session_keys import main_key
 from claw.state.sessions import SessionStore
 from claw.state.transcript import now_iso
+from claw.supervisor.decide import CHOICES as MODES
+from claw.supervisor.dispatch import supervise
 
 METHODS = Methods()
 Notify = Callable[[dict[str, Any]], None]  # sync: enqueue or raise (a slow reader)
@@ -93,6 +105,7 @@ class ChatParams:
     idempotency_key: str | None = None
     thinking: str | None = None  # off | low | medium | high (default: model.thinking)
     timeout_s: float | None = None  # the turn's deadline (default: model.timeout_s)
+    mode: str | None = None  # auto (default: the supervisor decides) | fast | single | multi
 
 
 @dataclass
@@ -223,6 +236,8 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
         raise invalid_params("thinking", f"must be one of {', '.join(THINKING)}")
     if p.timeout_s is not None and not 0 < p.timeout_s <= 86_400:
         raise invalid_params("timeout_s", "must be a number of seconds, > 0 and <= 86400")
+    if p.mode is not None and p.mode not in MODES:
+        raise invalid_params("mode", f"must be one of {', '.join(MODES)}")
     agent_id = check_agent(gw.config, p.agent_id or "main")
     key = validate_session_key(p.session_key or main_key(agent_id))
     if key in gw.running:
@@ -248,6 +263,7 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
                 timeout_s=p.timeout_s,
                 abort=abort,
                 live=notify is not None,  # chat.send wants only the reply: nothing to watch
+                mode=p.mode or "auto",
             )
             out = await _turn(gw, req, abort, notify)
         except BaseException:
@@ -267,7 +283,7 @@ async def _turn(
     gw: Gateway, req: TurnRequest, abort: threading.Event, notify: Notify | None
 ) -> dict[str, Any]:
     def work() -> Any:
-        events = run_turn(gw.home, gw.config, gw.store(), req)
+        events = supervise(gw.home, gw.config, gw.store(), req)
         result, sink = None, notify
         try:
             for event in events:
@@ -294,7 +310,7 @@ async def _turn(
         raise RpcError(codes.SHUTTING_DOWN, data={"message_id": result.message_id})
     usage = {k: v for k, v in result.usage.items() if isinstance(v, int)}
     tokens = usage.get("total_tokens") or sum(usage.values())
-    keys = ("message_id", "text", "session_key", "status", "model", "duration_ms")
+    keys = ("message_id", "text", "session_key", "status", "model", "duration_ms", "mode")
     out = {k: getattr(result, k) for k in keys}
     return out | {"timestamp": now_iso(), "tokens_used": tokens, "usage": usage}
 
@@ -321,4 +337,18 @@ def _event_params(event: Event) -> dict[str, Any] | None:
     if isinstance(event, AgentEnd):
         r = event.result
         return {"type": "chat.end", "status": r.status, "message_id": r.message_id}
+    if isinstance(event, ModeDecision):
+        keys = ("mode", "intent", "score", "source", "reason")
+        return {"type": "supervisor.mode"} | {k: getattr(event, k) for k in keys}
+    if isinstance(event, SubagentStart):
+        sub = {"id": event.subagent_id, "session_key": event.session_key}
+        return {"type": "subagent.start"} | sub | {"task": event.task}
+    if isinstance(event, SubagentEnd):
+        return {
+            "type": "subagent.end",
+            "id": event.subagent_id,
+            "session_key": event.session_key,
+            "status": event.status,
+            "ms": event.duration_ms,
+        }
     return None

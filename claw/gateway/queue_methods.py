@@ -2,7 +2,8 @@
 
 `events.subscribe` lets a WebSocket client ask for server-side events that are not
 answers to its own requests; the first is `queue.failed`, sent when a delivery fails for
-good (so a dashboard or a script can tell someone).
+good (so a dashboard or a script can tell someone); `subagent.report` carries a spawned
+subagent's report-back reply.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from claw.gateway import rpc_errors as codes
 from claw.gateway.methods import METHODS, Caller, Gateway
 from claw.gateway.rpc_errors import RpcError, invalid_params
 
-TOPICS = ("queue.failed", "cron.disabled")
+TOPICS = ("queue.failed", "cron.disabled", "subagent.report")
 
 _sync = trio.to_thread.run_sync
 

@@ -8,9 +8,11 @@ every WebSocket with 1001, then let hypercorn stop. Nothing is cut mid-write.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 import trio
 from hypercorn.config import Config as HyperConfig
@@ -29,6 +31,7 @@ from claw.heartbeat.ticker import Ticker
 from claw.routing.inbound import process_forever
 from claw.state.config import Config
 from claw.state.home import Home
+from claw.supervisor.spawn import SPAWNER, recover
 
 log = logging.getLogger("claw.gateway")
 ABORT_WAIT_S = 10.0  # after the abort: how long an aborted turn may take to write its end
@@ -95,6 +98,10 @@ async def serve(
                     ),
                 )
                 nursery.start_soon(gw.cron.run)
+            # Spawned subagents: their reports reach subscribed clients; ones left
+            # unfinished (or unreported) by a previous process are finished now.
+            unlisten = _listen_for_reports(app)
+            nursery.start_soon(partial(trio.to_thread.run_sync, recover, home, config))
             binds = await nursery.start(run_server)
             bound = int(binds[0].rsplit(":", 1)[1])
             log.info("gateway listening on %s", binds[0])
@@ -104,6 +111,7 @@ async def serve(
             finally:
                 with trio.CancelScope(shield=True):
                     await _drain(gw, app, grace_s)
+                    unlisten()
                     stop.set()
                     with trio.move_on_after(hconf.graceful_timeout + 5):
                         await stopped.wait()
@@ -113,6 +121,18 @@ async def serve(
         with trio.CancelScope(shield=True):
             await channels.aclose()
         idem.close()
+
+
+def _listen_for_reports(app: GatewayApp) -> Callable[[], None]:
+    """Broadcast `subagent.report` (from the spawner's threads); returns the undo."""
+    token = trio.lowlevel.current_trio_token()
+
+    def on_report(report: dict[str, Any]) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            trio.from_thread.run_sync(app.broadcast, "subagent.report", report, trio_token=token)
+
+    SPAWNER.listeners.append(on_report)
+    return lambda: SPAWNER.listeners.remove(on_report)
 
 
 async def _drain(gw: Gateway, app: GatewayApp, grace_s: float) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import trio
 
 from claw.agent.events import AgentEnd
-from claw.agent.turn import TurnRequest, run_turn
+from claw.agent.turn import TurnRequest
 from claw.delivery.inbox import InboundMessage, Inbox
 from claw.delivery.service import enqueue, enqueue_reply
 from claw.errors import ModelError
@@ -34,6 +34,7 @@ from claw.routing.route import Inbound, route
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
+from claw.supervisor.dispatch import supervise
 
 log = logging.getLogger("claw.routing.inbound")
 
@@ -76,7 +77,7 @@ def handle(home: Home, config: Config, msg: InboundMessage) -> str:
     )
     result = None
     try:
-        for event in run_turn(home, config, SessionStore(home), req):
+        for event in supervise(home, config, SessionStore(home), req):
             if isinstance(event, AgentEnd):
                 result = event.result
     except ModelError as e:

@@ -54,6 +54,33 @@ BINDING_MATCH: Schema = {
 }
 BINDING: Schema = {"agent": Field("str", help="the agent that answers"), "match": BINDING_MATCH}
 
+# claw.supervisor (issue #9): which mode each turn from a person runs in.
+MODES = ("fast", "single", "multi")
+SUPERVISOR: Schema = {
+    "enabled": Field("bool", True, "route each turn to fast, single or multi mode (off: single)"),
+    "fast_model": Field("str", help="model for fast mode (default: the agent's model)"),
+    "fast_history": Field("int", 6, "messages of history fast mode sends", minimum=0),
+    "fast_max_tokens": Field("int", 512, "longest fast-mode reply, in tokens", minimum=1),
+    "classifier_model": Field(
+        "str", help="cheap model asked when the cheap classification is uncertain (default: none)"
+    ),
+    "uncertain_below": Field(
+        "int", 30, "percent: a best example score below this is uncertain", minimum=0
+    ),
+    "uncertain_margin": Field(
+        "int", 5, "percent: a lead over the next mode smaller than this is uncertain", minimum=0
+    ),
+    "max_subagents": Field("int", 4, "most sub-tasks a multi-mode plan may have", minimum=2),
+    "subagent_timeout_s": Field("int", 120, "time limit of each subagent, seconds", minimum=1),
+    "spawn": Field("bool", True, "offer the agent the spawn tool (background subagents)"),
+    "intents": {
+        WILDCARD: {
+            "mode": Field("enum", help="fast, single or multi", choices=MODES),
+            "examples": Field("list_str", help="example messages of this intent"),
+        }
+    },
+}
+
 SCHEMA: Schema = {
     "model": {
         "default": Field("str", "local/smollm2", "litellm model name, or local/smollm2, echo"),
@@ -79,7 +106,9 @@ SCHEMA: Schema = {
         "main": Field("int", 4, "turns from people that may run at once", minimum=1),
         "cron": Field("int", 1, "cron turns that may run at once", minimum=1),
         "heartbeat": Field("int", 1, "heartbeat turns that may run at once", minimum=1),
+        "subagent": Field("int", 2, "subagents that may run at once", minimum=1),
     },
+    "supervisor": SUPERVISOR,
     "prompt": {
         "max_file_chars": Field(
             "int", 20_000, "longest workspace file put in the prompt", minimum=100
@@ -219,6 +248,7 @@ NAME_VALIDATORS = {
     "providers": lambda n: validate_simple_name(n, "provider name"),
     "servers": lambda n: validate_simple_name(n, "MCP server name"),
     "targets": lambda n: validate_simple_name(n, "webhook target name"),
+    "intents": lambda n: validate_simple_name(n, "intent name"),
     "channels": lambda n: validate_simple_name(n, "channel name"),
 }
 

@@ -18,7 +18,7 @@ from tests import scripted
 
 MAIN = "agent:main:main"
 BUILTIN_TOOLS = {"current_time", "read_file", "write_file", "list_dir"}
-BUILTIN_TOOLS |= {"task_create", "task_list", "task_update"}
+BUILTIN_TOOLS |= {"task_create", "task_list", "task_update", "spawn"}
 
 
 def msgs(home: Home) -> list[dict[str, Any]]:
@@ -182,7 +182,7 @@ def test_a_skill_adds_skill_read_for_the_model(cli, home: Home) -> None:
             "Hello, Bonjour, Hola.",
         ]
     )
-    r = cli("send", "--model", "scripted/test", "greet me")
+    r = cli("send", "--mode", "single", "--model", "scripted/test", "greet me")
     assert r.exit_code == 0, r.output
     assert r.stdout == "Hello, Bonjour, Hola.\n"
     assert "demo" in script.calls[0][0]["content"]  # listed in the system prompt

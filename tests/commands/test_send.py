@@ -17,7 +17,7 @@ from tests import scripted
 from tests.commands._util import MAIN, messages, transcript_path
 from tests.conftest import run_claw
 
-JSON_KEYS = {"session_key", "message_id", "text", "model", "usage", "duration_ms"}
+JSON_KEYS = {"session_key", "message_id", "text", "model", "usage", "duration_ms", "mode"}
 
 
 def test_echo_prints_the_reply(cli) -> None:

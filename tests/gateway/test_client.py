@@ -19,7 +19,7 @@ import pytest
 from claw.state.home import Home
 from tests.gateway.live import transcript_messages
 
-JSON_KEYS = {"session_key", "message_id", "text", "model", "usage", "duration_ms"}
+JSON_KEYS = {"session_key", "message_id", "text", "model", "usage", "duration_ms", "mode"}
 MAIN = "agent:main:main"
 
 SERVER = r"""

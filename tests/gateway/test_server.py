@@ -135,6 +135,9 @@ def test_stream_order_history_and_idempotent_retry(home):
             events: list = []
             params = {"text": "one two three", "model": "echo", "session_key": "st"}
             res = (await call(ws, "chat.send_stream", params, events=events))["result"]
+            # the supervisor's decision follows chat.start (claw.supervisor)
+            assert [e["type"] for e in events][:2] == ["chat.start", "supervisor.mode"]
+            events = [e for e in events if e["type"] != "supervisor.mode"]
             kinds = [e["type"] for e in events]
             assert kinds[0] == "chat.start" and kinds[-1] == "chat.end"
             assert set(kinds[1:-1]) == {"chat.delta"}
@@ -170,11 +173,15 @@ def test_abort_stops_a_slow_turn(home):
             async with trio.open_nursery() as nursery:
                 got: dict = {}
 
+                events: list = []
+
                 async def stream() -> None:
-                    got["reply"] = await call(ws, "chat.send_stream", params, events=[])
+                    got["reply"] = await call(ws, "chat.send_stream", params, events=events)
 
                 nursery.start_soon(stream)
-                await trio.sleep(0.3)
+                with trio.fail_after(10):  # the reply has begun (a cold start takes longer)
+                    while not any(e["type"] == "chat.delta" for e in events):
+                        await trio.sleep(0.02)
                 busy = await call(other, "chat.send", params)
                 assert busy["error"]["code"] == -32003
                 assert (await call(other, "chat.abort", {"session_key": "slow"}))["result"] == {

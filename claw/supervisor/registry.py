@@ -1,0 +1,112 @@
+"""Subagent records: who started which subagent, on what, and how it ended.
+
+One small JSON file per subagent (`subagents/<id>.json`, written atomically, 0600), so
+`claw sessions list` can put a subagent session under its parent, a spawned subagent
+survives a crash (the daemon finishes it at its next start), and its report-back is
+never lost nor sent twice (`reported`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from claw.state.atomic import atomic_write_text
+from claw.state.home import FILE_MODE, Home, make_private_dir
+from claw.state.transcript import new_id
+
+ID_RE = re.compile(r"sa_[0-9a-f]{12,32}")
+OPEN = ("queued", "running")
+
+
+@dataclass
+class SubagentRecord:
+    id: str
+    agent: str
+    parent: str  # the session that started it
+    task: str
+    origin: str  # multi (a multi-mode turn's part) | spawn (the spawn tool)
+    timeout_s: float
+    status: str = "queued"  # queued | running | ok | error | timeout | interrupted
+    text: str = ""  # its answer, or why it failed
+    created_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    pid: int | None = None
+    reported: bool = False  # spawn: the parent has been told
+    report_message_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return subagent_key(self.agent, self.id)
+
+
+def subagent_key(agent: str, subagent_id: str) -> str:
+    return f"agent:{agent}:subagent:{subagent_id}"
+
+
+def id_of_key(key: str) -> str | None:
+    """The subagent id of a subagent session key, else None."""
+    parts = key.split(":")
+    if len(parts) == 4 and parts[0] == "agent" and parts[2] == "subagent":
+        return parts[3] if ID_RE.fullmatch(parts[3]) else None
+    return None
+
+
+def _dir(home: Home) -> Path:
+    return home.root / "subagents"
+
+
+def create(
+    home: Home, agent: str, parent: str, task: str, origin: str, timeout_s: float
+) -> SubagentRecord:
+    rec = SubagentRecord(
+        id=new_id("sa"),
+        agent=agent,
+        parent=parent,
+        task=task,
+        origin=origin,
+        timeout_s=timeout_s,
+        created_at=time.time(),
+    )
+    save(home, rec)
+    return rec
+
+
+def save(home: Home, rec: SubagentRecord) -> None:
+    make_private_dir(_dir(home))
+    data = json.dumps(asdict(rec), ensure_ascii=False, indent=1) + "\n"
+    atomic_write_text(_dir(home) / f"{rec.id}.json", data, mode=FILE_MODE)
+
+
+def load(home: Home, subagent_id: str) -> SubagentRecord | None:
+    if not ID_RE.fullmatch(subagent_id):
+        return None
+    try:
+        raw = json.loads((_dir(home) / f"{subagent_id}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = {f.name for f in fields(SubagentRecord)}
+    return SubagentRecord(**{k: v for k, v in raw.items() if k in names})
+
+
+def all_records(home: Home) -> list[SubagentRecord]:
+    """Every record, oldest first (the daemon's start-up recovery reads them)."""
+    try:
+        names = sorted(p.stem for p in _dir(home).glob("sa_*.json"))
+    except OSError:
+        return []
+    return [r for r in (load(home, n) for n in names) if r is not None]
+
+
+def mark(home: Home, rec: SubagentRecord, status: str, text: str = "") -> None:
+    rec.status, rec.text = status, text
+    if status == "running":
+        rec.started_at, rec.pid = time.time(), os.getpid()
+    elif status not in OPEN:
+        rec.ended_at = time.time()
+    save(home, rec)
