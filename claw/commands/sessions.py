@@ -31,10 +31,14 @@ def list_(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List sessions, most recently active first."""
+    """List sessions, most recently active first; subagent sessions under their parent."""
+    from claw.supervisor.registry import nest, parents_of
+
     if agent:
         validate_agent_id(agent)
-    rows = state(ctx).store().list(agent=agent, limit=limit)
+    st = state(ctx)
+    rows = st.store().list(agent=agent, limit=limit)
+    parents = parents_of(st.home(), [r.key for r in rows])
     if as_json:
         print_json(
             [
@@ -42,6 +46,7 @@ def list_(
                     **r.to_dict(),
                     "created_at": now_iso(r.created_at),
                     "updated_at": now_iso(r.updated_at),
+                    **({"parent": parents[r.key]} if r.key in parents else {}),
                 }
                 for r in rows
             ]
@@ -50,10 +55,14 @@ def list_(
     if not rows:
         typer.echo("no sessions yet (start one with `claw send TEXT`)", err=True)
         return
-    width = max(len(r.key) for r in rows)
-    for r in rows:
+    by_key = {r.key: r for r in rows}
+    order = nest([r.key for r in rows], parents)
+    shown = [("  └ " if depth else "") + key for key, depth in order]
+    width = max(len(s) for s in shown)
+    for name, (key, _) in zip(shown, order, strict=True):
+        r = by_key[key]
         typer.echo(
-            f"{r.key:<{width}}  {r.message_count:>5} msgs  {_age(r.updated_at):>9}  "
+            f"{name:<{width}}  {r.message_count:>5} msgs  {_age(r.updated_at):>9}  "
             f"{r.preview or ''}"
         )
 

@@ -54,7 +54,7 @@ MAX_RESULT_CHARS = 6000  # of each subagent's answer, in the final prompt
 def parse_plan(text: str, limit: int) -> list[str]:
     """The sub-tasks of a planner reply: a JSON array of strings, else numbered lines."""
     found = re.search(r"\[.*\]", text, re.DOTALL)
-    tasks: list[str] = []
+    tasks: list[str] | None = None
     if found:
         try:
             value = json.loads(found.group(0))
@@ -62,7 +62,7 @@ def parse_plan(text: str, limit: int) -> list[str]:
             value = None
         if isinstance(value, list):
             tasks = [str(v).strip() for v in value if isinstance(v, str | int | float)]
-    if not tasks:
+    if tasks is None:
         lines = [re.sub(r"^\s*(?:\d+[.)、]|[-*•])\s*", "", ln) for ln in text.splitlines()]
         tasks = [ln.strip() for ln in lines if ln.strip()]
     return [t for t in tasks if t][:limit]

@@ -110,3 +110,31 @@ def mark(home: Home, rec: SubagentRecord, status: str, text: str = "") -> None:
     elif status not in OPEN:
         rec.ended_at = time.time()
     save(home, rec)
+
+
+def parents_of(home: Home, keys: list[str]) -> dict[str, str]:
+    """The parent session of each subagent session among `keys` (others are left out)."""
+    out: dict[str, str] = {}
+    for key in keys:
+        sub_id = id_of_key(key)
+        rec = load(home, sub_id) if sub_id else None
+        if rec is not None:
+            out[key] = rec.parent
+    return out
+
+
+def nest(keys: list[str], parents: dict[str, str]) -> list[tuple[str, int]]:
+    """`keys` in their order, each subagent session right under its parent when the parent
+    is listed too: (key, depth) pairs, depth 1 for a child shown under its parent."""
+    listed = set(keys)
+    children: dict[str, list[str]] = {}
+    for key in keys:
+        if parents.get(key) in listed:
+            children.setdefault(parents[key], []).append(key)
+    out: list[tuple[str, int]] = []
+    for key in keys:
+        if parents.get(key) in listed:
+            continue
+        out.append((key, 0))
+        out.extend((child, 1) for child in children.get(key, []))
+    return out
