@@ -44,6 +44,7 @@ _claw() {
             "claw send|-m"|"claw send|--model") ((i++)) ;;
             "claw send|--thinking") ((i++)) ;;
             "claw send|--timeout") ((i++)) ;;
+            "claw send|--mode") ((i++)) ;;
             "claw send|--deliver") ((i++)) ;;
             "claw chat|-s"|"claw chat|--session") ((i++)) ;;
             "claw chat|-a"|"claw chat|--agent") ((i++)) ;;
@@ -148,6 +149,7 @@ _claw() {
         "claw send|-m"|"claw send|--model") COMPREPLY=(); return 0 ;;
         "claw send|--thinking") COMPREPLY=(); return 0 ;;
         "claw send|--timeout") COMPREPLY=(); return 0 ;;
+        "claw send|--mode") COMPREPLY=(); return 0 ;;
         "claw send|--deliver") COMPREPLY=(); return 0 ;;
         "claw chat|-s"|"claw chat|--session") COMPREPLY=(); return 0 ;;
         "claw chat|-a"|"claw chat|--agent") COMPREPLY=(); return 0 ;;
@@ -203,7 +205,7 @@ _claw() {
     case "$cmd" in
         "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route pairing tasks cron config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
-        "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
+        "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --mode --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
         "claw serve") opts="--host -p --port -h --help"; subs=""; args="" ;;
         "claw status") opts="--json -h --help"; subs=""; args="" ;;

@@ -41,8 +41,9 @@ complete -c claw -n '__fish_seen_subcommand_from send' -s a -l agent -x -d 'Agen
 complete -c claw -n '__fish_seen_subcommand_from send' -s m -l model -x -d 'Model for this turn (default: from config), e.g. echo.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l thinking -x -d 'Reasoning level: off, low, medium, high (default: model.thinking).'
 complete -c claw -n '__fish_seen_subcommand_from send' -l timeout -x -d 'Stop the turn after this long (default: model.timeout_s). [x>=0.001]'
-complete -c claw -n '__fish_seen_subcommand_from send' -l verbose -d 'Show tool calls and retries on stderr; list tools used.'
-complete -c claw -n '__fish_seen_subcommand_from send' -l json -d 'Print {session_key, message_id, text, model, usage, duration_ms} as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from send' -l mode -x -d 'fast (no tools, short answer), single (the agent loop), multi (parallel subagents), or auto: the supervisor decides (default). [default: auto]'
+complete -c claw -n '__fish_seen_subcommand_from send' -l verbose -d 'Show the mode chosen, tool calls and retries on stderr; list tools used.'
+complete -c claw -n '__fish_seen_subcommand_from send' -l json -d 'Print {session_key, message_id, text, model, usage, duration_ms, mode} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l local -d 'Run the turn in this process even when a daemon is running.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l daemon -d 'Require the daemon (`claw serve`); fail if none is running.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l deliver -x -d 'Also queue the reply for delivery to PEER on CHANNEL (e.g. webhook:ops).'
@@ -309,7 +310,7 @@ complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcomm
 
 # claw sessions
 complete -c claw -n '__fish_seen_subcommand_from sessions; and not __fish_seen_subcommand_from list show clear delete archive reindex' -s h -l help -d 'Show this message and exit.'
-complete -c claw -n '__fish_seen_subcommand_from sessions; and not __fish_seen_subcommand_from list show clear delete archive reindex' -a list -d 'List sessions, most recently active first.'
+complete -c claw -n '__fish_seen_subcommand_from sessions; and not __fish_seen_subcommand_from list show clear delete archive reindex' -a list -d 'List sessions, most recently active first; subagent sessions under their parent.'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and not __fish_seen_subcommand_from list show clear delete archive reindex' -a show -d 'Show a session\'s messages.'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and not __fish_seen_subcommand_from list show clear delete archive reindex' -a clear -d 'Start a session afresh; the old transcript is archived, not deleted.'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and not __fish_seen_subcommand_from list show clear delete archive reindex' -a delete -d 'Delete a session\'s transcript for good.'

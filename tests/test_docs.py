@@ -286,7 +286,7 @@ def test_man_page_renders_without_warnings() -> None:
 BASH_CASES = [
     ("claw sess", ["sessions"]),
     ("claw sessions li", ["list"]),
-    ("claw send --mo", ["--model"]),
+    ("claw send --mo", ["--model", "--mode"]),
     (
         "claw ",
         [

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZES = {"main": 4, "cron": 1, "heartbeat": 1, "subagent": 2}
+DEFAULT_SIZES = {"main": 4, "cron": 1, "heartbeat": 1, "subagent": 3}
 WAIT_LOG_S = 2.0
 
 

@@ -106,7 +106,7 @@ SCHEMA: Schema = {
         "main": Field("int", 4, "turns from people that may run at once", minimum=1),
         "cron": Field("int", 1, "cron turns that may run at once", minimum=1),
         "heartbeat": Field("int", 1, "heartbeat turns that may run at once", minimum=1),
-        "subagent": Field("int", 2, "subagents that may run at once", minimum=1),
+        "subagent": Field("int", 3, "subagents that may run at once", minimum=1),
     },
     "supervisor": SUPERVISOR,
     "prompt": {
