@@ -42,8 +42,8 @@ from claw.state.sessions import SessionStore  # noqa: E402
 from claw.supervisor.classifier import Classifier  # noqa: E402
 from claw.supervisor.dispatch import supervise  # noqa: E402
 from claw.supervisor.intents import load_intents  # noqa: E402
+from tests.supervisor._helpers import labelled  # noqa: E402  (the labelled set's reader)
 
-LABELLED = HERE.parent / "tests" / "supervisor" / "intents_labelled.tsv"
 CALL_S = {"big": 0.30, "small": 0.10}  # fixed latency of one call, per model
 PREFILL_S = 0.02  # per 1,000 prompt tokens (tool schemas and history count)
 TOOL_S = 0.40  # one tool round (the tool's own work: a search, a fetch)
@@ -53,15 +53,6 @@ THREE = "Compare the weekend weather in Paris, London and Berlin and tell me whe
 
 
 # -- 1. the classifier ----------------------------------------------------------------------
-
-
-def labelled() -> list[tuple[str, str]]:
-    rows = []
-    for line in LABELLED.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            mode, text = line.split("\t", 1)
-            rows.append((mode, text.replace("\\n", "\n")))
-    return rows
 
 
 def bench_classifier(rounds: int) -> list[Row]:

@@ -69,11 +69,9 @@ class TurnRequest:
     abort: threading.Event | None = None  # set it to cancel the turn
     sent: list[str] = field(default_factory=list)  # texts a messaging tool already sent
     live: bool = True  # someone shows deltas as they come (False: only the whole reply counts)
-    # Set by entry points that let claw.supervisor route the turn; run_turn itself is
-    # always the single-mode loop and ignores it. auto | fast | single | multi
+    # claw.supervisor: the mode (auto | fast | single | multi; run_turn is always single),
+    # and for its own turns (subagents, the multi-mode answer) what differs from the loop.
     mode: str = "auto"
-    # For the supervisor's own turns (subagents, the multi-mode answer); defaults keep
-    # the plain loop unchanged.
     tools: bool = True  # False: no tools offered
     deny_tools: tuple[str, ...] = ()  # tool names left out (subagents: no spawn, no messaging)
     context: list[str] = field(default_factory=list)  # extra system-prompt parts
@@ -134,17 +132,8 @@ class _Turn:
         self.agent_id, self.key = agent_id, key
         self.started = time.monotonic()
         self.info = candidates[0]
-        self.env = env.build(
-            home,
-            config,
-            agent_id,
-            key,
-            self.info,
-            channel=req.channel,
-            abort=abort,
-            with_tools=req.tools,
-            deny=req.deny_tools,
-        )
+        where = {"channel": req.channel, "abort": abort, "deny": req.deny_tools}
+        self.env = env.build(home, config, agent_id, key, self.info, with_tools=req.tools, **where)
         self.failover = Failover(
             config,
             CooldownStore(home),

@@ -26,7 +26,6 @@ from claw.agent.events import (
     MessageStart,
     TurnResult,
 )
-from claw.agent.failover import Failover
 from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.selection import candidates_for, check_agent, guard_context
@@ -34,13 +33,12 @@ from claw.agent.session_lane import SessionLane
 from claw.errors import ModelError, TimedOut
 from claw.state import transcript
 from claw.state.config import Config
-from claw.state.cooldowns import CooldownStore
 from claw.state.home import Home
 from claw.state.names import validate_session_key
 from claw.state.session_keys import main_key
 from claw.state.sessions import SessionStore
 from claw.supervisor.history import text_window
-from claw.supervisor.modelcall import _no_compaction
+from claw.supervisor.modelcall import failover, no_compaction, pieces
 
 ESCALATE = "ESCALATE"
 HOLD_CHARS = 80
@@ -106,24 +104,9 @@ class _Fast:
         self.agent_id, self.key, self.signal = agent_id, key, signal
         self.info = candidates[0]
         self.started = time.monotonic()
-        self.env = env.build(
-            home,
-            config,
-            agent_id,
-            key,
-            self.info,
-            channel=req.channel,
-            abort=signal,
-            with_tools=False,
-        )
-        self.failover = Failover(
-            config,
-            CooldownStore(home),
-            candidates,
-            thinking="off",
-            budget=int(config.get("model.retry_budget")),
-            abort=signal,
-        )
+        where = {"channel": req.channel, "abort": signal, "with_tools": False}
+        self.env = env.build(home, config, agent_id, key, self.info, **where)
+        self.failover = failover(home, config, candidates, signal)
         self.user = transcript.message("user", req.text)
         self.shown = False
         self.shown_text: list[str] = []
@@ -151,17 +134,10 @@ class _Fast:
             max_tokens=limit, timeout=self.signal.remaining(), live=self.req.live
         )
         splitter, held, text, reasoning = ReasoningSplitter(), [], "", ""
-        gen = self.failover.call(lambda info: messages, opts, _no_compaction)
+        stream = self.failover.call(lambda info: messages, opts, no_compaction)
+        done: list[Any] = []
         try:
-            while True:
-                try:
-                    item = next(gen)
-                except StopIteration as stop:
-                    answer = stop.value
-                    break
-                if not isinstance(item, tuple):
-                    continue  # Retry events: the answer, or the escalation, is what counts
-                kind, delta = item
+            for kind, delta in pieces(stream, done):
                 for seg in splitter.feed(delta) if kind == "text" else []:
                     if seg.kind == "reasoning":
                         reasoning += seg.text
@@ -182,6 +158,7 @@ class _Fast:
                 raise Escalate(f"the fast model failed: {e.reason}") from None
             self._store_end("error", "".join(self.shown_text), error=e.message, reason=e.reason)
             raise
+        answer = done[0]
         for seg in splitter.flush():
             if seg.kind == "reasoning":
                 reasoning += seg.text
