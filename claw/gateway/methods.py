@@ -44,6 +44,7 @@ from claw.state.sessions import SessionStore
 from claw.state.transcript import now_iso
 from claw.supervisor.decide import CHOICES as MODES
 from claw.supervisor.dispatch import supervise
+from claw.supervisor.registry import parents_of
 
 METHODS = Methods()
 Notify = Callable[[dict[str, Any]], None]  # sync: enqueue or raise (a slow reader)
@@ -166,8 +167,14 @@ def _limit(value: int) -> int:
 
 @METHODS.method("sessions.list", params=ListParams)
 async def sessions_list(gw: Gateway, caller: Caller, p: ListParams) -> dict[str, Any]:
-    rows = await _sync(lambda: gw.store().list(agent=p.agent_id, limit=_limit(p.limit)))
-    return {"sessions": [r.to_dict() for r in rows]}
+    def read() -> list[dict[str, Any]]:
+        rows = gw.store().list(agent=p.agent_id, limit=_limit(p.limit))
+        parents = parents_of(gw.home, [r.key for r in rows])  # subagent sessions' parents
+        return [
+            r.to_dict() | ({"parent": parents[r.key]} if r.key in parents else {}) for r in rows
+        ]
+
+    return {"sessions": await _sync(read)}
 
 
 def _idle_key(gw: Gateway, key: str) -> str:

@@ -3,7 +3,9 @@
 One small JSON file per subagent (`subagents/<id>.json`, written atomically, 0600), so
 `claw sessions list` can put a subagent session under its parent, a spawned subagent
 survives a crash (the daemon finishes it at its next start), and its report-back is
-never lost nor sent twice (`reported`).
+never lost nor sent twice (`reported`). While a record still needs work (running, or a
+report not yet sent) an empty marker `subagents/open/<id>` exists: the daemon's start-up
+looks only there, so its cost does not grow with every subagent that ever ran.
 """
 
 from __future__ import annotations
@@ -77,10 +79,19 @@ def create(
     return rec
 
 
+def needs_work(rec: SubagentRecord) -> bool:
+    return rec.status in OPEN or (rec.origin == "spawn" and not rec.reported)
+
+
 def save(home: Home, rec: SubagentRecord) -> None:
-    make_private_dir(_dir(home))
+    marker = _dir(home) / "open" / rec.id
+    make_private_dir(marker.parent)
+    if needs_work(rec):  # the marker first: a crash in between leaves one too many, not lost
+        marker.touch(mode=FILE_MODE)
     data = json.dumps(asdict(rec), ensure_ascii=False, indent=1) + "\n"
     atomic_write_text(_dir(home) / f"{rec.id}.json", data, mode=FILE_MODE)
+    if not needs_work(rec):
+        marker.unlink(missing_ok=True)
 
 
 def load(home: Home, subagent_id: str) -> SubagentRecord | None:
@@ -94,13 +105,13 @@ def load(home: Home, subagent_id: str) -> SubagentRecord | None:
     return SubagentRecord(**{k: v for k, v in raw.items() if k in names})
 
 
-def all_records(home: Home) -> list[SubagentRecord]:
-    """Every record, oldest first (the daemon's start-up recovery reads them)."""
+def open_records(home: Home) -> list[SubagentRecord]:
+    """The records that still need work, oldest first (the daemon's start-up reads them)."""
     try:
-        names = sorted(p.stem for p in _dir(home).glob("sa_*.json"))
+        names = sorted(p.name for p in (_dir(home) / "open").iterdir())
     except OSError:
         return []
-    return [r for r in (load(home, n) for n in names) if r is not None]
+    return [r for r in (load(home, n) for n in names) if r is not None and needs_work(r)]
 
 
 def mark(home: Home, rec: SubagentRecord, status: str, text: str = "") -> None:

@@ -154,9 +154,9 @@ def _deliver(home: Home, config: Config, rec: SubagentRecord, text: str) -> str 
     from claw.delivery.service import enqueue_reply
 
     parts = rec.parent.split(":")
-    account = parts[3] if len(parts) == 6 else None
+    account = {"account": parts[3]} if len(parts) == 6 else {}  # else the channel's default
     entry = enqueue_reply(
-        home, config, target, text, account=account, agent=rec.agent, session_key=rec.parent
+        home, config, target, text, agent=rec.agent, session_key=rec.parent, **account
     )
     return entry.id
 
@@ -167,7 +167,7 @@ def recover(home: Home, config: Config) -> int:
     from claw.daemon import pid_alive
 
     count = 0
-    for rec in registry.all_records(home):
+    for rec in registry.open_records(home):
         orphan = rec.status == "queued" or (
             rec.status == "running" and (rec.pid != os.getpid() and not pid_alive(rec.pid or 0))
         )

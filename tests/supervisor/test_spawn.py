@@ -39,7 +39,9 @@ def test_spawn_runs_in_the_background_and_reports_back(home: Home, config) -> No
     _, end = supervised(home, config, "look into otters for me", mode="single")
     assert end is not None and end.result.text == "I started a subagent on it."
     assert SPAWNER.wait(20) == []
-    [rec] = registry.all_records(home)
+    assert registry.open_records(home) == []  # nothing left to do
+    [rec] = [registry.load(home, p.stem) for p in (home.root / "subagents").glob("sa_*.json")]
+    assert rec is not None
     assert (rec.origin, rec.parent, rec.status, rec.reported) == (
         "spawn",
         "agent:main:main",
@@ -106,6 +108,11 @@ def test_in_the_daemon_the_report_reaches_subscribed_clients(home: Home, config)
             params = event["params"]
             assert params["type"] == "subagent.report" and params["text"] == "Otter news."
             assert params["session_key"] == "agent:main:main" and params["status"] == "ok"
+            listed = (await call(ws, "sessions.list", {}))["result"]["sessions"]
+            child = next(
+                s for s in listed if s["key"] == f"agent:main:subagent:{params['subagent_id']}"
+            )
+            assert child["parent"] == "agent:main:main"
 
     run(main)
 
@@ -121,6 +128,7 @@ def test_recover_finishes_a_spawned_subagent_whose_process_died(home: Home, conf
     registry.mark(home, lost, "running")
     lost.pid = rec.pid
     registry.save(home, lost)
+    assert {r.id for r in registry.open_records(home)} == {rec.id, lost.id}
     assert recover(home, config) == 1
     assert SPAWNER.wait(20) == []
     done = registry.load(home, rec.id)
@@ -129,6 +137,19 @@ def test_recover_finishes_a_spawned_subagent_whose_process_died(home: Home, conf
     closed = registry.load(home, lost.id)
     assert closed is not None and closed.status == "interrupted"
     assert recover(home, config) == 0  # nothing left to do: never reported twice
+    assert not any((home.root / "subagents" / "open").iterdir())
+
+
+@pytest.mark.timeout(30)
+def test_a_report_for_a_channel_session_is_queued_for_that_peer(home: Home, config) -> None:
+    from claw.delivery.queue import QueueStore
+
+    scripted.install(replies(Roles(single=spawner, report="Otters, as promised.")))
+    key = "agent:main:mock:direct:alice"
+    supervised(home, config, "otters?", mode="single", session_key=key, channel="mock")
+    assert SPAWNER.wait(20) == []
+    [entry] = QueueStore(home).entries()
+    assert (entry.channel, entry.to, entry.session_key) == ("mock", "alice", key)
 
 
 def test_reports_go_to_the_channel_a_session_key_names() -> None:
