@@ -99,7 +99,18 @@ def run_fast(
 
 
 class _Fast:
-    def __init__(self, home, config, store, req, agent_id, key, candidates, signal, route) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        store: SessionStore,
+        req: Any,
+        agent_id: str,
+        key: str,
+        candidates: list[Any],
+        signal: TurnSignal,
+        route: dict[str, Any],
+    ) -> None:
         self.config, self.store, self.req, self.route = config, store, req, route
         self.agent_id, self.key, self.signal = agent_id, key, signal
         self.info = candidates[0]
@@ -109,18 +120,20 @@ class _Fast:
         self.failover = failover(home, config, candidates, signal)
         self.user = transcript.message("user", req.text)
         self.shown = False
-        self.shown_text: list[str] = []
         self.done = False  # the reply is stored: a later close changes nothing
         self.escalate_on_failure = False
         self.partial = ""  # the text so far, for an interruption
 
     def run(self) -> Iterator[Event]:
         new_session = not self.store.exists(self.key)
-        system = env.system_prompt(
-            self.config, self.env, self.info, self.agent_id, self.req.channel, [FAST_PROMPT]
-        )
         window = int(self.config.get("supervisor.fast_history", 6))
         history = text_window(self.store, self.key, window)
+        hooks = self.env.hooks  # before_agent_start may add context (memory, …) as in single
+        seen = [*history, {"role": "user", "content": self.req.text}]
+        extra = hooks.before_agent_start(self.env.hook_ctx, seen) if hooks.names() else []
+        system = env.system_prompt(
+            self.config, self.env, self.info, self.agent_id, self.req.channel, [*extra, FAST_PROMPT]
+        )
         messages = [
             {"role": "system", "content": system},
             *history,
@@ -156,7 +169,7 @@ class _Fast:
         except ModelError as e:
             if not self.shown and self.escalate_on_failure:
                 raise Escalate(f"the fast model failed: {e.reason}") from None
-            self._store_end("error", "".join(self.shown_text), error=e.message, reason=e.reason)
+            self._store_end("error", self.partial, error=e.message, reason=e.reason)
             raise
         answer = done[0]
         for seg in splitter.flush():
@@ -210,7 +223,6 @@ class _Fast:
             yield MessageStart(self.failover.current.name)
         for p in pieces:
             if p:
-                self.shown_text.append(p)
                 yield MessageDelta(p)
 
     def _finish(

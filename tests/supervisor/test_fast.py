@@ -128,3 +128,38 @@ def test_a_distinct_fast_model_that_fails_escalates(home: Home) -> None:
     config = configure(home, model__default="scripted/big", supervisor__fast_model="scripted/small")
     _, end = supervised(home, config, "hello there")
     assert end is not None and end.result.text == "from the big one" and end.result.mode == "single"
+
+
+def test_fast_mode_gets_plugin_context_like_single_mode(
+    home: Home, config, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import sys
+    import textwrap
+
+    from claw.agent.hooks import clear_cache
+
+    clear_cache()
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    (folder / "fastplug.py").write_text(
+        textwrap.dedent("""
+        from claw.agent.hooks import hookimpl
+
+        @hookimpl
+        def before_agent_start(ctx, messages):
+            return "PLUGIN: the user's cat is Miso; they said " + messages[-1]["content"]
+        """)
+    )
+    importlib.invalidate_caches()
+    try:
+        config = configure(home, plugins="fastplug")
+        script = scripted.install(replies(Roles(fast="Miso!")))
+        _, end = supervised(home, config, "what's my cat called?", mode="fast")
+        assert end is not None and end.result.mode == "fast"
+        system = script.calls[0][0]["content"]
+        assert "PLUGIN: the user's cat is Miso; they said what's my cat called?" in system
+    finally:
+        sys.modules.pop("fastplug", None)
+        clear_cache()
