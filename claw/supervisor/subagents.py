@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
 from claw.agent.events import AgentEnd, Event, SubagentEnd, SubagentStart
@@ -49,6 +49,15 @@ class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
     started: float | None = None
     outcome: Outcome | None = None
+
+    def begin(self, home: Home) -> bool:
+        """Mark it running, unless it already has an outcome (it was stopped)."""
+        with self.lock:
+            if self.outcome is not None or self.stop.is_set():
+                return False
+            self.started = time.monotonic()
+            registry.mark(home, self.rec, "running")
+            return True
 
     def settle(self, home: Home, status: str, text: str) -> Outcome | None:
         """The first ending wins (the subagent's own, or the supervisor's timeout)."""
@@ -125,11 +134,8 @@ def run_parallel(
 
     def work(slot: _Slot) -> None:
         with LANES.slot("subagent", cap):
-            if slot.stop.is_set():
-                events.put((slot, slot.settle(home, "interrupted", "stopped before it started")))
+            if not slot.begin(home):  # stopped while it waited for a slot
                 return
-            slot.started = time.monotonic()
-            registry.mark(home, slot.rec, "running")
             events.put((slot, None))
             status, text = run_one(home, config, slot.rec, model=model, stop=slot.stop)
         events.put((slot, slot.settle(home, status, text)))
@@ -137,6 +143,24 @@ def run_parallel(
     for slot in slots:
         name = f"claw-subagent-{slot.rec.id}"
         threading.Thread(target=work, args=(slot,), name=name, daemon=True).start()
+    try:
+        yield from _watch(home, slots, events, abort)
+    finally:  # also when our caller stops listening: no subagent is left running unowned
+        for slot in slots:
+            if slot.outcome is None:
+                slot.stop.set()
+                slot.settle(home, "interrupted", "stopped: the parent turn ended")
+    return [s.outcome for s in slots if s.outcome is not None]
+
+
+def _watch(
+    home: Home,
+    slots: list[_Slot],
+    events: queue.Queue[tuple[_Slot, Outcome | None]],
+    abort: threading.Event | None,
+) -> Iterator[Event]:
+    """Turn the workers' reports into events until every subagent has an outcome; stop
+    (and report) the ones that overrun their limit or whose parent was aborted."""
     open_ = set(range(len(slots)))
     while open_:
         try:
@@ -156,7 +180,6 @@ def run_parallel(
                 if ended is not None:
                     open_.discard(i)
                     yield _end(ended)
-    return [s.outcome for s in slots if s.outcome is not None]
 
 
 def _overdue(slot: _Slot, abort: threading.Event | None) -> tuple[str, str] | None:

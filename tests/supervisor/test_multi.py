@@ -145,3 +145,18 @@ def test_decision_precedes_subagents_in_process(home: Home, config) -> None:
     events, _ = supervised(home, config, THREE)
     first = events[0]
     assert isinstance(first, ModeDecision) and first.mode == "multi" and first.source == "rule"
+
+
+def test_a_caller_that_stops_listening_stops_the_subagents(home: Home, config) -> None:
+    from claw.agent.turn import TurnRequest
+    from claw.supervisor.dispatch import supervise
+
+    scripted.install(replies(Roles(plan=TASKS, sub_delay=0.5)))
+    store = SessionStore(home)
+    events = supervise(home, config, store, TurnRequest(THREE))
+    first = next(e for e in events if isinstance(e, SubagentStart))
+    events.close()  # a gateway client went away
+    store.close()
+    rec = registry.load(home, first.subagent_id)
+    assert rec is not None and rec.status == "interrupted"
+    assert registry.open_records(home) == []
