@@ -53,6 +53,7 @@ COMMANDS: dict[str, Entry] = {
     "route": Entry("route", "Print which agent and session key a message would get, and why."),
     "pairing": Entry("pairing", "Pairing: let new people talk to the assistant."),
     "tasks": Entry("tasks", "Tasks and reminders: add, list, done, rm."),
+    "memory": Entry("memory", "Memory: search notes and conversations, add notes, keep the index."),
     "cron": Entry("cron", "Scheduled jobs: add, list, rm, run, runs, enable, disable."),
     "config": Entry("config", "Read and change settings (config.toml)."),
     "sessions": Entry("sessions", "List, show, clear and archive conversations."),

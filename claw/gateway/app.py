@@ -24,6 +24,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from claw import __version__
 from claw.gateway import (
+    memory_methods,  # noqa: F401  (registers memory.recall)
     queue_methods,  # noqa: F401  (registers the queue.* methods)
     task_methods,  # noqa: F401  (registers the tasks.* methods)
 )

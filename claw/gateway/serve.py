@@ -26,6 +26,7 @@ from claw.gateway.methods import Gateway
 from claw.gateway.queue_methods import failed_event
 from claw.gateway.security import check_bind, load_token
 from claw.heartbeat.ticker import Ticker
+from claw.memory.watcher import follow_memory
 from claw.routing.inbound import process_forever
 from claw.state.config import Config
 from claw.state.home import Home
@@ -86,6 +87,8 @@ async def serve(
             # Inbound messages journaled by channels (and any left over from before a
             # restart): route, check access, answer, queue the reply.
             nursery.start_soon(partial(process_forever, home, config))
+            if config.get("memory.enabled", True):  # the index follows notes and transcripts
+                nursery.start_soon(partial(follow_memory, home, config))
             if config.get("cron.enabled", True):
                 gw.cron = Scheduler(
                     home,

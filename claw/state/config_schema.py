@@ -9,27 +9,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from claw.errors import ConfigError, UsageError
+from claw.state.config_field import WILDCARD, Field, Schema
+from claw.state.config_memory import MEMORY
 from claw.state.durations import format_duration, parse_duration
 from claw.state.names import validate_agent_id, validate_simple_name
-
-WILDCARD = "*"
-
-
-@dataclass(frozen=True)
-class Field:
-    kind: str  # str int bool duration enum list_str list_table dict_str peer
-    default: Any = None  # None: unset unless given
-    help: str = ""
-    choices: tuple[str, ...] = ()
-    minimum: int | None = None
-    item: dict[str, Any] | None = None  # schema of each table in a list_table
-
-
-Schema = dict[str, Any]  # values are Field or nested Schema
 
 PROFILE: Schema = {
     "name": Field("str", help="profile name, shown in errors and cooldowns"),
@@ -117,6 +103,7 @@ SCHEMA: Schema = {
         WILDCARD: {
             "model": Field("str", help="overrides model.default for this agent"),
             "fallbacks": Field("list_str", help="overrides model.fallbacks for this agent"),
+            "auto_recall": Field("bool", help="overrides memory.auto_recall for this agent"),
             "dm_scope": Field(
                 "enum",
                 "main",
@@ -182,6 +169,7 @@ SCHEMA: Schema = {
             "int", 5, "failures in a row after which a job is disabled", minimum=1
         ),
     },
+    "memory": MEMORY,
     "gateway": {
         "host": Field("str", "127.0.0.1", "address the daemon listens on"),
         "port": Field("int", 18789, "port the daemon listens on", minimum=0),
