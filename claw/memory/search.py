@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from claw.errors import ClawError
 from claw.memory.embed import EmbedderStatus, resolve
 from claw.memory.index import VECTORS, Hit, MemoryIndex
 from claw.memory.settings import MemorySettings
@@ -25,6 +26,8 @@ from claw.state.home import Home
 
 SNIPPET_CHARS = 320
 POOL = 50  # candidates from each side, at least
+MIN_SCORE = 0.02  # below: no shared word and a cosine of noise (static embeddings of
+# unrelated texts land around 0 +- 0.05), so not worth showing
 
 
 @dataclass
@@ -70,9 +73,7 @@ def search(
     now: float | None = None,
 ) -> Recall:
     """The top `k` chunks for `query` (of `agent`, or every agent). Reads only: run a
-    sync first if the files may have changed."""
-    import numpy as np
-
+    sync first if the files may have changed. numpy is only needed with vectors."""
     started = time.perf_counter()
     st = settings or MemorySettings.from_config(config)
     emb = embedder or resolve(config, st.embedding_model)
@@ -84,27 +85,28 @@ def search(
         model = idx.meta("embedding_model")
         use_vectors = emb.embedder is not None and model == emb.embedder.name
         rows: dict[int, Any] = {}
+        failed = ""
         if use_vectors:
-            ids, agents, matrix = VECTORS.get(idx)
-            if matrix is not None and len(ids):
+            try:
                 q = emb.embedder.embed([query])[0]  # type: ignore[union-attr]
-                sims = matrix @ q
-                if agent:
-                    sims = np.where(agents == agent, sims, -np.inf)
-                top = np.argpartition(-sims, min(pool, len(sims) - 1))[:pool]
-                vec = {int(ids[i]): float(sims[i]) for i in top if np.isfinite(sims[i])}
+            except ClawError as e:  # the provider is down: BM25 still answers
+                use_vectors, failed = False, str(e)
+        if use_vectors:
+            with VECTORS.lock:
+                VECTORS.get(idx)
+                vec = dict(VECTORS.nearest(q, agent, pool))
                 for cid in kw.keys() | vec.keys():
-                    j = _position(ids, cid)
-                    if j >= 0:
-                        rows[cid] = matrix[j]
+                    row = VECTORS.row_of(cid)
+                    if row is not None:
+                        rows[cid] = row
                         if cid not in vec:  # exact cosine for what only BM25 found
-                            vec[cid] = float(sims[j]) if np.isfinite(sims[j]) else 0.0
+                            vec[cid] = float(row @ q)
         hits = idx.hits(list(kw.keys() | vec.keys()))
     mode = "hybrid" if use_vectors else "keyword-only"
     reason = (
         emb.reason
         if emb.embedder is None or use_vectors
-        else (f"the index holds vectors of {model or 'no model'}: run `claw memory index`")
+        else failed or f"the index holds vectors of {model or 'no model'}: run `claw memory index`"
     )
     best_kw = max(kw.values(), default=0.0) or 1.0
     wv = st.vector_weight if use_vectors else 0.0
@@ -118,21 +120,13 @@ def search(
             age = max(0.0, now - hit.ts)
             decay = 0.5 ** (age / st.half_life_s) if st.half_life_s > 0 else 1.0
             s *= 1 - st.recency_weight + st.recency_weight * decay
-        if s > 0:  # nothing in common with the query (no word, no similarity): not a result
+        if s >= MIN_SCORE:  # nothing (or next to nothing) in common: not a result
             scored.append((s, hit))
     scored.sort(key=lambda p: (-p[0], p[1].id))
     picked = mmr(scored, k, st.mmr_lambda, rows)
     results = [_result(s, h, query, zone) for s, h in picked]
     ms = round((time.perf_counter() - started) * 1000, 2)
     return Recall(query, mode, reason, agent, results, ms)
-
-
-def _position(ids: Any, cid: int) -> int:
-    """Row of chunk `cid` in the cache's id array (sorted), or -1."""
-    import numpy as np
-
-    j = int(np.searchsorted(ids, cid))
-    return j if j < len(ids) and ids[j] == cid else -1
 
 
 def mmr(
