@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._report import Row, fmt_s, new_home, report  # noqa: E402
 from claw.memory.embed import EmbedderStatus, resolve  # noqa: E402
+from claw.memory.index import EXACT_MAX, VECTORS, MemoryIndex  # noqa: E402
 from claw.memory.search import search  # noqa: E402
 from claw.memory.settings import MemorySettings  # noqa: E402
 from claw.memory.sync import Indexer  # noqa: E402
@@ -151,7 +152,29 @@ def measure(base: Path, chunks: int, quick: bool) -> list[Row]:
             "p95 <= 50 ms" if target else "",
             p95 <= P95_TARGET_S if target else None,
         ))  # fmt: skip
+    if chunks > EXACT_MAX and emb.embedder is not None:
+        rows.append(prefilter_agreement(home, queries[:50], emb))
     return rows
+
+
+def prefilter_agreement(home: Home, queries: list[str], emb: EmbedderStatus) -> Row:
+    """How many of the exact 50 nearest vectors the sign-bit first pass keeps."""
+    import numpy as np
+
+    kept = []
+    with MemoryIndex(home) as idx, VECTORS.lock:
+        ids, _, matrix = VECTORS.get(idx)
+        for q in queries:
+            v = emb.embedder.embed([q])[0]  # type: ignore[union-attr]
+            exact = set(ids[np.argsort(-(matrix @ v))[:50]].tolist())
+            fast = {cid for cid, _ in VECTORS.nearest(v, "main", 50)}
+            kept.append(len(exact & fast) / 50)
+    return Row(
+        f"vector search past {EXACT_MAX:,}: exact top-50 kept by the sign-bit pass",
+        f"{statistics.mean(kept):.1%} (min {min(kept):.0%}, {len(kept)} queries)",
+        "",
+        None,
+    )
 
 
 def recall_quality(base: Path) -> list[Row]:

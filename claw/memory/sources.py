@@ -61,10 +61,13 @@ def content_hash(text: str) -> str:
 
 def source_for(home: Home, path: Path) -> Source | None:
     """The Source a path is, or None if memory does not index it (or its name is unsafe)."""
-    try:
-        rel = path.resolve().relative_to(home.root.resolve())
+    try:  # the listings and the watcher give paths under home.root: no syscalls then
+        rel = path.relative_to(home.root)
     except ValueError:
-        return None
+        try:
+            rel = path.resolve().relative_to(home.root.resolve())
+        except ValueError:
+            return None
     parts = rel.parts
     try:
         if len(parts) == 3 and parts[0] == "agents" and parts[2] == LONG_TERM:

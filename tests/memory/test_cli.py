@@ -74,3 +74,55 @@ def test_errors_are_clear(home: Home, cli) -> None:
     r = cli("config", "set", "memory.enabled", "false")
     r = cli("memory", "search", "x")
     assert r.exit_code == 1 and "memory is turned off" in r.output
+
+
+def test_index_shows_a_progress_bar_on_a_terminal(home: Home) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    labelled.write(home)
+    main, sub = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "claw", "memory", "index"],
+            stderr=sub,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+        os.close(sub)
+        sub = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+        if sub != -1:
+            os.close(sub)
+    assert proc.returncode == 0
+    assert b"indexing" in shown and b"100%" in shown
+    assert "51 sources: 51 updated" in proc.stdout
+
+
+def test_help_does_not_load_the_memory_machinery() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.argv=['claw','memory','--help']; from claw.cli import main\n"
+        "try: main()\n"
+        "except SystemExit: pass\n"
+        "print(sorted(m for m in ('numpy', 'sqlite3', 'wordllama', 'tokenizers', "
+        "'safetensors', 'claw.memory.search') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "search" in r.stdout and r.stdout.strip().endswith("[]")
