@@ -23,6 +23,7 @@ complete -c claw -n '__fish_use_subcommand' -a bindings -d 'Message routing: whi
 complete -c claw -n '__fish_use_subcommand' -a route -d 'Print which agent and session key a message would get, and why.'
 complete -c claw -n '__fish_use_subcommand' -a pairing -d 'Pairing: let new people talk to the assistant.'
 complete -c claw -n '__fish_use_subcommand' -a tasks -d 'Tasks and reminders: add, list, done, rm.'
+complete -c claw -n '__fish_use_subcommand' -a memory -d 'Memory: search notes and conversations, add notes, keep the index.'
 complete -c claw -n '__fish_use_subcommand' -a cron -d 'Scheduled jobs: add, list, rm, run, runs, enable, disable.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
@@ -234,6 +235,35 @@ complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcomma
 
 # claw tasks rm
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from rm' -s h -l help -d 'Show this message and exit.'
+
+# claw memory
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a search -d 'Search long-term facts, daily notes and conversations (updates the index first).'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a index -d 'Bring the index up to date now (only what changed is read; the daemon does...'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a add -d 'Append a note to today\'s memory/YYYY-MM-DD.md (or MEMORY.md) and index it.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a status -d 'Show the search mode (hybrid or keyword-only, and why), what is indexed, and...'
+
+# claw memory search
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -s a -l agent -x -d 'Only this agent\'s memory (default: every agent\'s).'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -s k -x -d 'How many results (memory.top_k). [1<=x<=100]'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -s h -l help -d 'Show this message and exit.'
+
+# claw memory index
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -l rebuild -d 'Drop the index and build it anew.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -s a -l agent -x -d 'Only this agent.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -l json -d 'Print what changed as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -s h -l help -d 'Show this message and exit.'
+
+# claw memory add
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -l long-term -d 'A lasting fact: MEMORY.md instead of today\'s note.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -s a -l agent -x -d 'Whose memory. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -s h -l help -d 'Show this message and exit.'
+
+# claw memory status
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from status' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
 
 # claw cron
 complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -s h -l help -d 'Show this message and exit.'

@@ -305,6 +305,7 @@ BASH_CASES = [
             "route",
             "pairing",
             "tasks",
+            "memory",
             "cron",
             "config",
             "sessions",
@@ -313,6 +314,9 @@ BASH_CASES = [
         ],
     ),
     ("claw queue ", ["list", "show", "retry", "purge", "stats", "flush"]),
+    ("claw memory ", ["search", "index", "add", "status"]),
+    ("claw memory search --", ["--agent", "--json", "--help"]),
+    ("claw memory add --", ["--long-term", "--agent", "--json", "--help"]),
     (
         "claw notify --",
         ["--channel", "--to", "--account", "--wait", "--timeout", "--json", "--help"],

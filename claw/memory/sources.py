@@ -30,6 +30,7 @@ LONG_TERM = "MEMORY.md"
 NOTES_DIR = "memory"
 DAILY_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\.md$")
 KINDS = ("long_term", "daily", "session")
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ def daily_ts(name: str) -> float | None:
 def chunk_note(text: str, max_chars: int, ts: float | None) -> list[Chunk]:
     """One chunk per paragraph or top-level list item (a daily note's entries are list
     items), each remembering its first line; a heading is kept with the block after it,
-    and a block longer than `max_chars` is cut."""
+    and a block longer than `max_chars` is cut. HTML comments (the starter files' hints)
+    are not memories: they are blanked, keeping the line numbers."""
+    text = _COMMENT.sub(lambda m: "\n" * m.group().count("\n"), text)
     blocks: list[tuple[int, list[str]]] = []
     pending: tuple[int, list[str]] | None = None  # headings waiting for their block
     for n, line in enumerate(text.splitlines(), 1):
