@@ -35,6 +35,11 @@ def test_add_then_search_and_status(home: Home, cli) -> None:
     assert status["chunks"] == 2 and status["size_bytes"] > 0
     r = cli("memory", "status")
     assert "mode:" in r.stdout and "chunks:  2" in r.stdout
+    private = [home.root / "memory", home.agent_dir("main") / "memory"]
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in private)
+    files = [home.root / "memory" / "index.sqlite", home.agent_dir("main") / "MEMORY.md"]
+    files += list((home.agent_dir("main") / "memory").iterdir())
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
 
 
 def test_keyword_only_is_said_in_search_and_status(home: Home) -> None:

@@ -182,3 +182,18 @@ def test_two_processes_updating_at_once_leave_a_consistent_index(home: Home) -> 
     assert got == sorted(want)
     assert len(got) == 25 * 2 * 2 + 2  # two notes and two sessions of 25, MEMORY.md's 2
     assert final.chunks_removed == 0
+
+
+def test_a_cleared_session_is_read_again_from_its_new_start(home: Home) -> None:
+    store = SessionStore(home, fsync=False)
+    key = "agent:main:main"
+    store.append(key, [transcript.message("user", "the old secret is walrus")])
+    emb = CountingEmbedder()
+    _indexer(home, emb).sync()
+    store.clear(key)
+    store.append(key, [transcript.message("user", "the new topic is gardening")])
+    report = _indexer(home, emb).sync()
+    assert report.chunks_removed == 1 and report.chunks_added == 1
+    with MemoryIndex(home) as idx:
+        texts = [t for (t,) in idx.db.execute("SELECT text FROM chunks")]
+    assert texts == ["the new topic is gardening"]
