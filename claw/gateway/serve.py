@@ -16,6 +16,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from claw.channels.runtime import ChannelRuntime
 from claw.cron.scheduler import Scheduler, disabled_event
 from claw.delivery.queue import QueueStore
 from claw.delivery.service import Channels
@@ -26,7 +27,7 @@ from claw.gateway.methods import Gateway
 from claw.gateway.queue_methods import failed_event
 from claw.gateway.security import check_bind, load_token
 from claw.heartbeat.ticker import Ticker
-from claw.routing.inbound import process_forever
+from claw.routing.inbound import Wakeup, process_forever
 from claw.state.config import Config
 from claw.state.home import Home
 
@@ -73,6 +74,14 @@ async def serve(
                 stopped.set()
 
     channels = Channels(home, config)
+    wakeup = Wakeup()
+    gw.channels = ChannelRuntime(
+        home,
+        config,
+        channels,
+        wakeup,
+        on_error=lambda name, ev: app.broadcast("channels.error", ev),
+    )
     gw.worker = Worker(
         QueueStore(home),
         channels,
@@ -85,7 +94,10 @@ async def serve(
             nursery.start_soon(gw.ticker.run)
             # Inbound messages journaled by channels (and any left over from before a
             # restart): route, check access, answer, queue the reply.
-            nursery.start_soon(partial(process_forever, home, config))
+            nursery.start_soon(
+                partial(process_forever, home, config, wakeup=wakeup, channels=channels)
+            )
+            nursery.start_soon(gw.channels.run)  # Telegram, Discord, … (restarted on failure)
             if config.get("cron.enabled", True):
                 gw.cron = Scheduler(
                     home,
