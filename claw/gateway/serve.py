@@ -95,7 +95,14 @@ async def serve(
             # Inbound messages journaled by channels (and any left over from before a
             # restart): route, check access, answer, queue the reply.
             nursery.start_soon(
-                partial(process_forever, home, config, wakeup=wakeup, channels=channels)
+                partial(
+                    process_forever,
+                    home,
+                    config,
+                    wakeup=wakeup,
+                    channels=channels,
+                    on_queued=partial(_hand_to_worker, gw.worker),
+                )
             )
             nursery.start_soon(gw.channels.run)  # Telegram, Discord, … (restarted on failure)
             if config.get("cron.enabled", True):
@@ -125,6 +132,13 @@ async def serve(
         with trio.CancelScope(shield=True):
             await channels.aclose()
         idem.close()
+
+
+async def _hand_to_worker(worker: Worker, entry_id: str) -> None:
+    """A reply the daemon just queued goes to the worker now (not when the watch says)."""
+    entry = await trio.to_thread.run_sync(worker.store.load, entry_id)
+    if entry is not None:
+        worker.add(entry)
 
 
 async def _drain(gw: Gateway, app: GatewayApp, grace_s: float) -> None:

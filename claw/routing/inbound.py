@@ -26,13 +26,14 @@ the order they arrived.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
 
 from claw.agent.events import AgentEnd
 from claw.agent.turn import TurnRequest, run_turn
+from claw.delivery.entry import ID_RE
 from claw.delivery.inbox import InboundMessage, Inbox
 from claw.delivery.queue import QueueStore
 from claw.delivery.service import enqueue, enqueue_reply
@@ -142,22 +143,32 @@ def drain(inbox: Inbox, handler: Callable[[InboundMessage], str], skip: set[str]
     for msg in inbox.pending():
         if msg.id in skip:
             continue
-        if _run_one(inbox, handler, msg, skip):
+        if _run_one(inbox, handler, msg, skip) is not None:
             count += 1
     return count
 
 
 def _run_one(
     inbox: Inbox, handler: Callable[[InboundMessage], str], msg: InboundMessage, skip: set[str]
-) -> bool:
+) -> str | None:
+    """The outcome recorded, or None when the handler raised (the message stays)."""
     try:
         outcome = handler(msg)
     except Exception:
         log.exception("inbound message %s (%s) failed; it stays pending", msg.id, msg.key)
         skip.add(msg.id)
-        return False
+        return None
     inbox.done(msg.id, outcome)
-    return True
+    return outcome
+
+
+def queued_id(outcome: str | None) -> str | None:
+    """The queue id in an "answered: <id>" outcome (None for every other outcome)."""
+    if outcome and outcome.startswith("answered: "):
+        candidate = outcome.removeprefix("answered: ")
+        if ID_RE.fullmatch(candidate):
+            return candidate
+    return None
 
 
 class Wakeup:
@@ -191,9 +202,11 @@ async def process_forever(
     wakeup: Wakeup | None = None,
     channels: Channels | None = None,
     concurrency: int = CONCURRENCY,
+    on_queued: Callable[[str], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Process what is pending, then each new journal record as it arrives."""
+    """Process what is pending, then each new journal record as it arrives;
+    `on_queued(queue id)` hears of each reply queued."""
     inbox = Inbox(home)
     skip: set[str] = set()
     busy: dict[str, str] = {}  # message id -> session key, while it is processed
@@ -210,11 +223,14 @@ async def process_forever(
                 return handle(home, config, m, inbox=inbox, on_turn_start=start_typing)
 
             try:
-                await trio.to_thread.run_sync(_run_one, inbox, handler, msg, skip)
+                outcome = await trio.to_thread.run_sync(_run_one, inbox, handler, msg, skip)
             finally:
                 typing_nursery.cancel_scope.cancel()
                 busy.pop(msg.id, None)
                 wakeup.set()  # the next message of this session may go now
+        entry_id = queued_id(outcome)
+        if entry_id is not None and on_queued is not None:
+            await on_queued(entry_id)  # the delivery worker takes it at once
 
     # Nothing else shortens the journal: each start keeps only what is pending and the
     # keys recent enough to recognise a redelivered message.
