@@ -33,6 +33,7 @@ BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 300.0
 HEALTHY_AFTER_S = 60.0  # up this long: the next failure starts the backoff afresh
 PROBE_TIMEOUT_S = 10.0
+RECONCILE_S = 2.0  # how often the enabled set is compared with the running one
 
 
 def receiving_channels(config: Config) -> list[str]:
@@ -82,14 +83,37 @@ class ChannelRuntime:
         return entry_id, new
 
     async def run(self) -> None:
-        """Supervise every enabled receiving channel until cancelled."""
-        names = receiving_channels(self.config)
-        if names:
-            log.info("starting channels: %s", ", ".join(names))
+        """Supervise every enabled receiving channel until cancelled.
+
+        The config object is the daemon's live one (a SIGHUP or an edit of config.toml
+        updates it in place), so every RECONCILE_S the set of enabled channels is
+        compared with the running one: a newly enabled channel starts, a disabled one
+        stops, without a restart."""
+        running: dict[str, trio.CancelScope] = {}
         async with trio.open_nursery() as nursery:
-            for name in names:
-                self.board[name].receiving = True
-                nursery.start_soon(self._supervise, name)
+            while True:
+                wanted = set(receiving_channels(self.config))
+                for name in sorted(wanted - running.keys()):
+                    log.info("starting channel %s", name)
+                    self.board[name].receiving = True
+                    running[name] = await nursery.start(self._scoped, name)
+                for name in sorted(running.keys() - wanted):
+                    log.info("stopping channel %s (disabled)", name)
+                    running.pop(name).cancel()
+                    status = self.board[name]
+                    status.receiving, status.connected, status.state = False, False, "idle"
+                    await self.channels.rebuild(name)  # closes its connections
+                await trio.sleep(RECONCILE_S)
+
+    async def _scoped(
+        self,
+        name: str,
+        *,
+        task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
+            await self._supervise(name)
 
     async def _supervise(self, name: str) -> None:
         status = self.board[name]

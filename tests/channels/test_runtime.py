@@ -139,3 +139,32 @@ def test_channels_status_cli_without_a_daemon(home: Home, cli: Any) -> None:
     assert rows["telegram"]["probe"]["ok"] is False  # nothing listens on port 9
     assert "123:abc" not in result.stdout
     assert result.exit_code == 1
+
+
+def test_enabling_and_disabling_a_channel_applies_without_restart(
+    home: Home, fake_channel: type[Scripted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claw.channels import runtime as runtime_mod
+
+    monkeypatch.setattr(runtime_mod, "RECONCILE_S", 0.02)
+    config = load(home.config_file)
+
+    async def main() -> None:
+        channels = Channels(home, config)
+        runtime = ChannelRuntime(home, config, channels, Wakeup())
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(runtime.run)
+                await trio.sleep(0.1)
+                assert fake_channel.instances == []  # not enabled
+                config.data.setdefault("channels", {})["fake"] = {"enabled": True}  # a reload
+                while runtime.board["fake"].state != "connected":
+                    await trio.sleep(0.01)
+                config.data["channels"]["fake"]["enabled"] = False
+                while runtime.board["fake"].receiving:
+                    await trio.sleep(0.01)
+                assert fake_channel.instances[0].closed
+                nursery.cancel_scope.cancel()
+        await channels.aclose()
+
+    trio.run(main)
