@@ -52,6 +52,7 @@ COMMANDS: dict[str, Entry] = {
     "bindings": Entry("bindings", "Message routing: which agent answers whom."),
     "route": Entry("route", "Print which agent and session key a message would get, and why."),
     "pairing": Entry("pairing", "Pairing: let new people talk to the assistant."),
+    "channels": Entry("channels", "Chat channels: Telegram, Discord, webhooks, the terminal."),
     "tasks": Entry("tasks", "Tasks and reminders: add, list, done, rm."),
     "memory": Entry("memory", "Memory: search notes and conversations, add notes, keep the index."),
     "cron": Entry("cron", "Scheduled jobs: add, list, rm, run, runs, enable, disable."),

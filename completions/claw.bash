@@ -33,6 +33,7 @@ _claw() {
             "claw|bindings") cmd="claw bindings" ;;
             "claw|route") cmd="claw route" ;;
             "claw|pairing") cmd="claw pairing" ;;
+            "claw|channels") cmd="claw channels" ;;
             "claw|tasks") cmd="claw tasks" ;;
             "claw|memory") cmd="claw memory" ;;
             "claw|cron") cmd="claw cron" ;;
@@ -86,6 +87,7 @@ _claw() {
             "claw pairing revoke|-c"|"claw pairing revoke|--channel") ((i++)) ;;
             "claw pairing revoke|-p"|"claw pairing revoke|--peer") ((i++)) ;;
             "claw pairing revoke|--account") ((i++)) ;;
+            "claw channels|status") cmd="claw channels status" ;;
             "claw tasks|add") cmd="claw tasks add" ;;
             "claw tasks|list") cmd="claw tasks list" ;;
             "claw tasks|show") cmd="claw tasks show" ;;
@@ -214,7 +216,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route pairing tasks memory cron config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route pairing channels tasks memory cron config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -244,6 +246,8 @@ _claw() {
         "claw pairing list") opts="--all --json -h --help"; subs=""; args="" ;;
         "claw pairing approve") opts="-h --help"; subs=""; args="1" ;;
         "claw pairing revoke") opts="-c --channel -p --peer --account -h --help"; subs=""; args="" ;;
+        "claw channels") opts="-h --help"; subs="status"; args="" ;;
+        "claw channels status") opts="--probe --json -h --help"; subs=""; args="" ;;
         "claw tasks") opts="-h --help"; subs="add list show edit done reopen rm"; args="" ;;
         "claw tasks add") opts="--due --remind --notes --json -h --help"; subs=""; args="1" ;;
         "claw tasks list") opts="-a --all --json -h --help"; subs=""; args="" ;;

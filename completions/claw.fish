@@ -22,6 +22,7 @@ complete -c claw -n '__fish_use_subcommand' -a agents -d 'Agents: list, add, rem
 complete -c claw -n '__fish_use_subcommand' -a bindings -d 'Message routing: which agent answers whom.'
 complete -c claw -n '__fish_use_subcommand' -a route -d 'Print which agent and session key a message would get, and why.'
 complete -c claw -n '__fish_use_subcommand' -a pairing -d 'Pairing: let new people talk to the assistant.'
+complete -c claw -n '__fish_use_subcommand' -a channels -d 'Chat channels: Telegram, Discord, webhooks, the terminal.'
 complete -c claw -n '__fish_use_subcommand' -a tasks -d 'Tasks and reminders: add, list, done, rm.'
 complete -c claw -n '__fish_use_subcommand' -a memory -d 'Memory: search notes and conversations, add notes, keep the index.'
 complete -c claw -n '__fish_use_subcommand' -a cron -d 'Scheduled jobs: add, list, rm, run, runs, enable, disable.'
@@ -51,7 +52,7 @@ complete -c claw -n '__fish_seen_subcommand_from send' -s h -l help -d 'Show thi
 
 # claw chat
 complete -c claw -n '__fish_seen_subcommand_from chat' -s s -l session -x -d 'Session key.'
-complete -c claw -n '__fish_seen_subcommand_from chat' -s a -l agent -x -d 'Agent that answers. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from chat' -s a -l agent -x -d 'Agent that answers (default: as routed).'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s m -l model -x -d 'Model for this conversation.'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s h -l help -d 'Show this message and exit.'
 
@@ -192,6 +193,15 @@ complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcom
 complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -s p -l peer -x -d 'The peer id. [required]'
 complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -l account -x -d 'Channel account. [default: default]'
 complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -s h -l help -d 'Show this message and exit.'
+
+# claw channels
+complete -c claw -n '__fish_seen_subcommand_from channels; and not __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from channels; and not __fish_seen_subcommand_from status' -a status -d 'Show each channel: connected or not, last message in, last successful send,...'
+
+# claw channels status
+complete -c claw -n '__fish_seen_subcommand_from channels; and __fish_seen_subcommand_from status' -l probe -d 'Also check each channel live (its token, that it is reachable).'
+complete -c claw -n '__fish_seen_subcommand_from channels; and __fish_seen_subcommand_from status' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from channels; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
 
 # claw tasks
 complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -s h -l help -d 'Show this message and exit.'

@@ -304,6 +304,7 @@ BASH_CASES = [
             "bindings",
             "route",
             "pairing",
+            "channels",
             "tasks",
             "memory",
             "cron",

@@ -175,7 +175,58 @@ SCHEMA: Schema = {
         "port": Field("int", 18789, "port the daemon listens on", minimum=0),
     },
     "channels": {
+        "telegram": {
+            "enabled": Field("bool", False, "receive messages in the daemon (claw serve)"),
+            "token_env": Field("str", help="environment variable holding the bot token"),
+            "token": Field("str", help="the bot token itself (prefer token_env)"),
+            "api_base": Field(
+                "str", "https://api.telegram.org", "Bot API base URL (a local Bot API server)"
+            ),
+            "poll_timeout_s": Field(
+                "int", 30, "long-poll timeout of getUpdates, seconds", minimum=1
+            ),
+            "stall_grace_s": Field(
+                "int", 15, "a poll silent this long past its timeout is stalled", minimum=1
+            ),
+            "request_timeout_s": Field(
+                "int", 15, "time limit of one sendMessage or typing call, seconds", minimum=1
+            ),
+            "max_message_chars": Field(
+                "int", 4096, "longest part; longer replies are split (Telegram's limit)", minimum=1
+            ),
+            **CHANNEL_ACCESS,
+        },
+        "discord": {
+            "enabled": Field("bool", False, "receive messages in the daemon (claw serve)"),
+            "token_env": Field("str", help="environment variable holding the bot token"),
+            "token": Field("str", help="the bot token itself (prefer token_env)"),
+            "api_base": Field("str", "https://discord.com/api/v10", "REST API base URL"),
+            "gateway_url": Field(
+                "str", "wss://gateway.discord.gg/?v=10&encoding=json", "gateway WebSocket URL"
+            ),
+            "intents": Field(
+                "int",
+                37377,
+                "gateway intents (GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT)",
+                minimum=0,
+            ),
+            "max_message_chars": Field(
+                "int", 2000, "longest part; longer replies are split (Discord's limit)", minimum=1
+            ),
+            **CHANNEL_ACCESS,
+        },
         "webhook": {
+            "hooks": {
+                WILDCARD: {
+                    "token_env": Field(
+                        "str", help="environment variable holding this hook's bearer token"
+                    ),
+                    "token": Field("str", help="the token itself (prefer token_env)"),
+                    "reply_target": Field(
+                        "str", help="outbound target (channels.webhook.targets) for replies"
+                    ),
+                }
+            },
             "targets": {
                 WILDCARD: {
                     "url": Field("str", help="http(s) URL the message is POSTed to, as JSON"),
@@ -185,7 +236,7 @@ SCHEMA: Schema = {
                     "secret": Field("str", help="the signing secret itself (prefer secret_env)"),
                     "timeout_s": Field("int", 10, "per-request time limit, seconds", minimum=1),
                 }
-            }
+            },
         },
         "mock": {
             "fail_to": Field("list_str", [], "peers whose sends fail for good (tests, demos)"),
@@ -198,7 +249,10 @@ SCHEMA: Schema = {
             ),
             **CHANNEL_ACCESS,
         },
-        WILDCARD: CHANNEL_ACCESS,  # any receiving channel: who may talk to the assistant
+        WILDCARD: {  # any receiving channel: who may talk to the assistant
+            **CHANNEL_ACCESS,
+            "enabled": Field("bool", help="receive messages in the daemon (claw serve)"),
+        },
     },
 }
 
@@ -207,6 +261,7 @@ NAME_VALIDATORS = {
     "providers": lambda n: validate_simple_name(n, "provider name"),
     "servers": lambda n: validate_simple_name(n, "MCP server name"),
     "targets": lambda n: validate_simple_name(n, "webhook target name"),
+    "hooks": lambda n: validate_simple_name(n, "webhook hook name"),
     "channels": lambda n: validate_simple_name(n, "channel name"),
 }
 
