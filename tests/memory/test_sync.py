@@ -87,12 +87,18 @@ def test_only_changed_notes_and_new_transcript_lines_are_reindexed(home: Home) -
     assert report.chunks_added == 1 and report.chunks_removed == 1
 
 
-def test_a_torn_transcript_line_waits_for_its_end(home: Home) -> None:
+def _one_session(home: Home, text: str) -> tuple[SessionStore, str, CountingEmbedder]:
+    """A session with one message, indexed."""
     store = SessionStore(home, fsync=False)
     key = "agent:main:main"
-    store.append(key, [transcript.message("user", "first words about llamas")])
+    store.append(key, [transcript.message("user", text)])
     emb = CountingEmbedder()
     _indexer(home, emb).sync()
+    return store, key, emb
+
+
+def test_a_torn_transcript_line_waits_for_its_end(home: Home) -> None:
+    store, key, emb = _one_session(home, "first words about llamas")
     path = store.path(key)
     line = transcript.message("user", "second words about alpacas")
     data = (__import__("json").dumps(line) + "\n").encode()
@@ -185,11 +191,7 @@ def test_two_processes_updating_at_once_leave_a_consistent_index(home: Home) -> 
 
 
 def test_a_cleared_session_is_read_again_from_its_new_start(home: Home) -> None:
-    store = SessionStore(home, fsync=False)
-    key = "agent:main:main"
-    store.append(key, [transcript.message("user", "the old secret is walrus")])
-    emb = CountingEmbedder()
-    _indexer(home, emb).sync()
+    store, key, emb = _one_session(home, "the old secret is walrus")
     store.clear(key)
     store.append(key, [transcript.message("user", "the new topic is gardening")])
     report = _indexer(home, emb).sync()
