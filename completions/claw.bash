@@ -33,7 +33,9 @@ _claw() {
             "claw|bindings") cmd="claw bindings" ;;
             "claw|route") cmd="claw route" ;;
             "claw|pairing") cmd="claw pairing" ;;
+            "claw|channels") cmd="claw channels" ;;
             "claw|tasks") cmd="claw tasks" ;;
+            "claw|memory") cmd="claw memory" ;;
             "claw|cron") cmd="claw cron" ;;
             "claw|config") cmd="claw config" ;;
             "claw|sessions") cmd="claw sessions" ;;
@@ -86,6 +88,7 @@ _claw() {
             "claw pairing revoke|-c"|"claw pairing revoke|--channel") ((i++)) ;;
             "claw pairing revoke|-p"|"claw pairing revoke|--peer") ((i++)) ;;
             "claw pairing revoke|--account") ((i++)) ;;
+            "claw channels|status") cmd="claw channels status" ;;
             "claw tasks|add") cmd="claw tasks add" ;;
             "claw tasks|list") cmd="claw tasks list" ;;
             "claw tasks|show") cmd="claw tasks show" ;;
@@ -98,6 +101,14 @@ _claw() {
             "claw tasks edit|--title") ((i++)) ;;
             "claw tasks edit|--due") ((i++)) ;;
             "claw tasks edit|--notes") ((i++)) ;;
+            "claw memory|search") cmd="claw memory search" ;;
+            "claw memory|index") cmd="claw memory index" ;;
+            "claw memory|add") cmd="claw memory add" ;;
+            "claw memory|status") cmd="claw memory status" ;;
+            "claw memory search|-a"|"claw memory search|--agent") ((i++)) ;;
+            "claw memory search|-k") ((i++)) ;;
+            "claw memory index|-a"|"claw memory index|--agent") ((i++)) ;;
+            "claw memory add|-a"|"claw memory add|--agent") ((i++)) ;;
             "claw cron|add") cmd="claw cron add" ;;
             "claw cron|list") cmd="claw cron list" ;;
             "claw cron|rm") cmd="claw cron rm" ;;
@@ -181,6 +192,10 @@ _claw() {
         "claw tasks edit|--title") COMPREPLY=(); return 0 ;;
         "claw tasks edit|--due") COMPREPLY=(); return 0 ;;
         "claw tasks edit|--notes") COMPREPLY=(); return 0 ;;
+        "claw memory search|-a"|"claw memory search|--agent") COMPREPLY=(); return 0 ;;
+        "claw memory search|-k") COMPREPLY=(); return 0 ;;
+        "claw memory index|-a"|"claw memory index|--agent") COMPREPLY=(); return 0 ;;
+        "claw memory add|-a"|"claw memory add|--agent") COMPREPLY=(); return 0 ;;
         "claw cron add|--name") COMPREPLY=(); return 0 ;;
         "claw cron add|--at") COMPREPLY=(); return 0 ;;
         "claw cron add|--every") COMPREPLY=(); return 0 ;;
@@ -203,7 +218,7 @@ _claw() {
 
     # Options (and, for a group, subcommands) of the command reached.
     case "$cmd" in
-        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route pairing tasks cron config sessions tools skills"; args="" ;;
+        "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route pairing channels tasks memory cron config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --mode --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
         "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
@@ -233,6 +248,8 @@ _claw() {
         "claw pairing list") opts="--all --json -h --help"; subs=""; args="" ;;
         "claw pairing approve") opts="-h --help"; subs=""; args="1" ;;
         "claw pairing revoke") opts="-c --channel -p --peer --account -h --help"; subs=""; args="" ;;
+        "claw channels") opts="-h --help"; subs="status"; args="" ;;
+        "claw channels status") opts="--probe --json -h --help"; subs=""; args="" ;;
         "claw tasks") opts="-h --help"; subs="add list show edit done reopen rm"; args="" ;;
         "claw tasks add") opts="--due --remind --notes --json -h --help"; subs=""; args="1" ;;
         "claw tasks list") opts="-a --all --json -h --help"; subs=""; args="" ;;
@@ -241,6 +258,11 @@ _claw() {
         "claw tasks done") opts="-h --help"; subs=""; args="1" ;;
         "claw tasks reopen") opts="-h --help"; subs=""; args="1" ;;
         "claw tasks rm") opts="-h --help"; subs=""; args="1" ;;
+        "claw memory") opts="-h --help"; subs="search index add status"; args="" ;;
+        "claw memory search") opts="-a --agent -k --json -h --help"; subs=""; args="1" ;;
+        "claw memory index") opts="--rebuild -a --agent --json -h --help"; subs=""; args="" ;;
+        "claw memory add") opts="--long-term -a --agent --json -h --help"; subs=""; args="1" ;;
+        "claw memory status") opts="--json -h --help"; subs=""; args="" ;;
         "claw cron") opts="-h --help"; subs="add list rm enable disable run runs"; args="" ;;
         "claw cron add") opts="--name --at --every --cron --tz -m --message --agent --notify --deliver --delete-after-run --catch-up --json -h --help"; subs=""; args="" ;;
         "claw cron list") opts="--json -h --help"; subs=""; args="" ;;

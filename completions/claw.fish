@@ -22,7 +22,9 @@ complete -c claw -n '__fish_use_subcommand' -a agents -d 'Agents: list, add, rem
 complete -c claw -n '__fish_use_subcommand' -a bindings -d 'Message routing: which agent answers whom.'
 complete -c claw -n '__fish_use_subcommand' -a route -d 'Print which agent and session key a message would get, and why.'
 complete -c claw -n '__fish_use_subcommand' -a pairing -d 'Pairing: let new people talk to the assistant.'
+complete -c claw -n '__fish_use_subcommand' -a channels -d 'Chat channels: Telegram, Discord, webhooks, the terminal.'
 complete -c claw -n '__fish_use_subcommand' -a tasks -d 'Tasks and reminders: add, list, done, rm.'
+complete -c claw -n '__fish_use_subcommand' -a memory -d 'Memory: search notes and conversations, add notes, keep the index.'
 complete -c claw -n '__fish_use_subcommand' -a cron -d 'Scheduled jobs: add, list, rm, run, runs, enable, disable.'
 complete -c claw -n '__fish_use_subcommand' -a config -d 'Read and change settings (config.toml).'
 complete -c claw -n '__fish_use_subcommand' -a sessions -d 'List, show, clear and archive conversations.'
@@ -51,7 +53,7 @@ complete -c claw -n '__fish_seen_subcommand_from send' -s h -l help -d 'Show thi
 
 # claw chat
 complete -c claw -n '__fish_seen_subcommand_from chat' -s s -l session -x -d 'Session key.'
-complete -c claw -n '__fish_seen_subcommand_from chat' -s a -l agent -x -d 'Agent that answers. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from chat' -s a -l agent -x -d 'Agent that answers (default: as routed).'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s m -l model -x -d 'Model for this conversation.'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s h -l help -d 'Show this message and exit.'
 
@@ -193,6 +195,15 @@ complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcom
 complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -l account -x -d 'Channel account. [default: default]'
 complete -c claw -n '__fish_seen_subcommand_from pairing; and __fish_seen_subcommand_from revoke' -s h -l help -d 'Show this message and exit.'
 
+# claw channels
+complete -c claw -n '__fish_seen_subcommand_from channels; and not __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from channels; and not __fish_seen_subcommand_from status' -a status -d 'Show each channel: connected or not, last message in, last successful send,...'
+
+# claw channels status
+complete -c claw -n '__fish_seen_subcommand_from channels; and __fish_seen_subcommand_from status' -l probe -d 'Also check each channel live (its token, that it is reachable).'
+complete -c claw -n '__fish_seen_subcommand_from channels; and __fish_seen_subcommand_from status' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from channels; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
+
 # claw tasks
 complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -s h -l help -d 'Show this message and exit.'
 complete -c claw -n '__fish_seen_subcommand_from tasks; and not __fish_seen_subcommand_from add list show edit done reopen rm' -a add -d 'Add a task and print its id.'
@@ -235,6 +246,35 @@ complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcomma
 
 # claw tasks rm
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from rm' -s h -l help -d 'Show this message and exit.'
+
+# claw memory
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -s h -l help -d 'Show this message and exit.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a search -d 'Search long-term facts, daily notes and conversations (updates the index first).'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a index -d 'Bring the index up to date now (only what changed is read; the daemon does...'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a add -d 'Append a note to today\'s memory/YYYY-MM-DD.md (or MEMORY.md) and index it.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and not __fish_seen_subcommand_from search index add status' -a status -d 'Show the search mode (hybrid or keyword-only, and why), what is indexed, and...'
+
+# claw memory search
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -s a -l agent -x -d 'Only this agent\'s memory (default: every agent\'s).'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -s k -x -d 'How many results (memory.top_k). [1<=x<=100]'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from search' -s h -l help -d 'Show this message and exit.'
+
+# claw memory index
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -l rebuild -d 'Drop the index and build it anew.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -s a -l agent -x -d 'Only this agent.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -l json -d 'Print what changed as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from index' -s h -l help -d 'Show this message and exit.'
+
+# claw memory add
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -l long-term -d 'A lasting fact: MEMORY.md instead of today\'s note.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -s a -l agent -x -d 'Whose memory. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from add' -s h -l help -d 'Show this message and exit.'
+
+# claw memory status
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from status' -l json -d 'Print JSON.'
+complete -c claw -n '__fish_seen_subcommand_from memory; and __fish_seen_subcommand_from status' -s h -l help -d 'Show this message and exit.'
 
 # claw cron
 complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -s h -l help -d 'Show this message and exit.'

@@ -21,6 +21,18 @@ def test_example_config_is_valid_and_documents_every_fixed_key() -> None:
     assert fixed <= written, f"examples/config.toml does not show: {sorted(fixed - written)}"
 
 
+def test_example_channels_config_is_valid_and_routes_as_it_says() -> None:
+    from claw.routing.route import Inbound, route
+
+    config = cfg.load(EXAMPLES / "channels.toml", environ={})  # validates every key
+    group = Inbound(channel="telegram", peer="55", peer_kind="group", group="-1001234567890")
+    assert route(config, group).agent == "work"
+    assert (
+        route(config, Inbound(channel="webhook", peer="nagios", account="alerts")).agent == "work"
+    )
+    assert route(config, Inbound(channel="telegram", peer="12345")).agent == "main"
+
+
 def test_example_soul_has_content_for_the_model() -> None:
     from claw.agent.prompt import clean
 

@@ -16,6 +16,7 @@ from typing import Any
 from claw.agent.hooks import HookContext, Hooks, load_hooks
 from claw.agent.models import ModelInfo
 from claw.agent.tools.base import ToolContext, ToolRegistry
+from claw.memory.settings import RECALL_PLUGIN, auto_recall_on
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.workspace import create_workspace, workspace_dir
@@ -58,13 +59,20 @@ def build(
         for tool in tools_for(config, workspace, skills):
             if tool.name not in deny:
                 registry.register(tool)
-    hooks = load_hooks(list(config.get("plugins") or []))
+    plugins = list(config.get("plugins") or [])
+    if auto_recall_on(config, agent_id):
+        plugins.append(RECALL_PLUGIN)  # memory's before_agent_start hook
+    hooks = load_hooks(plugins)
     return TurnEnv(
         workspace=workspace,
         registry=registry,
         hooks=hooks,
         hook_ctx=HookContext(
-            agent_id=agent_id, session_key=session_key, model=info.name, channel=channel
+            agent_id=agent_id,
+            session_key=session_key,
+            model=info.name,
+            channel=channel,
+            home_root=home.root,
         ),
         tool_ctx=ToolContext(
             agent_id=agent_id,
@@ -80,7 +88,7 @@ def build(
 
 
 def tools_for(config: Config, workspace: Path, skills: list[Any]) -> list[Any]:
-    """Built-in tools, the task tools, spawn, skill_read (when there are skills), MCP
+    """Built-in tools, the task and memory tools, spawn, skill_read (when there are skills), MCP
     servers' tools."""
     from claw.agent.skills import SkillReadTool
     from claw.agent.tools.builtin import builtin_tools
@@ -89,6 +97,10 @@ def tools_for(config: Config, workspace: Path, skills: list[Any]) -> list[Any]:
 
     tools: list[Any] = list(builtin_tools(dict(config.get("tools") or {})))
     tools.extend(task_tools())
+    if config.get("memory.enabled", True):
+        from claw.memory.tools import memory_tools
+
+        tools.extend(memory_tools())
     tools.extend(spawn_tools(config))
     if skills:
         tools.append(SkillReadTool(workspace))

@@ -19,6 +19,7 @@ import importlib.metadata
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -41,6 +42,7 @@ class HookContext:
     model: str
     channel: str | None = None
     turn_id: str = ""
+    home_root: Path | None = None  # the state directory (for built-in plugins like memory)
 
 
 @dataclass

@@ -29,10 +29,36 @@ def _mock(home: Home, config: Config) -> Channel:
     return MockChannel.from_config(home, config)
 
 
+def _telegram(home: Home, config: Config) -> Channel:
+    from claw.channels.telegram import TelegramChannel
+
+    return TelegramChannel.from_config(home, config)
+
+
+def _discord(home: Home, config: Config) -> Channel:
+    from claw.channels.discord import DiscordChannel
+
+    return DiscordChannel.from_config(home, config)
+
+
+def _terminal(home: Home, config: Config) -> Channel:
+    from claw.channels.terminal import TerminalChannel
+
+    return TerminalChannel(home)
+
+
 CHANNELS: dict[str, Factory] = {
     "webhook": _webhook,
+    "telegram": _telegram,
+    "discord": _discord,
+    "terminal": _terminal,
     "mock": _mock,
 }
+
+# Channels with an inbound side the daemon runs (`start`) when `enabled = true`. The
+# webhook receives through the gateway's `/hooks/<name>` instead; the terminal through
+# `claw chat`.
+RECEIVERS = frozenset({"telegram", "discord"})
 
 
 def known_channels() -> list[str]:

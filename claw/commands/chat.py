@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from claw.commands._base import info, session_ended, state, styled
+from claw.commands._base import AppState, info, session_ended, state, styled
 from claw.commands._turns import finish_background, run_and_render
 from claw.errors import ClawError
-from claw.state.session_keys import main_key
 
 HELP = "Commands: /new (start afresh), /history (recent messages), /exit. Ctrl-C stops a reply."
 
@@ -15,7 +14,9 @@ HELP = "Commands: /new (start afresh), /history (recent messages), /exit. Ctrl-C
 def chat_command(
     ctx: typer.Context,
     session: str = typer.Option(None, "--session", "-s", metavar="KEY", help="Session key."),
-    agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Agent that answers."),
+    agent: str = typer.Option(
+        None, "--agent", "-a", metavar="ID", help="Agent that answers (default: as routed)."
+    ),
     model: str = typer.Option(
         None, "--model", "-m", metavar="MODEL", help="Model for this conversation."
     ),
@@ -24,15 +25,30 @@ def chat_command(
 
     Replies stream as they are generated. /new starts afresh, /history shows recent
     messages, /exit or Ctrl-D leaves; Ctrl-C stops the current reply, not the program.
+
+    The terminal is a channel like the others: without --agent or --session, the
+    [[bindings]] for channel "terminal" (peer: your login name) pick the agent and the
+    agent's dm_scope the session. Messages queued for you on the terminal channel (a
+    heartbeat, `claw notify --channel terminal`) are shown when you start and after
+    each reply.
     """
     from claw.agent.selection import check_agent
     from claw.agent.turn import TurnRequest
+    from claw.channels.terminal import local_user
+    from claw.heartbeat.last_target import remember
+    from claw.routing.route import Inbound, build_session_key, route
 
     st = state(ctx)
-    check_agent(st.config(), agent)
-    key = session or main_key(agent)
+    config = st.config()
+    user = local_user()
+    inbound = Inbound(channel="terminal", peer=user)
+    agent = agent or route(config, inbound).agent
+    check_agent(config, agent)
+    key = session or build_session_key(config, agent, inbound)
+    remember(st.home(), agent, "terminal", user)
     store = st.store()
-    info(f"claw chat · session {key} · {HELP}")
+    info(f"claw chat · {agent} · session {key} · {HELP}")
+    _show_mail(st, user)
     try:
         while True:
             try:
@@ -73,9 +89,18 @@ def chat_command(
                 info("(reply interrupted)")
             except ClawError as e:
                 info(styled("error:", fg="red", err=True) + f" {e}")
+            _show_mail(st, user)
 
     finally:
         finish_background()
+
+
+def _show_mail(st: AppState, user: str) -> None:
+    """Print what was delivered to this user on the terminal channel since last time."""
+    from claw.channels.terminal import unread
+
+    for rec in unread(st.home(), user):
+        info(styled(f"[{rec.get('at', '')}] ", fg="yellow") + str(rec.get("text", "")))
 
 
 def register(app: typer.Typer) -> None:

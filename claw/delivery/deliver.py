@@ -70,6 +70,8 @@ async def deliver(
         await trio.to_thread.run_sync(store.save, entry)
         log.info("delivery %s: attempt %d failed (%s)", entry.id, entry.attempts, error)
         return Outcome("retry", error, decision.retry_at)
+    if entry.inbound_id:  # before the entry goes: see claw.delivery.inbox (replies)
+        await trio.to_thread.run_sync(store.mark_inbound_done, entry)
     await trio.to_thread.run_sync(store.delivered, entry)
     return Outcome("delivered")
 

@@ -57,6 +57,7 @@ class Delivery:
     session_key: str | None = None
     reply_to: str | None = None  # the channel's id of the message this answers
     thread: str | None = None  # topic / thread id, when the channel has them
+    inbound_id: str | None = None  # the journaled message this replies to (marked done first)
     created_at: float = field(default_factory=time.time)
     attempts: int = 0
     next_attempt_at: float = 0.0  # epoch seconds; 0: due now
@@ -131,6 +132,8 @@ def make(
     session_key: str | None = None,
     reply_to: str | None = None,
     thread: str | None = None,
+    inbound_id: str | None = None,
+    entry_id: str | None = None,
 ) -> Delivery:
     """A new pending entry, validated: names never reach a path unchecked, and an empty
     message is refused (claw never sends an empty message)."""
@@ -141,7 +144,7 @@ def make(
     if not parts:
         raise UsageError("nothing to deliver: the message is empty")
     return Delivery(
-        id=new_id(),
+        id=validate_id(entry_id) if entry_id else new_id(),
         channel=channel,
         to=to,
         parts=parts,
@@ -151,4 +154,5 @@ def make(
         session_key=session_key,
         reply_to=reply_to,
         thread=thread,
+        inbound_id=inbound_id,
     )

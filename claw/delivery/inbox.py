@@ -9,13 +9,18 @@ nothing processes it twice.
 
 Records (one JSON line each, appended under the journal's lock and fsynced):
   {"type": "received", "id", "key", ...message fields}
+  {"type": "reply", "id", "key", "queue_id"}      the reply's queue id, chosen before it is queued
   {"type": "done", "id", "key", "outcome", "at"}
   {"type": "compacted", "id", "at"}            first line of a compacted journal
 The key is "<channel>/<account>/<channel_message_id>"; channel and account cannot hold '/',
 so two messages never share a key. Nothing from a message ever becomes a path.
 
 Exactly-once processing needs the handler's effect and `done` to be atomic together (or
-the handler to be idempotent): a crash between the two re-runs that one handler.
+the handler to be idempotent): a crash between the two re-runs that one handler. Replies
+are made idempotent that way: `reserve_reply` durably names the reply's queue id before it
+is queued, and the delivery of a reply marks its message done before the queue entry goes.
+So a re-run that finds its reserved id neither queued nor done knows it was never queued
+(not that it was already delivered), and queues it exactly once.
 """
 
 from __future__ import annotations
@@ -62,12 +67,20 @@ class InboundMessage:
     text: str
     received_at: float = field(default_factory=time.time)
     peer_kind: str = "direct"  # direct | group
+    guild: str | None = None  # a server/guild the group belongs to (Discord)
     group: str | None = None
     thread: str | None = None
     sender_name: str | None = None
     reply_to: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     id: str = ""
+
+    @property
+    def chat(self) -> str:
+        """Where a reply goes: the channel's own chat id when the adapter gives one in
+        `meta["chat"]` (a Discord DM channel), else the group, else the sender."""
+        chat = self.meta.get("chat")
+        return chat if isinstance(chat, str) and chat else (self.group or self.peer)
 
     @property
     def key(self) -> str:
@@ -99,6 +112,7 @@ class _Entry:
     id: str
     key: str
     done_at: float | None = None  # None: still pending
+    queue_id: str | None = None  # the reply's queue entry, once reserved
 
 
 class Inbox:
@@ -175,6 +189,11 @@ class Inbox:
                 return
             entry = self._by_key[key] = self._by_id[entry_id] = _Entry(entry_id, key)
             self._pending[entry_id] = msg
+        elif kind == "reply":
+            entry = self._by_id.get(entry_id)
+            queue_id = rec.get("queue_id")
+            if entry is not None and entry.queue_id is None and isinstance(queue_id, str):
+                entry.queue_id = queue_id
         elif kind == "done":
             at = rec.get("at")
             at = float(at) if isinstance(at, int | float) else time.time()
@@ -232,6 +251,21 @@ class Inbox:
             append_locked(self.path, dumps(rec))
             self._refresh()
 
+    def reserve_reply(self, entry_id: str) -> str:
+        """The queue id the reply to this message gets: chosen and journaled (durably)
+        on the first call, the same one on every later call, even after a restart."""
+        with self._mutex, lock_for(self.path):
+            self._refresh()
+            entry = self._by_id.get(entry_id)
+            if entry is None:
+                raise NotFound(f"no inbound message {entry_id!r} in {self.path}")
+            if entry.queue_id is None:
+                rec = {"type": "reply", "id": entry.id, "key": entry.key, "queue_id": new_id()}
+                append_locked(self.path, dumps(rec))
+                self._refresh()
+            assert entry.queue_id is not None
+            return entry.queue_id
+
     def compact(self, *, keep_seconds: float = KEEP_DONE_SECONDS, now: float | None = None) -> int:
         """Rewrite the journal with the pending entries and recently done keys only.
 
@@ -245,6 +279,9 @@ class Inbox:
             for entry in self._by_key.values():
                 if entry.done_at is None:
                     out.append(dumps(self._pending[entry.id].to_record()))
+                    if entry.queue_id is not None:
+                        rec = {"type": "reply", "id": entry.id, "key": entry.key}
+                        out.append(dumps(rec | {"queue_id": entry.queue_id}))
                 elif entry.done_at >= cutoff:
                     rec = {"type": "done", "id": entry.id, "key": entry.key}
                     out.append(dumps(rec | {"outcome": "compacted", "at": entry.done_at}))

@@ -16,13 +16,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claw.delivery.entry import ID_RE, Delivery, validate_id
 from claw.errors import NotFound
 from claw.state.atomic import TMP_PREFIX, atomic_write_bytes, fsync_dir
 from claw.state.home import Home, make_private_dir
 from claw.state.locks import FileLock, file_lock
+
+if TYPE_CHECKING:
+    from claw.delivery.inbox import Inbox
 
 log = logging.getLogger("claw.delivery")
 SUFFIX = ".json"
@@ -45,6 +48,7 @@ class Stats:
 class QueueStore:
     def __init__(self, home: Home) -> None:
         self.home = home
+        self._inbox: Inbox | None = None
         self.dir = home.root / "queue"
         self.failed_dir = self.dir / "failed"
         make_private_dir(self.failed_dir)
@@ -69,6 +73,17 @@ class QueueStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(entry.id))
         fsync_dir(self.dir)
+
+    def mark_inbound_done(self, entry: Delivery) -> None:
+        """Mark the inbound message this entry answers as done (a no-op when it is, as
+        it nearly always is): a re-run of that message then cannot queue a second reply
+        after this one is delivered and gone."""
+        from claw.delivery.inbox import Inbox
+
+        if self._inbox is None:
+            self._inbox = Inbox(self.home)  # kept: it reads the journal incrementally
+        with contextlib.suppress(NotFound):
+            self._inbox.done(entry.inbound_id or "", f"answered: {entry.id}")
 
     def fail(self, entry: Delivery, reason: str, error: str | None = None) -> None:
         """Park the entry in failed/: the copy there is durable before the pending one goes

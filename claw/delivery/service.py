@@ -25,13 +25,25 @@ WAIT_POLL_S = 0.05
 
 class Channels:
     """The channels a deliverer uses, built on first use and closed at the end. A channel
-    that cannot be built (unknown name, no such target) is a permanent delivery error."""
+    that cannot be built (unknown name, no such target) is a permanent delivery error.
+
+    Sends are counted on `board` (what `channels.status` shows). In the daemon the same
+    instance serves the delivery worker, the inbound side and the typing indicator, so a
+    channel holds one connection pool and one view of its rate limits."""
 
     def __init__(self, home: Home, config: Config) -> None:
+        from claw.channels.status import StatusBoard
+
         self.home, self.config = home, config
+        self.board = StatusBoard()
         self._built: dict[str, Channel] = {}
 
     def __call__(self, name: str) -> Channel:
+        from claw.channels.status import Tracked
+
+        return Tracked(self.raw(name), self.board[name])  # type: ignore[return-value]
+
+    def raw(self, name: str) -> Channel:
         channel = self._built.get(name)
         if channel is None:
             from claw.channels.registry import build_channel
@@ -42,6 +54,13 @@ class Channels:
                 raise DeliveryError(e.message, permanent=True, reason="unknown_channel") from None
             self._built[name] = channel
         return channel
+
+    async def rebuild(self, name: str) -> Channel:
+        """A fresh instance (new connections, the current config), the old one closed."""
+        old = self._built.pop(name, None)
+        if old is not None:
+            await old.aclose()
+        return self.raw(name)
 
     async def aclose(self) -> None:
         for channel in self._built.values():
@@ -66,15 +85,31 @@ def enqueue(
     account: str = "default",
     agent: str | None = None,
     session_key: str | None = None,
+    reply_to: str | None = None,
+    thread: str | None = None,
+    inbound_id: str | None = None,
+    entry_id: str | None = None,
 ) -> Delivery:
-    """Queue a message durably; known channel names only (a typo fails here, not later)."""
+    """Queue a message durably; known channel names only (a typo fails here, not later).
+    `inbound_id` marks a reply to a journaled message; `entry_id` a reserved queue id."""
     from claw.channels.registry import known_channels
 
     if channel not in known_channels():
         raise UsageError(
             f"unknown channel {channel!r}", hint="channels: " + ", ".join(known_channels())
         )
-    entry = entries.make(channel, to, parts, account=account, agent=agent, session_key=session_key)
+    entry = entries.make(
+        channel,
+        to,
+        parts,
+        account=account,
+        agent=agent,
+        session_key=session_key,
+        reply_to=reply_to,
+        thread=thread,
+        inbound_id=inbound_id,
+        entry_id=entry_id,
+    )
     return QueueStore(home).enqueue(entry)
 
 

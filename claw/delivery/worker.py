@@ -85,6 +85,12 @@ class Worker:
     def kick(self) -> None:
         self._wake.set()
 
+    def add(self, entry: Delivery) -> None:
+        """Schedule an entry this process just queued, without waiting for the watch to
+        report its file (~0.1 s): the daemon's own replies go out at once. The watch
+        seeing it later adds nothing (entries are keyed by id)."""
+        self._add(entry)
+
     def status(self) -> dict[str, Any]:
         return {
             "running": self.locked,

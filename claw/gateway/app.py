@@ -24,6 +24,8 @@ from starlette.routing import Route, WebSocketRoute
 
 from claw import __version__
 from claw.gateway import (
+    channel_methods,  # noqa: F401  (registers channels.status)
+    memory_methods,  # noqa: F401  (registers memory.recall)
     queue_methods,  # noqa: F401  (registers the queue.* methods)
     task_methods,  # noqa: F401  (registers the tasks.* methods)
 )
@@ -107,6 +109,7 @@ class GatewayApp:
                 Route("/health", _health, methods=["GET"]),
                 Route("/rpc", _Raw(self._rpc)),
                 WebSocketRoute("/ws", _Raw(self._ws)),
+                Route("/hooks/{name}", _Raw(self._hook)),
                 WebSocketRoute("/{path:path}", _Raw(_refuse_ws)),
             ],
             exception_handlers={404: _not_found},
@@ -164,6 +167,34 @@ class GatewayApp:
             await _reply(send, 429, out, retry)
             return
         await _reply(send, 200 if out is not None else 204, out or b"")
+
+    async def _hook(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /hooks/<name>`: an inbound webhook message (claw.gateway.hooks)."""
+        from claw.gateway.hooks import HookError
+        from claw.gateway.hooks import receive as receive_hook
+
+        if scope.get("method") != "POST":
+            await _reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
+            return
+        await trio.sleep(self.throttle.delay_for(_client(scope)))  # after wrong tokens
+        if self._http_bucket(_client(scope)).take() > 0:
+            await _reply(send, 429, encode({"error": "rate limited"}), [(b"retry-after", b"1")])
+            return
+        body = await _read_body(scope, receive, self.limits.max_body)
+        if body is None:
+            await _reply(send, 413, encode({"error": "body too large"}))
+            return
+        name = str(scope.get("path_params", {}).get("name", ""))
+        try:
+            answer = await receive_hook(
+                self.gw.channels, self.gw.config, name, scope["headers"], body, self.token
+            )
+        except HookError as e:
+            if e.status == 401:
+                self.throttle.failed(_client(scope))
+            await _reply(send, e.status, encode({"error": e.message}))
+            return
+        await _reply(send, 200, encode(answer))
 
     def _http_bucket(self, client: str) -> RateLimiter:
         """The rate limit of one client address over HTTP (WebSockets have one each);

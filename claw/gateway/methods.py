@@ -66,6 +66,7 @@ class Gateway:
     worker: Any = None  # the delivery worker (claw.delivery.worker.Worker), when running
     ticker: Any = None  # the heartbeat ticker (claw.heartbeat.ticker.Ticker), when running
     cron: Any = None  # the cron scheduler (claw.cron.scheduler.Scheduler), when running
+    channels: Any = None  # the receiving channels (claw.channels.runtime.ChannelRuntime)
     _local: threading.local = field(default_factory=threading.local)
 
     def store(self) -> SessionStore:

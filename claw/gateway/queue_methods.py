@@ -18,7 +18,7 @@ from claw.gateway import rpc_errors as codes
 from claw.gateway.methods import METHODS, Caller, Gateway
 from claw.gateway.rpc_errors import RpcError, invalid_params
 
-TOPICS = ("queue.failed", "cron.disabled", "subagent.report")
+TOPICS = ("queue.failed", "cron.disabled", "channels.error", "subagent.report")
 
 _sync = trio.to_thread.run_sync
 

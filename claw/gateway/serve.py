@@ -18,6 +18,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from claw.channels.runtime import ChannelRuntime
 from claw.cron.scheduler import Scheduler, disabled_event
 from claw.delivery.queue import QueueStore
 from claw.delivery.service import Channels
@@ -28,7 +29,8 @@ from claw.gateway.methods import Gateway
 from claw.gateway.queue_methods import failed_event
 from claw.gateway.security import check_bind, load_token
 from claw.heartbeat.ticker import Ticker
-from claw.routing.inbound import process_forever
+from claw.memory.watcher import follow_memory
+from claw.routing.inbound import Wakeup, process_forever
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.supervisor.spawn import SPAWNER, recover
@@ -76,6 +78,14 @@ async def serve(
                 stopped.set()
 
     channels = Channels(home, config)
+    wakeup = Wakeup()
+    gw.channels = ChannelRuntime(
+        home,
+        config,
+        channels,
+        wakeup,
+        on_error=lambda name, ev: app.broadcast("channels.error", ev),
+    )
     gw.worker = Worker(
         QueueStore(home),
         channels,
@@ -88,7 +98,19 @@ async def serve(
             nursery.start_soon(gw.ticker.run)
             # Inbound messages journaled by channels (and any left over from before a
             # restart): route, check access, answer, queue the reply.
-            nursery.start_soon(partial(process_forever, home, config))
+            nursery.start_soon(
+                partial(
+                    process_forever,
+                    home,
+                    config,
+                    wakeup=wakeup,
+                    channels=channels,
+                    on_queued=partial(_hand_to_worker, gw.worker),
+                )
+            )
+            nursery.start_soon(gw.channels.run)  # Telegram, Discord, … (restarted on failure)
+            if config.get("memory.enabled", True):  # the index follows notes and transcripts
+                nursery.start_soon(partial(follow_memory, home, config))
             if config.get("cron.enabled", True):
                 gw.cron = Scheduler(
                     home,
@@ -133,6 +155,13 @@ def _listen_for_reports(app: GatewayApp) -> Callable[[], None]:
 
     SPAWNER.listeners.append(on_report)
     return lambda: SPAWNER.listeners.remove(on_report)
+
+
+async def _hand_to_worker(worker: Worker, entry_id: str) -> None:
+    """A reply the daemon just queued goes to the worker now (not when the watch says)."""
+    entry = await trio.to_thread.run_sync(worker.store.load, entry_id)
+    if entry is not None:
+        worker.add(entry)
 
 
 async def _drain(gw: Gateway, app: GatewayApp, grace_s: float) -> None:

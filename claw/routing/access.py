@@ -222,6 +222,11 @@ def channel_settings(config: Config, channel: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
+# Channels whose transport already proved who is talking: an inbound webhook carries its
+# hook's token, the terminal is the local user. Pairing would only get in the way.
+AUTHENTICATED = frozenset({"webhook", "terminal"})
+
+
 def decide(
     config: Config,
     home: Home,
@@ -234,6 +239,8 @@ def decide(
 ) -> Decision:
     """May this message reach an agent? Refused direct messages may carry a `reply`."""
     now = time.time() if now is None else now
+    if inbound.channel in AUTHENTICATED:
+        return Decision(True, "the channel authenticated the sender")
     settings = channel_settings(config, inbound.channel)
     if inbound.peer_kind == "group":
         if mentioned:

@@ -9,39 +9,20 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from claw.errors import ConfigError, UsageError
+from claw.state.config_channels import CHANNELS
+from claw.state.config_field import WILDCARD, Field, Schema
+from claw.state.config_memory import MEMORY
+from claw.state.config_supervisor import SUPERVISOR
 from claw.state.durations import format_duration, parse_duration
 from claw.state.names import validate_agent_id, validate_simple_name
-
-WILDCARD = "*"
-
-
-@dataclass(frozen=True)
-class Field:
-    kind: str  # str int bool duration enum list_str list_table dict_str peer
-    default: Any = None  # None: unset unless given
-    help: str = ""
-    choices: tuple[str, ...] = ()
-    minimum: int | None = None
-    item: dict[str, Any] | None = None  # schema of each table in a list_table
-
-
-Schema = dict[str, Any]  # values are Field or nested Schema
 
 PROFILE: Schema = {
     "name": Field("str", help="profile name, shown in errors and cooldowns"),
     "api_key_env": Field("str", help="environment variable that holds the API key"),
     "api_key": Field("str", help="the API key itself (prefer api_key_env)"),
-}
-
-CHANNEL_ACCESS: Schema = {
-    "allow_from": Field("list_str", [], "peer ids that may send direct messages ('*': all)"),
-    "groups_require_mention": Field(
-        "bool", True, "answer group messages only when they mention the bot"
-    ),
 }
 
 BINDING_MATCH: Schema = {
@@ -53,33 +34,6 @@ BINDING_MATCH: Schema = {
     "thread": Field("str", help="thread id"),
 }
 BINDING: Schema = {"agent": Field("str", help="the agent that answers"), "match": BINDING_MATCH}
-
-# claw.supervisor (issue #9): which mode each turn from a person runs in.
-MODES = ("fast", "single", "multi")
-SUPERVISOR: Schema = {
-    "enabled": Field("bool", True, "route each turn to fast, single or multi mode (off: single)"),
-    "fast_model": Field("str", help="model for fast mode (default: the agent's model)"),
-    "fast_history": Field("int", 6, "messages of history fast mode sends", minimum=0),
-    "fast_max_tokens": Field("int", 512, "longest fast-mode reply, in tokens", minimum=1),
-    "classifier_model": Field(
-        "str", help="cheap model asked when the cheap classification is uncertain (default: none)"
-    ),
-    "uncertain_below": Field(
-        "int", 30, "percent: a best example score below this is uncertain", minimum=0
-    ),
-    "uncertain_margin": Field(
-        "int", 5, "percent: a lead over the next mode smaller than this is uncertain", minimum=0
-    ),
-    "max_subagents": Field("int", 4, "most sub-tasks a multi-mode plan may have", minimum=2),
-    "subagent_timeout_s": Field("int", 120, "time limit of each subagent, seconds", minimum=1),
-    "spawn": Field("bool", True, "offer the agent the spawn tool (background subagents)"),
-    "intents": {
-        WILDCARD: {
-            "mode": Field("enum", help="fast, single or multi", choices=MODES),
-            "examples": Field("list_str", help="example messages of this intent"),
-        }
-    },
-}
 
 SCHEMA: Schema = {
     "model": {
@@ -146,6 +100,7 @@ SCHEMA: Schema = {
         WILDCARD: {
             "model": Field("str", help="overrides model.default for this agent"),
             "fallbacks": Field("list_str", help="overrides model.fallbacks for this agent"),
+            "auto_recall": Field("bool", help="overrides memory.auto_recall for this agent"),
             "dm_scope": Field(
                 "enum",
                 "main",
@@ -211,36 +166,12 @@ SCHEMA: Schema = {
             "int", 5, "failures in a row after which a job is disabled", minimum=1
         ),
     },
+    "memory": MEMORY,
     "gateway": {
         "host": Field("str", "127.0.0.1", "address the daemon listens on"),
         "port": Field("int", 18789, "port the daemon listens on", minimum=0),
     },
-    "channels": {
-        "webhook": {
-            "targets": {
-                WILDCARD: {
-                    "url": Field("str", help="http(s) URL the message is POSTed to, as JSON"),
-                    "secret_env": Field(
-                        "str", help="environment variable holding the HMAC signing secret"
-                    ),
-                    "secret": Field("str", help="the signing secret itself (prefer secret_env)"),
-                    "timeout_s": Field("int", 10, "per-request time limit, seconds", minimum=1),
-                }
-            }
-        },
-        "mock": {
-            "fail_to": Field("list_str", [], "peers whose sends fail for good (tests, demos)"),
-            "flaky_to": Field("list_str", [], "peers whose sends fail, to be retried"),
-            "retry_after_s": Field(
-                "int", 0, "retry hint attached to flaky failures, seconds (0: none)", minimum=0
-            ),
-            "max_message_chars": Field(
-                "int", 4096, "longest part; longer replies are split", minimum=1
-            ),
-            **CHANNEL_ACCESS,
-        },
-        WILDCARD: CHANNEL_ACCESS,  # any receiving channel: who may talk to the assistant
-    },
+    "channels": CHANNELS,
 }
 
 NAME_VALIDATORS = {
@@ -248,6 +179,7 @@ NAME_VALIDATORS = {
     "providers": lambda n: validate_simple_name(n, "provider name"),
     "servers": lambda n: validate_simple_name(n, "MCP server name"),
     "targets": lambda n: validate_simple_name(n, "webhook target name"),
+    "hooks": lambda n: validate_simple_name(n, "webhook hook name"),
     "intents": lambda n: validate_simple_name(n, "intent name"),
     "channels": lambda n: validate_simple_name(n, "channel name"),
 }

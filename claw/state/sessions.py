@@ -196,6 +196,16 @@ class SessionStore:
             self.index.delete(key)
         with contextlib.suppress(FileNotFoundError):
             (self.lock_dir / f"{encode_component(key)}.lock").unlink()
+        self._forget_memory(key)
+
+    def _forget_memory(self, key: str) -> None:
+        """A deleted conversation must not be recalled: drop its chunks from memory."""
+        from claw.memory.sync import forget_session
+
+        try:
+            forget_session(self.home, key)
+        except Exception as e:  # the next memory sync drops them too (the file is gone)
+            log.warning("memory index not updated for deleted %s (%s)", key, e)
 
     def archive_older_than(self, seconds: float) -> list[str]:
         """Archive sessions not updated for `seconds`; returns their keys."""

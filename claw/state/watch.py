@@ -33,10 +33,11 @@ async def watch_dir(
     wanted: Callable[[str], bool],
     on_changes: Callable[[Changes], Awaitable[None]],
     *,
+    recursive: bool = False,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Call `on_changes` with each batch of changes to files in `directory` (not its
-    subdirectories) whose name is `wanted`, until cancelled.
+    """Call `on_changes` with each batch of changes to files in `directory` (and, with
+    `recursive`, its subdirectories) whose name is `wanted`, until cancelled.
 
     `task_status.started()` comes only once the watch is known to be live: awatch creates
     its watch lazily, on its first iteration, so a probe file is touched until the watch
@@ -51,7 +52,7 @@ async def watch_dir(
         watch_filter=lambda change, path: (name := Path(path).name) == PROBE or wanted(name),
         debounce=50,
         step=50,  # how often its thread wakes to check the stop event
-        recursive=False,
+        recursive=recursive,
         stop_event=stop,
         rust_timeout=60_000,
     )

@@ -352,7 +352,11 @@ def test_tool_capable_models_do_get_the_builtin_tools(home: Home) -> None:
     turn(home, "hi", model="scripted/test")
     offered = {t["function"]["name"] for t in script.params[0]["tools"]}
     builtin = {"current_time", "read_file", "write_file", "list_dir"}
-    assert offered == builtin | {"task_create", "task_list", "task_update", "spawn"}
+    assert offered == builtin | {"task_create", "task_list", "task_update"} | {
+        "memory_search",
+        "memory_save",
+        "spawn",
+    }
 
 
 # -- 6. overflow → compaction → retry ------------------------------------------------------

@@ -18,7 +18,8 @@ from tests import scripted
 
 MAIN = "agent:main:main"
 BUILTIN_TOOLS = {"current_time", "read_file", "write_file", "list_dir"}
-BUILTIN_TOOLS |= {"task_create", "task_list", "task_update", "spawn"}
+BUILTIN_TOOLS |= {"task_create", "task_list", "task_update", "memory_search", "memory_save"}
+BUILTIN_TOOLS |= {"spawn"}
 
 
 def msgs(home: Home) -> list[dict[str, Any]]:

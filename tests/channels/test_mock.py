@@ -129,6 +129,8 @@ def test_bad_account_is_permanent(home):
 
 
 def test_registry_names_and_unknown_channel(home):
-    assert known_channels() == ["mock", "webhook"]
-    with pytest.raises(UsageError, match="known channels: mock, webhook"):
+    assert known_channels() == ["discord", "mock", "telegram", "terminal", "webhook"]
+    with pytest.raises(
+        UsageError, match="known channels: discord, mock, telegram, terminal, webhook"
+    ):
         build_channel("telegrm", home, load(home.config_file))

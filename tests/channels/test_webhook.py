@@ -342,6 +342,6 @@ def test_importing_the_registry_does_not_import_httpx():
     code = (
         "import sys, claw.channels.registry as r; "
         "assert 'httpx' not in sys.modules, 'httpx'; "
-        "assert r.known_channels() == ['mock', 'webhook']"
+        "assert r.known_channels() == ['discord', 'mock', 'telegram', 'terminal', 'webhook']"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

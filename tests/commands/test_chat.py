@@ -52,3 +52,38 @@ def test_chat_model_error_keeps_the_conversation_going(home_path: Path) -> None:
     r = run_claw("chat", "--model", "nosuchprovider", input="hi\n/exit\n", timeout=60)
     assert r.returncode == 0, r.stderr
     assert "unknown model 'nosuchprovider'" in r.stderr
+
+
+def test_chat_routes_through_the_terminal_channel(home_path: Path) -> None:
+    """Bindings for channel "terminal" pick the agent; the login name is the peer."""
+    from claw.channels.terminal import local_user
+
+    for args in (
+        ("agents", "add", "desk", "--model", "echo"),
+        ("config", "set", "agents.desk.dm_scope", "per-peer"),
+        ("config", "set", "bindings", '[{"agent": "desk", "match": {"channel": "terminal"}}]'),
+    ):
+        r = run_claw(*args)
+        assert r.returncode == 0, r.stderr
+    r = run_claw("chat", input="hi desk\n/exit\n", timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert f"desk · session agent:desk:direct:{local_user()}" in r.stderr
+    assert "claw> hi desk" in r.stdout
+
+
+def test_messages_for_the_terminal_are_shown_in_chat_once(home_path: Path) -> None:
+    from claw.channels.terminal import local_user
+
+    me = local_user()
+    r = run_claw("notify", "--channel", "terminal", "--to", me, "--wait", "remember the milk")
+    assert r.returncode == 0, r.stderr
+    r = run_claw("chat", "--model", "echo", input="ok\n/exit\n", timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("remember the milk") == 1
+    again = run_claw("chat", "--model", "echo", input="/exit\n", timeout=90)
+    assert "remember the milk" not in again.stderr  # shown once
+    # and the heartbeat's "last" target now points at this terminal
+    from claw.heartbeat.last_target import last_target
+    from claw.state.home import Home
+
+    assert last_target(Home(home_path), "main") == f"terminal:{me}"

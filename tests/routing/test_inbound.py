@@ -121,7 +121,7 @@ def test_an_empty_message_is_ignored(home: Home) -> None:
     assert script.calls == []
 
 
-def test_process_forever_drains_then_picks_up_new_records(home: Home) -> None:
+def test_process_forever_processes_the_backlog_then_new_records(home: Home) -> None:
     config = setup(home, ["alice"])
     scripted.install(["first", "second"])
     inbox = Inbox(home)
@@ -134,7 +134,9 @@ def test_process_forever_drains_then_picks_up_new_records(home: Home) -> None:
                     home, config, poll_s=0.05, task_status=task_status
                 )
             )
-            assert inbox.pending() == []  # drained before started()
+            with trio.fail_after(10):  # the backlog is processed after started()
+                while inbox.pending():
+                    await trio.sleep(0.05)
             inbox.record(message(2))
             with trio.fail_after(10):
                 while inbox.pending():
@@ -150,3 +152,82 @@ def _journal(home: Home) -> list[dict]:
     from claw.state import jsonl
 
     return jsonl.read_all(Inbox(home).path).records
+
+
+def test_a_rerun_after_the_reply_was_queued_does_not_answer_twice(home: Home) -> None:
+    """The daemon died after queueing the reply but before marking the message done."""
+    config = setup(home, ["alice"])
+    script = scripted.install(["only once"])
+    msg = record(home, message(1))
+    first = handle(home, config, msg)  # not marked done: as if killed right here
+    assert Inbox(home).pending() != []
+    again = handle(home, config, Inbox(home).pending()[0])
+    assert again == first and len(script.calls) == 1
+    run_flush(home, config)
+    assert [s["text"] for s in read_outbox(home)] == ["only once"]
+
+
+def test_a_delivered_reply_marks_its_message_done(home: Home) -> None:
+    """Delivered before `done` was written: the delivery wrote it, so no re-run happens."""
+    config = setup(home, ["alice"])
+    scripted.install(["hi"])
+    msg = record(home, message(1))
+    handle(home, config, msg)
+    run_flush(home, config)
+    assert Inbox(home).pending() == []
+    assert [s["text"] for s in read_outbox(home)] == ["hi"]
+
+
+def test_a_reserved_reply_that_was_never_queued_is_queued_on_rerun(home: Home) -> None:
+    config = setup(home, ["alice"])
+    script = scripted.install(["answer"])
+    msg = record(home, message(1))
+    reserved = Inbox(home).reserve_reply(msg.id)  # died after reserving, before the turn
+    Inbox(home).compact()  # a restart compacts: the reservation survives it
+    assert handle(home, config, Inbox(home).pending()[0]) == f"answered: {reserved}"
+    assert len(script.calls) == 1
+
+
+def test_one_session_in_order_different_sessions_concurrently(home: Home) -> None:
+    cfg.set_value(home.config_file, "agents.main.dm_scope", "per-peer")
+    config = setup(home, ["alice", "bob"])
+    started: list[str] = []
+    import threading
+
+    gate = threading.Event()
+
+    def fake_handle(home_, config_, msg, *, inbox=None, on_turn_start=None) -> str:
+        started.append(msg.channel_message_id)
+        if msg.channel_message_id == "m1":
+            assert gate.wait(5)  # alice's first message is slow
+        return "silent"
+
+    import claw.routing.inbound as inbound_mod
+
+    inbox = Inbox(home)
+    for n, peer in ((1, "alice"), (2, "alice"), (3, "bob")):
+        inbox.record(message(n, peer=peer))
+
+    async def main() -> None:
+        real = inbound_mod.handle
+        inbound_mod.handle = fake_handle  # type: ignore[assignment]
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    lambda task_status: process_forever(
+                        home, config, poll_s=0.05, task_status=task_status
+                    )
+                )
+                with trio.fail_after(10):
+                    while "m3" not in started:  # bob is not held up by alice
+                        await trio.sleep(0.02)
+                assert "m2" not in started  # alice's second waits for her first
+                gate.set()
+                while inbox.pending():
+                    await trio.sleep(0.02)
+                nursery.cancel_scope.cancel()
+        finally:
+            inbound_mod.handle = real  # type: ignore[assignment]
+
+    trio.run(main)
+    assert started.index("m1") < started.index("m2")

@@ -1,0 +1,50 @@
+"""Gateway method `channels.status`: each channel's health as the daemon sees it.
+
+Per channel: whether the daemon receives on it, its state (connected, backing off after
+a failure, send-only), when it last received a message and last sent one successfully,
+its last error, restarts, counters and the adapter's own `health()`. With `probe: true`
+each configured channel is also checked live (Telegram getMe, Discord's /users/@me, …),
+in parallel, each within 10 s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from claw.channels.runtime import probe_channel
+from claw.gateway import rpc_errors as codes
+from claw.gateway.methods import METHODS, Caller, Gateway
+from claw.gateway.rpc_errors import RpcError
+
+
+@dataclass
+class ChannelsStatusParams:
+    probe: bool = False
+
+
+@METHODS.method("channels.status", params=ChannelsStatusParams)
+async def channels_status(gw: Gateway, caller: Caller, p: ChannelsStatusParams) -> dict[str, Any]:
+    runtime = gw.channels
+    if runtime is None:
+        raise RpcError(codes.FAILED, "the daemon's channels are not running")
+    rows = runtime.status()
+    if p.probe:
+        results: dict[str, dict[str, Any]] = {}
+
+        async def one(name: str) -> None:
+            try:
+                channel = runtime.channels.raw(name)
+            except Exception as e:
+                results[name] = {"ok": False, "error": str(e)}
+                return
+            results[name] = await probe_channel(channel)
+
+        async with trio.open_nursery() as nursery:
+            for row in rows:
+                nursery.start_soon(one, row["name"])
+        for row in rows:
+            row["probe"] = results.get(row["name"])
+    return {"channels": rows}

@@ -1,0 +1,133 @@
+"""Inbound webhooks: `POST /hooks/<name>` journals a message for an agent to answer.
+
+Each hook is configured under `[channels.webhook.hooks.<name>]` with its own token
+(`token_env`, or `token`), which must differ from the gateway token: a hook token is
+handed to third-party services, and must not open the whole gateway. The token comes in
+`Authorization: Bearer <token>` only, never in the URL.
+
+The body is JSON: `{"text": "...", "from": "alice", "id": "evt-42", "thread": "t1"}`;
+only `text` is required. `id` makes retries safe: the same id is journaled once (the
+answer says `"duplicate": true`). The message is journaled (fsynced) before the 200, so a
+hook that got its 200 can forget the event. Messages arrive on channel `webhook` with
+the hook's name as the account (bindings can route per hook); the reply goes to the
+outbound target named by the hook's `reply_target`, or nowhere if it has none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from claw.delivery.inbox import InboundMessage
+from claw.errors import ClawError, InvalidName
+from claw.gateway.security import bearer_from_headers, check_token
+from claw.state.config import Config
+from claw.state.names import validate_simple_name
+
+if TYPE_CHECKING:
+    from claw.channels.runtime import ChannelRuntime
+
+log = logging.getLogger("claw.gateway.hooks")
+MAX_FIELD = 256
+
+
+class HookError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def hook_token(config: Config, name: str) -> str | None:
+    """The configured token of hook `name` (None: no such hook, or no token set)."""
+    table = (config.get("channels.webhook.hooks", {}) or {}).get(name)
+    if not isinstance(table, dict):
+        return None
+    env = table.get("token_env")
+    token = os.environ.get(env, "") if env else table.get("token", "")
+    return token or None
+
+
+def authorise(config: Config, name: str, headers: Any, gateway_token: str) -> None:
+    """Raise HookError unless the request carries this hook's token.
+
+    An unknown hook and a wrong token look the same from outside (401): a caller cannot
+    probe which hook names exist.
+    """
+    try:
+        validate_simple_name(name, "hook name")
+    except InvalidName:
+        raise HookError(404, "no such hook") from None
+    expected = hook_token(config, name)
+    presented = bearer_from_headers(headers)
+    if expected is not None and check_token(expected, gateway_token):
+        log.error("hook %r: its token equals the gateway token; refusing it", name)
+        raise HookError(403, "this hook's token must differ from the gateway token")
+    if expected is None or not check_token(presented, expected):
+        raise HookError(401, "unauthorized")
+
+
+def parse_message(config: Config, name: str, body: bytes) -> InboundMessage:
+    """The InboundMessage a hook body describes (HookError 400 when it is not one)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise HookError(400, "the body must be JSON") from None
+    if not isinstance(data, dict):
+        raise HookError(400, "the body must be a JSON object")
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise HookError(400, "'text' is required: a non-empty string")
+    fields: dict[str, str | None] = {}
+    for key in ("from", "id", "thread"):
+        value = data.get(key)
+        if value is not None and (
+            not isinstance(value, str | int)
+            or isinstance(value, bool)
+            or len(str(value)) > MAX_FIELD
+        ):
+            raise HookError(400, f"'{key}' must be a string of at most {MAX_FIELD} characters")
+        if value is not None and any(c.isspace() or not c.isprintable() for c in str(value)):
+            raise HookError(400, f"'{key}' must not contain spaces or control characters")
+        fields[key] = None if value is None else str(value)
+    table = (config.get("channels.webhook.hooks", {}) or {}).get(name) or {}
+    reply_target = table.get("reply_target")
+    meta: dict[str, Any] = {"hook": name}
+    if reply_target:
+        meta["chat"] = reply_target
+    else:
+        meta["no_reply"] = True
+    try:
+        return InboundMessage(
+            channel="webhook",
+            account=name,
+            channel_message_id=fields["id"] or uuid.uuid4().hex,
+            peer=fields["from"] or name,
+            text=text,
+            thread=fields["thread"],
+            meta=meta,
+        ).validate()
+    except InvalidName as e:
+        raise HookError(400, e.message) from None
+
+
+async def receive(
+    runtime: ChannelRuntime | None,
+    config: Config,
+    name: str,
+    headers: Any,
+    body: bytes,
+    gateway_token: str,
+) -> dict[str, Any]:
+    """Authorise, parse and journal one hook call; the JSON answer for a 200."""
+    authorise(config, name, headers, gateway_token)
+    msg = parse_message(config, name, body)
+    if runtime is None:
+        raise HookError(503, "the daemon is not receiving messages")
+    try:
+        entry_id, new = await runtime.record("webhook", msg)
+    except ClawError as e:
+        raise HookError(400, e.message) from None
+    return {"ok": True, "id": entry_id, "duplicate": not new}

@@ -1,0 +1,100 @@
+"""What callers use: recall (sync, then search) and status, for the CLI, the tools, the
+gateway and auto-recall alike, so they all see the same index the same way."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from claw.errors import ClawError
+from claw.memory.search import Recall, search
+from claw.memory.settings import MemorySettings
+from claw.state.config import Config
+from claw.state.home import Home
+
+log = logging.getLogger(__name__)
+QUICK_LOCK_WAIT_S = 2.0  # a turn does not wait for a long rebuild: it searches what is there
+
+
+def require_enabled(settings: MemorySettings) -> None:
+    if not settings.enabled:
+        raise ClawError(
+            "memory is turned off", hint="turn it on with `claw config set memory.enabled true`"
+        )
+
+
+def recall(
+    home: Home,
+    config: Config,
+    query: str,
+    *,
+    agent: str | None = None,
+    k: int | None = None,
+    sync: str = "notes",
+    exclude: frozenset[str] = frozenset(),
+) -> Recall:
+    """Search memory after bringing the index up to date.
+
+    sync: "all" (notes and transcripts: the CLI, on demand), "notes" (the agent's notes
+    only, cheap: what a turn uses; transcripts are followed by the daemon's watcher and
+    by CLI commands) or "none".
+    """
+    from claw.memory.sync import IndexBusy, Indexer
+    from claw.tasks.when import user_zone
+
+    if not query.strip():
+        raise ClawError("the query is empty")
+    settings = MemorySettings.from_config(config)
+    require_enabled(settings)
+    indexer = Indexer(
+        home, config, settings=settings, lock_wait=-1 if sync == "all" else QUICK_LOCK_WAIT_S
+    )
+    if sync != "none":
+        try:
+            indexer.sync(agent, transcripts=None if sync == "all" else False)
+        except IndexBusy:
+            log.info("memory index busy: searching it as it is")
+    zone = user_zone(config.get("user.timezone"))
+    return search(
+        home,
+        config,
+        query,
+        agent=agent,
+        k=k,
+        settings=settings,
+        embedder=indexer.embedder,
+        exclude=exclude,
+        zone=zone,
+    )
+
+
+def status(home: Home, config: Config) -> dict[str, Any]:
+    """What `claw memory status` shows: mode, model, counts, size on disk."""
+    from claw.memory.embed import resolve
+    from claw.memory.index import MemoryIndex, index_path
+
+    settings = MemorySettings.from_config(config)
+    emb = resolve(config, settings.embedding_model) if settings.enabled else None
+    path = index_path(home)
+    out: dict[str, Any] = {
+        "enabled": settings.enabled,
+        "mode": emb.mode if emb else "off",
+        "embedding_model": settings.embedding_model or "none",
+        "embedding": emb.reason if emb else "memory is turned off",
+        "index": str(path),
+        "exists": path.exists(),
+        "size_bytes": 0,
+        "sources": {"long_term": 0, "daily": 0, "session": 0},
+        "chunks": 0,
+        "vectors": 0,
+        "vectors_model": "",
+        "transcripts": settings.transcripts,
+    }
+    if path.exists():
+        out["size_bytes"] = sum(
+            p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()
+        )
+        with MemoryIndex(home) as idx:
+            out.update(idx.stats())
+            out["vectors_model"] = idx.meta("embedding_model")
+    return out

@@ -1,0 +1,166 @@
+"""Inbound webhooks on the real gateway: POST /hooks/<name> -> journal -> agent -> reply."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from claw.delivery.inbox import Inbox
+from claw.state.config import set_value
+from claw.state.home import Home
+from tests.gateway.live import run, running
+
+
+class Receiver:
+    """An outbound webhook target on 127.0.0.1 that records what it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/in"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def configure(home: Home, receiver: Receiver, token: str = "hook-secret-1") -> None:
+    set_value(home.config_file, "model.default", "echo")
+    set_value(home.config_file, "channels.webhook.hooks.alerts.token", token)
+    set_value(home.config_file, "channels.webhook.hooks.alerts.reply_target", "back")
+    set_value(home.config_file, "channels.webhook.targets.back.url", receiver.url)
+    set_value(home.config_file, "channels.webhook.hooks.quiet.token", "quiet-token-2")
+
+
+def hook(port: int, name: str, body: Any, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(f"http://127.0.0.1:{port}/hooks/{name}", content=raw, headers=headers)
+
+
+def test_a_hook_message_is_journaled_answered_and_replied(home: Home, receiver: Receiver) -> None:
+    configure(home, receiver)
+
+    async def main() -> None:
+        async with running(home) as server:
+            post = lambda *a: trio.to_thread.run_sync(hook, server.port, *a)  # noqa: E731
+            r = await post(
+                "alerts", {"text": "disk full", "from": "nagios", "id": "e1"}, "hook-secret-1"
+            )
+            assert r.status_code == 200 and r.json()["duplicate"] is False
+            again = await post(
+                "alerts", {"text": "disk full", "from": "nagios", "id": "e1"}, "hook-secret-1"
+            )
+            assert again.json() == r.json() | {"duplicate": True}  # a retried event: once
+            while not receiver.bodies:
+                await trio.sleep(0.02)
+            await trio.sleep(0.3)
+            server.nursery.cancel_scope.cancel()
+
+    run(main)
+    assert [b["text"] for b in receiver.bodies] == ["disk full"]  # echo, exactly once
+    assert receiver.bodies[0]["to"] == "back"
+    assert Inbox(home).pending() == []
+
+
+def test_hook_refusals(home: Home, receiver: Receiver) -> None:
+    configure(home, receiver)
+
+    async def main() -> None:
+        async with running(home) as server:
+
+            def post(name: str, body: Any, tok: str | None) -> httpx.Response:
+                return hook(server.port, name, body, tok)
+
+            call = trio.to_thread.run_sync
+            ok = {"text": "hi"}
+            assert (await call(post, "alerts", ok, None)).status_code == 401
+            assert (await call(post, "alerts", ok, "wrong")).status_code == 401
+            assert (await call(post, "nosuch", ok, "hook-secret-1")).status_code == 401
+            assert (
+                await call(post, "quiet", ok, "hook-secret-1")
+            ).status_code == 401  # not its token
+            assert (
+                await call(post, "alerts", ok, server.token)
+            ).status_code == 401  # gateway token
+            assert (await call(post, "alerts", b"not json", "hook-secret-1")).status_code == 400
+            assert (await call(post, "alerts", {"text": ""}, "hook-secret-1")).status_code == 400
+            assert (
+                await call(post, "alerts", {"text": "x", "from": "a b"}, "hook-secret-1")
+            ).status_code == 400
+            get = await call(lambda: httpx.get(f"{server.http}/hooks/alerts"))
+            assert get.status_code == 405
+            # a token in the URL is never accepted
+            url = f"{server.http}/hooks/alerts?token=hook-secret-1"
+            assert (await call(lambda: httpx.post(url, json=ok))).status_code == 401
+            server.nursery.cancel_scope.cancel()
+
+    run(main)
+    assert Inbox(home).pending() == []  # nothing refused was journaled
+
+
+def test_a_hook_whose_token_is_the_gateway_token_is_refused(home: Home, receiver: Receiver) -> None:
+    from claw.gateway.security import load_token
+
+    configure(home, receiver, token=load_token(home))
+
+    async def main() -> None:
+        async with running(home) as server:
+            r = await trio.to_thread.run_sync(
+                hook, server.port, "alerts", {"text": "x"}, server.token
+            )
+            assert r.status_code == 403 and "differ" in r.json()["error"]
+            server.nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_a_hook_without_reply_target_answers_without_sending(
+    home: Home, receiver: Receiver
+) -> None:
+    configure(home, receiver)
+
+    async def main() -> None:
+        async with running(home) as server:
+            r = await trio.to_thread.run_sync(
+                hook, server.port, "quiet", {"text": "log this"}, "quiet-token-2"
+            )
+            assert r.status_code == 200
+            inbox = Inbox(home)
+            while inbox.pending():
+                await trio.sleep(0.02)
+            server.nursery.cancel_scope.cancel()
+
+    run(main)
+    assert receiver.bodies == []
+    from claw.state.sessions import SessionStore
+
+    assert SessionStore(home).list()  # the agent saw it
