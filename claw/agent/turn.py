@@ -77,6 +77,20 @@ class TurnRequest:
     context: list[str] = field(default_factory=list)  # extra system-prompt parts
     footer: str = ""  # appended to the reply (stored and shown), e.g. failed sub-tasks
     record: dict[str, Any] = field(default_factory=dict)  # extra fields on the reply record
+    inbound_id: str | None = None  # the journaled channel message this turn answers
+
+
+def resumable_user(store: SessionStore, key: str, inbound_id: str | None) -> dict[str, Any] | None:
+    """The user record of an earlier attempt at this inbound message that got no reply
+    (the daemon died mid-turn), if it is the session's last message: the re-run answers
+    it instead of asking the model the same question twice."""
+    if not inbound_id or not store.exists(key):
+        return None
+    messages = [r for r in store.tail(key, 1).records if r.get("type") == "message"]
+    last = messages[-1] if messages else None
+    if last is not None and last.get("role") == "user" and last.get("inbound_id") == inbound_id:
+        return last
+    return None
 
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
@@ -156,8 +170,12 @@ class _Turn:
     # -- the loop -------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
         new_session = not self.store.exists(self.key)
-        self.user = transcript.message("user", self.req.text)
-        self.store.append(self.key, [self.user], agent=self.agent_id)
+        earlier = resumable_user(self.store, self.key, self.req.inbound_id)
+        if earlier is not None:
+            self.user = earlier  # a re-run after a crash: the question is already there
+        else:
+            self.user = transcript.message("user", self.req.text, inbound_id=self.req.inbound_id)
+            self.store.append(self.key, [self.user], agent=self.agent_id)
         if new_session:
             self.env.hooks.session_start(self.env.hook_ctx)
         extra = (

@@ -106,7 +106,12 @@ def handle(
     if on_turn_start is not None:
         on_turn_start()
     req = TurnRequest(
-        msg.text, agent_id=r.agent, session_key=r.session_key, channel=msg.channel, live=False
+        msg.text,
+        agent_id=r.agent,
+        session_key=r.session_key,
+        channel=msg.channel,
+        live=False,
+        inbound_id=msg.id,
     )
     result = None
     try:

@@ -30,6 +30,7 @@ from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.selection import candidates_for, check_agent, guard_context
 from claw.agent.session_lane import SessionLane
+from claw.agent.turn import resumable_user
 from claw.errors import ModelError, TimedOut
 from claw.state import transcript
 from claw.state.config import Config
@@ -118,7 +119,9 @@ class _Fast:
         where = {"channel": req.channel, "abort": signal, "with_tools": False}
         self.env = env.build(home, config, agent_id, key, self.info, **where)
         self.failover = failover(home, config, candidates, signal)
-        self.user = transcript.message("user", req.text)
+        earlier = resumable_user(store, key, req.inbound_id)  # a re-run after a crash
+        self.reused = earlier is not None
+        self.user = earlier or transcript.message("user", req.text, inbound_id=req.inbound_id)
         self.shown = False
         self.done = False  # the reply is stored: a later close changes nothing
         self.escalate_on_failure = False
@@ -128,6 +131,8 @@ class _Fast:
         new_session = not self.store.exists(self.key)
         window = int(self.config.get("supervisor.fast_history", 6))
         history = text_window(self.store, self.key, window)
+        if self.reused and history and history[-1]["role"] == "user":
+            history = history[:-1]  # the question itself, asked below
         hooks = self.env.hooks  # before_agent_start may add context (memory, …) as in single
         seen = [*history, {"role": "user", "content": self.req.text}]
         extra = hooks.before_agent_start(self.env.hook_ctx, seen) if hooks.names() else []
@@ -212,8 +217,11 @@ class _Fast:
             **extra,
             **self.route,
         )
-        self.store.append(self.key, [self.user, record], agent=self.agent_id)
+        self.store.append(self.key, [*self._new_user(), record], agent=self.agent_id)
         self.done = True
+
+    def _new_user(self) -> list[dict[str, Any]]:
+        return [] if self.reused else [self.user]
 
     def _show(self, pieces: list[str]) -> Iterator[Event]:
         if not self.shown:
@@ -244,7 +252,7 @@ class _Fast:
             reason="empty" if empty else None,
             **self.route,
         )
-        self.store.append(self.key, [self.user, record], agent=self.agent_id)
+        self.store.append(self.key, [*self._new_user(), record], agent=self.agent_id)
         self.done = True
         if new_session:
             self.env.hooks.session_start(self.env.hook_ctx)

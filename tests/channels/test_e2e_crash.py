@@ -90,3 +90,5 @@ def test_killed_mid_turn_answers_once_after_restart(
         stack, telegram, "model says: think hard about this", "second question", "model says: "
     )
     assert len(model.requests) == 3  # the killed turn, its re-run, the second question
+    rerun = [m.get("content") for m in model.requests[1]["messages"] if m.get("role") == "user"]
+    assert rerun == ["think hard about this"]  # answered, not asked twice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from claw.agent.models import litellm
@@ -231,3 +232,29 @@ def test_one_session_in_order_different_sessions_concurrently(home: Home) -> Non
 
     trio.run(main)
     assert started.index("m1") < started.index("m2")
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [("hello there!", "fast"), ("rename the file notes.txt to todo.txt", "single")],
+)
+def test_a_rerun_after_a_crash_mid_turn_asks_the_question_once(
+    home: Home, text: str, mode: str
+) -> None:
+    """The daemon died after the turn stored the question, before the answer: the re-run
+    answers that question (whichever mode the supervisor picks), it does not ask again."""
+    from claw.routing.inbound import to_inbound
+    from claw.routing.route import route
+    from claw.state import transcript
+
+    config = setup(home, ["alice"])
+    msg = record(home, message(1, text=text))
+    key = route(config, to_inbound(msg)).session_key
+    store = SessionStore(home)
+    store.append(key, [transcript.message("user", msg.text, inbound_id=msg.id)], agent="main")
+    script = scripted.install(["Done."])
+    assert handle(home, config, msg).startswith("answered: ")
+    assert [m["content"] for m in script.calls[0] if m["role"] == "user"] == [text]
+    records = [m for m in store.tail(key, 10).messages]
+    assert [m["role"] for m in records] == ["user", "assistant"]
+    assert records[1].get("mode") == mode
