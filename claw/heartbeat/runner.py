@@ -129,8 +129,8 @@ def _chain(
             "content",
             "HEARTBEAT.md has nothing to check (only headings, comments or empty checkboxes)",
         )
-    if _inbound_waiting(home, inbox):
-        return skip("channel_idle", "inbound messages are waiting to be processed")
+    if _inbound_waiting(home, config, agent, inbox):
+        return skip("channel_idle", f"inbound messages for {agent} are waiting to be processed")
     key = main_key(agent)
     if (busy is not None and busy(key)) or _lane_busy(home, key):
         return skip("agent_idle", "the agent is busy (a turn is running in its main session)")
@@ -185,12 +185,24 @@ def _heartbeat_md(home: Home, agent: str) -> str:
         return ""
 
 
-def _inbound_waiting(home: Home, inbox: Any) -> bool:
+def _inbound_waiting(home: Home, config: Config, agent: str, inbox: Any) -> bool:
+    """Whether a received message routed to `agent` is waiting or being answered (a
+    message for another agent does not keep this one from its heartbeat)."""
+    from claw.errors import ClawError
+    from claw.routing.inbound import to_inbound
+    from claw.routing.route import route
+
     if inbox is None:  # a one-off run (the CLI): read the journal once
         from claw.delivery.inbox import Inbox
 
         inbox = Inbox(home)
-    return bool(inbox.pending())
+    for msg in inbox.pending():
+        try:
+            if route(config, to_inbound(msg)).agent == agent:
+                return True
+        except ClawError:
+            return True  # cannot tell where it goes: assume it is ours
+    return False
 
 
 def _lane_busy(home: Home, key: str) -> bool:

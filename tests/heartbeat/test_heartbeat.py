@@ -132,6 +132,29 @@ def test_a_busy_agent_is_skipped_then_runs_next_tick(home: Home) -> None:
     assert out.outcome == "sent"
 
 
+def test_a_message_waiting_for_this_agent_skips_its_heartbeat(home: Home) -> None:
+    """Channel idle: a received message routed to this agent is answered first; one for
+    another agent does not hold this one back."""
+    from claw.delivery.inbox import InboundMessage, Inbox
+
+    set_value(home.config_file, "agents.work.model", "echo")
+    set_value(
+        home.config_file,
+        "bindings",
+        '[{"agent": "work", "match": {"channel": "mock", "peer": "bob"}}]',
+    )
+    script = scripted.install(["Alert!"])
+    config = setup(home)
+    inbox = Inbox(home)
+    inbox.record(InboundMessage(channel="mock", channel_message_id="1", peer="bob", text="hi"))
+    out = run_once(home, config, "main", now=T0 + EVERY, armed_at=T0, dry_run=True)
+    assert out.outcome == "would-run"  # bob's message is for the work agent
+    inbox.record(InboundMessage(channel="mock", channel_message_id="2", peer="ann", text="hi"))
+    out = run_once(home, config, "main", now=T0 + EVERY, armed_at=T0)
+    assert (out.outcome, out.step) == ("skipped", "channel_idle") and not script.calls
+    assert "for main" in out.reason
+
+
 def test_disabled_dry_run_and_no_target(home: Home) -> None:
     script = scripted.install(["Alert!"])
     config = setup(home, enabled="false")
