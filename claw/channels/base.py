@@ -3,7 +3,7 @@
 A channel sends one part at a time and says, when it cannot, whether trying again could
 help (`DeliveryError.permanent`) and when (`retry_after`). Inbound channels also run a
 `start(inbound, task_status=...)` task that hands each received message to the inbound
-journal before acknowledging it upstream (issue #6 adds those).
+journal before acknowledging it upstream (telegram, discord; see claw.channels.runtime).
 """
 
 from __future__ import annotations

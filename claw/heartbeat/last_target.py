@@ -1,6 +1,6 @@
 """Where the user last talked to an agent (`heartbeat/last_target.json`), for `target =
-"last"`: the channel adapters record it when a message routes to an agent (issue #6);
-until one has, "last" has no target and the heartbeat says so."""
+"last"`: inbound processing records it when a direct message routes to an agent, and
+`claw chat` when it starts; until then "last" has no target and the heartbeat says so."""
 
 from __future__ import annotations
 
