@@ -14,7 +14,10 @@ Rows:
   1. one message at a time: p50 and p99 latency (target p50 <= 50 ms);
   2. sustained: N senders in parallel (each its own session, dm_scope per-peer) for a
      fixed time, each sending its next message when its reply arrives: messages/s, and
-     the latency under that load.
+     the latency under that load. Each sender posts to its own hook whose replies go to
+     its own target, as replies to different people go to different chats; then the
+     same with every reply to ONE destination, which the queue delivers strictly in
+     order (FIFO per destination), one at a time.
 
 Exit status: 0 if every target was met, 1 if any was missed.
 """
@@ -95,14 +98,16 @@ class Receiver:
         self.server.server_close()
 
 
-def configure(home: Home, receiver: Receiver) -> None:
-    for key, value in (
-        ("model.default", "echo"),
-        ("agents.main.dm_scope", "per-peer"),
-        ("channels.webhook.hooks.bench.token", TOKEN),
-        ("channels.webhook.hooks.bench.reply_target", "back"),
-        ("channels.webhook.targets.back.url", receiver.url),
-    ):
+def configure(home: Home, receiver: Receiver, senders: int) -> None:
+    """Hook `bench` replies to target `back`; hook `bench<k>` to its own `back<k>`."""
+    settings = [("model.default", "echo"), ("agents.main.dm_scope", "per-peer")]
+    for suffix in ["", *(str(k) for k in range(senders))]:
+        settings += [
+            (f"channels.webhook.hooks.bench{suffix}.token", TOKEN),
+            (f"channels.webhook.hooks.bench{suffix}.reply_target", f"back{suffix}"),
+            (f"channels.webhook.targets.back{suffix}.url", receiver.url),
+        ]
+    for key, value in settings:
         set_value(home.config_file, key, value)
 
 
@@ -126,9 +131,9 @@ def start_daemon(home: Home, log_path: Path) -> tuple[subprocess.Popen[bytes], i
     return proc, int(json.loads(info.read_text())["port"])
 
 
-def post(client: httpx.Client, port: int, sender: str, text: str) -> None:
+def post(client: httpx.Client, port: int, sender: str, text: str, hook: str = "bench") -> None:
     r = client.post(
-        f"http://127.0.0.1:{port}/hooks/bench",
+        f"http://127.0.0.1:{port}/hooks/{hook}",
         json={"text": text, "from": sender},
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
@@ -153,7 +158,7 @@ def sequential(port: int, receiver: Receiver, n: int) -> list[float]:
 
 
 def sustained(
-    port: int, receiver: Receiver, senders: int, seconds: float
+    port: int, receiver: Receiver, senders: int, seconds: float, *, own_targets: bool
 ) -> tuple[int, list[float]]:
     """Closed loop: each sender posts, waits for its reply, posts the next."""
     stop_at = time.perf_counter() + seconds
@@ -164,9 +169,9 @@ def sustained(
         with httpx.Client() as client:
             i = 0
             while time.perf_counter() < stop_at:
-                text = f"load {k} {i}"
+                text = f"load {k} {i} {own_targets}"
                 t0 = time.perf_counter()
-                post(client, port, f"user{k}", text)
+                post(client, port, f"user{k}", text, f"bench{k}" if own_targets else "bench")
                 took = receiver.wait(text, 30) - t0
                 with lock:
                     latencies.append(took)
@@ -190,14 +195,16 @@ def main() -> int:
     daemon = None
     try:
         home = new_home(base, "home")
-        configure(home, receiver)
+        configure(home, receiver, senders)
         daemon, port = start_daemon(home, base / "daemon.log")
         progress("daemon up; warming up (litellm's first call, not timed)")
         sequential(port, receiver, 5)
         progress(f"{n_seq} messages one at a time")
         seq = sequential(port, receiver, n_seq)
-        progress(f"{senders} senders in parallel for {seconds:g} s")
-        done, loaded = sustained(port, receiver, senders, seconds)
+        progress(f"{senders} senders in parallel for {seconds:g} s, own destinations")
+        done, loaded = sustained(port, receiver, senders, seconds, own_targets=True)
+        progress(f"{senders} senders in parallel for {seconds:g} s, one destination")
+        done1, loaded1 = sustained(port, receiver, senders, seconds, own_targets=False)
     finally:
         if daemon is not None:
             daemon.terminate()
@@ -216,9 +223,16 @@ def main() -> int:
             p50 <= P50_MAX_S,
         ),
         Row(
-            f"sustained, {senders} senders (own sessions), {seconds:g} s",
+            f"sustained, {senders} senders, own sessions and chats, {seconds:g} s",
             f"{done / seconds:.0f} messages/s; p50 {fmt_s(statistics.median(loaded))}, "
             f"p99 {fmt_s(pct(loaded, 0.99))}",
+            "—",
+            None,
+        ),
+        Row(
+            f"  the same, every reply to one chat (FIFO), {seconds:g} s",
+            f"{done1 / seconds:.0f} messages/s; p50 {fmt_s(statistics.median(loaded1))}, "
+            f"p99 {fmt_s(pct(loaded1, 0.99))}",
             "—",
             None,
         ),
