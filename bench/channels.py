@@ -41,10 +41,10 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 import httpx  # noqa: E402
 
+from bench._receiver import Receiver  # noqa: E402
 from bench._report import Row, fmt_s, new_home, report  # noqa: E402
 from claw.state.config import set_value  # noqa: E402
 from claw.state.home import Home  # noqa: E402
@@ -57,45 +57,16 @@ def progress(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
 
 
-class Receiver:
-    """The outbound webhook target: notes when each reply (by its text) arrives."""
+def make_receiver() -> Receiver:
+    """The outbound webhook target; replies are keyed by their text (the echo)."""
+    return Receiver(lambda body: body["text"])
 
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.cond = threading.Condition()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                arrived = time.perf_counter()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                text = json.loads(body)["text"]
-                with receiver.cond:
-                    receiver.arrivals[text] = arrived
-                    receiver.cond.notify_all()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/reply"
-
-    def wait(self, text: str, timeout: float) -> float:
-        with self.cond:
-            if not self.cond.wait_for(lambda: text in self.arrivals, timeout):
-                raise SystemExit(f"no reply to {text!r} within {timeout:g} s")
-            return self.arrivals[text]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def wait(receiver: Receiver, text: str, timeout: float) -> float:
+    arrived = receiver.arrived(text, timeout)
+    if arrived is None:
+        raise SystemExit(f"no reply to {text!r} within {timeout:g} s")
+    return arrived
 
 
 def configure(home: Home, receiver: Receiver, senders: int) -> None:
@@ -106,6 +77,8 @@ def configure(home: Home, receiver: Receiver, senders: int) -> None:
             (f"channels.webhook.hooks.bench{suffix}.token", TOKEN),
             (f"channels.webhook.hooks.bench{suffix}.reply_target", f"back{suffix}"),
             (f"channels.webhook.targets.back{suffix}.url", receiver.url),
+            # the hook's own rate limit (20/s by default) would cap what is measured here
+            (f"channels.webhook.hooks.bench{suffix}.rate_per_s", "100000"),
         ]
     for key, value in settings:
         set_value(home.config_file, key, value)
@@ -153,7 +126,7 @@ def sequential(port: int, receiver: Receiver, n: int) -> list[float]:
             text = f"seq {i}"
             t0 = time.perf_counter()
             post(client, port, "alice", text)
-            latencies.append(receiver.wait(text, 10) - t0)
+            latencies.append(wait(receiver, text, 10) - t0)
     return latencies
 
 
@@ -163,25 +136,31 @@ def sustained(
     """Closed loop: each sender posts, waits for its reply, posts the next."""
     stop_at = time.perf_counter() + seconds
     latencies: list[float] = []
+    errors: list[str] = []
     lock = threading.Lock()
 
     def sender(k: int) -> None:
-        with httpx.Client() as client:
-            i = 0
-            while time.perf_counter() < stop_at:
-                text = f"load {k} {i} {own_targets}"
-                t0 = time.perf_counter()
-                post(client, port, f"user{k}", text, f"bench{k}" if own_targets else "bench")
-                took = receiver.wait(text, 30) - t0
-                with lock:
-                    latencies.append(took)
-                i += 1
+        try:
+            with httpx.Client() as client:
+                i = 0
+                while time.perf_counter() < stop_at:
+                    text = f"load {k} {i} {own_targets}"
+                    t0 = time.perf_counter()
+                    post(client, port, f"user{k}", text, f"bench{k}" if own_targets else "bench")
+                    took = wait(receiver, text, 30) - t0
+                    with lock:
+                        latencies.append(took)
+                    i += 1
+        except BaseException as e:  # a thread's SystemExit would vanish silently
+            errors.append(f"sender {k}: {e}")
 
     threads = [threading.Thread(target=sender, args=(k,)) for k in range(senders)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise SystemExit(errors[0])
     return len(latencies), latencies
 
 
@@ -191,7 +170,7 @@ def main() -> int:
     args = parser.parse_args()
     n_seq, senders, seconds = (30, 4, 5.0) if args.quick else (300, 16, 20.0)
     base = Path(tempfile.mkdtemp(prefix="claw-bench-channels-"))
-    receiver = Receiver()
+    receiver = make_receiver()
     daemon = None
     try:
         home = new_home(base, "home")

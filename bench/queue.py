@@ -50,10 +50,10 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 import trio  # noqa: E402
 
+from bench._receiver import Receiver  # noqa: E402
 from bench._report import Row, fmt_s, new_home, report  # noqa: E402
 from claw.channels.base import Channel  # noqa: E402
 from claw.delivery.entry import Delivery, make  # noqa: E402
@@ -459,51 +459,13 @@ def bench_idle(store: QueueStore, sizes: Sizes) -> list[Row]:
 # -- row 5: claw notify -> delivered ---------------------------------------------------
 
 
-class Receiver:
-    """A healthy webhook receiver on 127.0.0.1: answers 200, notes when each key arrived."""
+def make_receiver() -> Receiver:
+    """Notes when each entry's first part arrived (wall clock: ids carry creation time)."""
+    return Receiver(lambda body: body["idempotency_key"], time.time)
 
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.cond = threading.Condition()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                arrived = time.time()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-                key = json.loads(body)["idempotency_key"]
-                with receiver.cond:
-                    receiver.arrivals[key] = arrived
-                    receiver.cond.notify_all()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def wait(self, entry_id: str, timeout: float) -> float | None:
-        key = f"{entry_id}:0"  # the webhook's idempotency key for part 0
-        with self.cond:
-            self.cond.wait_for(lambda: key in self.arrivals, timeout)
-            return self.arrivals.get(key)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def delivered_at(receiver: Receiver, entry_id: str, timeout: float) -> float | None:
+    return receiver.arrived(f"{entry_id}:0", timeout)  # part 0's idempotency key
 
 
 def notify(home: Home, text: str) -> tuple[str, float, float]:
@@ -519,7 +481,7 @@ def notify(home: Home, text: str) -> tuple[str, float, float]:
 
 def bench_notify(base: Path, sizes: Sizes) -> list[Row]:
     home = new_home(base, "notify")
-    receiver = Receiver()
+    receiver = make_receiver()
     set_value(home.config_file, "channels.webhook.targets.bench.url", receiver.url)
     log = open(base / "daemon.log", "wb")  # noqa: SIM115 (closed in finally)
     daemon = subprocess.Popen(
@@ -539,20 +501,20 @@ def bench_notify(base: Path, sizes: Sizes) -> list[Row]:
         progress("claw serve is up; a first `claw notify` (not timed)")
         probe, _, _ = notify(home, "probe")
         by = "claw serve"
-        if receiver.wait(probe, 5.0) is None:
+        if delivered_at(receiver, probe, 5.0) is None:
             # `claw serve` does not run the delivery worker (yet): run the real Worker
             # beside it, with the channels the daemon would build.
             by = "a Worker subprocess (claw serve did not deliver)"
             progress("claw serve did not deliver the probe: starting a Worker subprocess")
             worker, _ = start_worker(home, deliver=True)
-            if receiver.wait(probe, 10.0) is None:
+            if delivered_at(receiver, probe, 10.0) is None:
                 raise SystemExit("the probe was not delivered")
         time.sleep(1.0)
         progress(f"timing {sizes.notifies} `claw notify` runs, delivered by {by}")
         total, from_enqueue, process = [], [], []
         for i in range(sizes.notifies):
             entry_id, t0, t1 = notify(home, f"hi {i}")
-            arrived = receiver.wait(entry_id, 10.0)
+            arrived = delivered_at(receiver, entry_id, 10.0)
             if arrived is None:
                 raise SystemExit(f"{entry_id} was not delivered within 10 s")
             total.append(arrived - t0)

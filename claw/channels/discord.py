@@ -3,6 +3,9 @@
 Inbound: a `GatewaySession` (discord_gateway.py) keeps the WebSocket; each MESSAGE_CREATE
 from a person becomes an InboundMessage, journaled before the session's sequence number
 moves past it. Bots (this one included) are ignored, so two bots never answer each other.
+The session is saved under the state directory (discord_session_state.py), so a restarted
+daemon RESUMEs it and Discord replays what came meanwhile; when it cannot be resumed, the
+new session fetches the gap over REST (discord_backfill.py).
 
 Outbound: one `POST /channels/{id}/messages` per part (the queue's chunker already split
 the reply to 2,000 characters). A part carries a nonce derived from its idempotency key
@@ -16,22 +19,41 @@ queue reschedules the part instead of holding a worker.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
 
 from claw import __version__
 from claw.channels.base import DeliveryError, InboundSink, Outbound, Receipt
-from claw.channels.discord_gateway import Events, GatewaySession, GatewayTiming
+from claw.channels.discord_backfill import DEFAULT_BACKFILL_MAX_AGE_S, Seen, backfill
+from claw.channels.discord_events import Events
+from claw.channels.discord_gateway import GatewaySession, GatewayTiming
+from claw.channels.discord_rest import (
+    _SNOWFLAKE,
+    MAX_429_RETRIES,
+    RateLimits,
+    _json,
+    _seconds,
+    _transport_error,
+    classify,
+    nonce_of,
+    snowflake,
+)
+from claw.channels.discord_session_state import (
+    DEFAULT_RESUME_WINDOW_S,
+    SessionFile,
+    session_path,
+)
 from claw.errors import ConfigError
 from claw.state.config import Config
 from claw.state.home import Home
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 log = logging.getLogger("claw.channels.discord")
 
@@ -39,109 +61,6 @@ DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/?v=10&encoding=json"
 DEFAULT_INTENTS = 37377  # GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT
 MAX_MESSAGE_CHARS = 2000  # Discord refuses longer content
-MAX_429_RETRIES = 3
-_SNOWFLAKE = re.compile(r"[0-9]{1,20}")
-
-
-def snowflake(value: str, what: str) -> str:
-    """An id that is safe in a URL path; anything else fails for good (never retried)."""
-    if not _SNOWFLAKE.fullmatch(value):
-        raise DeliveryError(f"discord: invalid {what} {value!r}", permanent=True, reason="bad_id")
-    return value
-
-
-def nonce_of(key: str) -> str:
-    """Discord nonces are at most 25 characters; idempotency keys can be longer."""
-    return hashlib.sha256(key.encode()).hexdigest()[:25]
-
-
-class RateLimits:
-    """Discord's per-route buckets and the global limit, shared by concurrent sends."""
-
-    def __init__(self, max_wait_s: float) -> None:
-        self.max_wait_s = max_wait_s
-        self.global_until = 0.0  # time.monotonic()
-        self._until: dict[str, float] = {}
-        self._locks: dict[str, trio.Lock] = {}
-
-    def lock(self, route: str) -> trio.Lock:
-        """One request at a time per route: `Remaining` then describes the next one."""
-        return self._locks.setdefault(route, trio.Lock())
-
-    def delay(self, route: str) -> float:
-        until = max(self.global_until, self._until.get(route, 0.0))
-        return max(0.0, until - time.monotonic())
-
-    async def wait(self, route: str) -> None:
-        while (delay := self.delay(route)) > 0:
-            if delay > self.max_wait_s:
-                raise DeliveryError(
-                    f"discord: rate limited for {delay:.1f} s",
-                    permanent=False,
-                    retry_after=delay,
-                    reason="rate_limited",
-                )
-            await trio.sleep(delay)
-
-    def update(self, route: str, headers: httpx.Headers) -> None:
-        if headers.get("x-ratelimit-remaining") == "0":
-            reset = _seconds(headers.get("x-ratelimit-reset-after"))
-            if reset:
-                self._until[route] = time.monotonic() + reset
-
-    def limited(self, route: str, seconds: float, is_global: bool) -> None:
-        until = time.monotonic() + seconds
-        if is_global:
-            self.global_until = max(self.global_until, until)
-        else:
-            self._until[route] = max(self._until.get(route, 0.0), until)
-
-
-def _seconds(value: Any) -> float | None:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _transport_error(e: Exception) -> DeliveryError:
-    """Timeouts and network errors may pass; a bad api_base will not. (The class name
-    only: an exception's text can be long.)"""
-    if isinstance(e, httpx.TimeoutException):
-        return DeliveryError("discord: request timed out", permanent=False, reason="timeout")
-    if isinstance(e, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        what = "channels.discord.api_base is not an http(s) URL"
-        return DeliveryError(f"discord: {what}", permanent=True, reason="bad_url")
-    what = f"discord: unreachable ({type(e).__name__})"
-    return DeliveryError(what, permanent=False, reason="network")
-
-
-def classify(response: httpx.Response, what: str) -> DeliveryError:
-    """The DeliveryError for a non-2xx, non-429 answer: only 408 and 5xx may pass later."""
-    status, body = response.status_code, _json(response)
-    code, text = body.get("code"), str(body.get("message", ""))
-    detail = f"HTTP {status}" + (f" ({code} {text[:200]})" if code is not None else "")
-    if status == 401:
-        reason = "unauthorized"
-    elif code == 50007:  # the user blocks the bot or accepts no DMs from it
-        reason = "bot_blocked"
-    elif status == 403:
-        reason = "missing_access"
-    elif status == 404:
-        reason = "chat_not_found"
-    else:
-        reason = f"http_{status}"
-    transient = status == 408 or status >= 500
-    return DeliveryError(f"discord: {what}: {detail}", permanent=not transient, reason=reason)
 
 
 class DiscordChannel:
@@ -162,6 +81,9 @@ class DiscordChannel:
         timing: GatewayTiming | None = None,
         max_rate_wait_s: float = 10.0,
         timeout_s: float = 15.0,
+        session_file: Path | None = None,
+        resume_window_s: float = DEFAULT_RESUME_WINDOW_S,
+        backfill_max_age_s: float = DEFAULT_BACKFILL_MAX_AGE_S,
     ) -> None:
         self._token_value = token
         self.token_env = token_env
@@ -170,14 +92,19 @@ class DiscordChannel:
         self.intents = intents
         self.max_message_chars = min(max_message_chars, MAX_MESSAGE_CHARS)
         self.account = account
+        self.session_file = (  # None: no saved session (a restart identifies anew)
+            SessionFile(session_file, resume_window_s=resume_window_s) if session_file else None
+        )
         self.timing = timing
         self.timeout_s = timeout_s
         self.limits = RateLimits(max_rate_wait_s)
         self.gateway: GatewaySession | None = None
         self._client: httpx.AsyncClient | None = None
         self._inbound: InboundSink | None = None
+        self.backfill_max_age_s = backfill_max_age_s
+        self.seen = Seen()  # channels people talk in, with their last journaled message
         self.events = Events(account)  # the bot's id, threads' parents, users' DM channels
-        self.sent = self.failed = self.received = 0
+        self.sent = self.failed = self.received = self.backfilled = 0
         self.last_inbound_at: float | None = None
         self.last_send_at: float | None = None
         self.last_error: str | None = None
@@ -194,6 +121,9 @@ class DiscordChannel:
             gateway_url=get("gateway_url", DEFAULT_GATEWAY_URL),
             intents=int(get("intents", DEFAULT_INTENTS)),
             max_message_chars=int(get("max_message_chars", MAX_MESSAGE_CHARS)),
+            session_file=session_path(home, "default") if home is not None else None,
+            resume_window_s=float(get("resume_window_s", DEFAULT_RESUME_WINDOW_S)),
+            backfill_max_age_s=float(get("backfill_max_age_s", DEFAULT_BACKFILL_MAX_AGE_S)),
         )
 
     def token(self) -> str:
@@ -355,10 +285,29 @@ class DiscordChannel:
         """Receive until cancelled; ready once the gateway said READY (the token is good)."""
         self._inbound = inbound
         try:
-            self.gateway = GatewaySession(
+            self.gateway = gw = GatewaySession(
                 self.token(), self.intents, self.gateway_url, self._on_dispatch, timing=self.timing
             )
-            await self.gateway.run(task_status=task_status)
+            saved = self.session_file.load() if self.session_file else None
+            if saved is not None:
+                if saved.session_id is not None and saved.seq is not None:
+                    gw.restore(saved.session_id, saved.resume_url, saved.seq)  # RESUME it
+                self.events.restore(saved.user_id, saved.username, saved.threads)
+                self.seen = Seen.from_json(saved.channels)  # for a backfill after a READY
+            if self.session_file is None:
+                await gw.run(task_status=task_status)
+                return
+            gw.on_progress = self.session_file.poke
+            failed: Exception | None = None
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.session_file.keep, gw, self.events, self.seen)
+                try:
+                    await gw.run(task_status=task_status)
+                except Exception as e:  # raised as itself, not in a nursery's group
+                    failed = e
+                nursery.cancel_scope.cancel()  # the keeper writes the session a last time
+            if failed is not None:
+                raise failed
         except Exception as e:
             self.last_error = str(e)
             raise
@@ -368,12 +317,22 @@ class DiscordChannel:
 
     async def _on_dispatch(self, kind: str, data: dict[str, Any]) -> None:
         self.events.observe(kind, data)
-        if kind == "MESSAGE_CREATE" and self._inbound is not None:
-            msg = self.events.message(data)
-            if msg is not None:
-                await self._inbound(msg)  # journaled: only now may the sequence move on
-                self.received += 1
-                self.last_inbound_at = time.time()
+        if kind == "MESSAGE_CREATE":
+            await self.accept(data)
+        elif kind == "READY" and self.seen and self.backfill_max_age_s > 0:
+            self.backfilled += await backfill(self, self.backfill_max_age_s)  # fetch the gap
+
+    async def accept(self, data: dict[str, Any]) -> int:
+        """A message from the gateway or a backfill: journaled (then, and only then, the
+        sequence number and the channel's last journaled message move on); 1 if it was."""
+        msg = self.events.message(data)
+        if msg is None or self._inbound is None:
+            return 0
+        await self._inbound(msg)
+        self.received += 1
+        self.last_inbound_at = time.time()
+        self.seen.note(str(data.get("channel_id", "")), msg.guild, msg.channel_message_id)
+        return 1
 
     def health(self) -> dict[str, Any]:
         gw = self.gateway
@@ -383,6 +342,7 @@ class DiscordChannel:
             "bot": self.events.username,
             "bot_id": self.events.user_id,
             "received": self.received,
+            "backfilled": self.backfilled,  # of those, fetched over REST after a lost session
             "sent": self.sent,
             "failed": self.failed,
             "last_inbound_at": self.last_inbound_at,

@@ -13,17 +13,18 @@ RESUME asks after the last event whose handler finished (a message: journaled), 
 last one read: if storing an event fails, the session resumes from before it and Discord
 sends it again (the gateway's version of not advancing a Telegram offset). One task reads
 frames and another handles events, so a slow handler never delays a HEARTBEAT_ACK.
+`on_progress` tells the owner when that seq or the session changed (it saves them, so the
+next process can RESUME: `restore`), and a stop closes with 4000, which keeps the session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
 import random
-import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +32,10 @@ from urllib.parse import urlsplit
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from wsproto.events import CloseConnection
+from wsproto.utilities import LocalProtocolError
 
-from claw.delivery.inbox import InboundMessage
-from claw.errors import ClawError, InvalidName
+from claw.errors import ClawError
 
 log = logging.getLogger("claw.channels.discord")
 
@@ -51,10 +53,8 @@ FATAL_CLOSE_CODES = {
 }
 NEW_SESSION_CLOSE_CODES = {4007, 4009}  # invalid seq, session timed out: IDENTIFY again
 RESUMABLE_CLOSE = 4000  # any code but 1000/1001 keeps the session open for a RESUME
+RESUME_TRIES = 2  # connections in a row that could not resume: IDENTIFY on the main URL
 MAX_EVENT_BYTES = 16 * 1024 * 1024  # a READY of a bot in many guilds is large
-USER_MESSAGES = {0, 19}  # DEFAULT, REPLY; joins, pins, boosts are not for the agent
-THREAD_TYPES = {10, 11, 12}
-MAX_REMEMBERED = 10_000  # threads and DM channels remembered, the oldest forgotten first
 
 PROPERTIES = {"os": platform.system().lower(), "browser": "claw", "device": "claw"}
 OnDispatch = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -119,6 +119,12 @@ class GatewaySession:
         self._failures = 0  # connections in a row that never became ready
         self._sink_failures = 0  # events in a row that on_dispatch could not handle
         self._task_status: trio.TaskStatus[None] | None = None
+        self.on_progress: Callable[[], None] = lambda: None  # session or seq changed
+
+    def restore(self, session_id: str, resume_url: str | None, seq: int) -> None:
+        """Start from a session saved by an earlier process: the first connection RESUMEs."""
+        self.session_id, self.resume_url = session_id, resume_url
+        self.seq = self.received_seq = seq
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep a session until cancelled; `task_status.started()` at the first READY."""
@@ -134,6 +140,9 @@ class GatewaySession:
                 self.last_error = leave.fatal.message
                 raise leave.fatal
             self.last_error, self.reconnects = leave.why, self.reconnects + 1
+            if leave.resume and self._failures >= RESUME_TRIES and self.session_id:
+                log.info("discord gateway: cannot resume (%s); identifying anew", leave.why)
+                self.forget_session()  # the resume URL may be gone: the main one is not
             failures = max(self._failures, self._sink_failures)
             if failures >= self.timing.max_failures:
                 raise GatewayError(f"Discord gateway: {failures} failures in a row ({leave.why})")
@@ -157,6 +166,7 @@ class GatewaySession:
 
     def forget_session(self) -> None:
         self.session_id = self.resume_url = self.seq = self.received_seq = None
+        self.on_progress()
 
     async def _connect(self, url: str, resume: bool) -> _Leave:
         """One WebSocket connection, from the handshake to the reason it ended."""
@@ -170,7 +180,11 @@ class GatewaySession:
                 disconnect_timeout=self.timing.close_timeout_s,
                 max_message_size=MAX_EVENT_BYTES,
             ) as ws:
-                leave = await self._session(ws, resume)
+                try:
+                    leave = await self._session(ws, resume)
+                except BaseException:  # a stop (Cancelled, in a group): keep the session
+                    await _close_for_resume(ws, self.timing.close_timeout_s)
+                    raise
                 with trio.move_on_after(self.timing.close_timeout_s):  # aclose: no-op if closed
                     await ws.aclose(code=1000 if leave.fatal else RESUMABLE_CLOSE)
                     await trio.aclose_forcefully(ws._stream)  # left open if the server closed
@@ -302,6 +316,7 @@ class GatewaySession:
             self._sink_failures = 0
             if isinstance(seq, int):
                 self.seq = seq
+                self.on_progress()
             if kind == "RESUMED":
                 self.resumes += 1
             if kind in ("READY", "RESUMED"):
@@ -322,79 +337,18 @@ class GatewaySession:
             status.started()
 
 
+async def _close_for_resume(ws: Any, timeout: float) -> None:
+    """On a stop: send close 4000 so Discord keeps the session for the next process's RESUME
+    (the library's own close says 1000, which ends it), then drop the TCP stream. The reader
+    task is cancelled by then, so waiting for the server's close reply would only time out."""
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+        with contextlib.suppress(ConnectionClosed, trio.BrokenResourceError, LocalProtocolError):
+            await ws._send(CloseConnection(code=RESUMABLE_CLOSE))
+        await trio.aclose_forcefully(ws._stream)
+
+
 def _payload(raw: str | bytes) -> dict[str, Any]:
     data = json.loads(raw)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data
-
-
-class _Recent(OrderedDict[str, str]):
-    """A map that keeps only its newest MAX_REMEMBERED entries."""
-
-    def put(self, key: str, value: str) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > MAX_REMEMBERED:
-            self.popitem(last=False)
-
-
-class Events:
-    """What dispatches mean for claw: MESSAGE_CREATE -> InboundMessage, plus what that
-    needs to know (the bot's own id, each thread's parent) and what replies need (each
-    user's DM channel, so a reply addressed to a user id reaches their DMs)."""
-
-    def __init__(self, account: str) -> None:
-        self.account = account
-        self.user_id: str | None = None
-        self.username: str | None = None
-        self.threads = _Recent()  # thread channel id -> parent channel id
-        self.dms = _Recent()  # user id -> DM channel id
-
-    def observe(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "READY":
-            user = data.get("user") or {}
-            self.user_id, self.username = str(user.get("id") or "") or None, user.get("username")
-        elif kind in ("GUILD_CREATE", "THREAD_LIST_SYNC"):
-            for thread in data.get("threads") or []:
-                self.observe("THREAD_CREATE", thread)
-        elif kind in ("THREAD_CREATE", "THREAD_UPDATE") and data.get("type") in THREAD_TYPES:
-            thread, parent = data.get("id"), data.get("parent_id")
-            if thread and parent:
-                self.threads.put(str(thread), str(parent))
-
-    def message(self, d: dict[str, Any]) -> InboundMessage | None:
-        """The InboundMessage of a MESSAGE_CREATE; None for bots, system messages, junk."""
-        author = d.get("author") or {}
-        if author.get("bot") or d.get("webhook_id") or d.get("type", 0) not in USER_MESSAGES:
-            return None  # bots (this one too): two bots must not answer each other forever
-        sender, chat = str(author.get("id", "")), str(d.get("channel_id", ""))
-        if not sender or sender == self.user_id:
-            return None
-        mentions = {str(m.get("id")) for m in d.get("mentions") or [] if isinstance(m, dict)}
-        replied = ((d.get("referenced_message") or {}).get("author") or {}).get("id")
-        me = self.user_id
-        text = str(d.get("content") or "")
-        member = d.get("member") or {}
-        msg = InboundMessage(
-            channel="discord",
-            account=self.account,
-            channel_message_id=str(d.get("id", "")),
-            peer=sender,
-            text=re.sub(rf"<@!?{me}>", "", text).strip() if me else text,
-            sender_name=member.get("nick") or author.get("global_name") or author.get("username"),
-            reply_to=str(d.get("id", "")),  # a reply quotes the message it answers
-            meta={"mentioned": me is not None and (me in mentions or str(replied) == me)},
-        )
-        if d.get("guild_id"):
-            msg.peer_kind, msg.guild = "group", str(d["guild_id"])
-            parent = self.threads.get(chat)
-            msg.group, msg.thread = (parent, chat) if parent else (chat, None)
-        else:
-            msg.meta["chat"] = chat  # replies go to the DM channel, not the user id
-            self.dms.put(sender, chat)
-        try:
-            return msg.validate()
-        except InvalidName as e:
-            log.warning("discord: skipped a malformed message: %s", e.message)
-            return None

@@ -30,6 +30,8 @@ from claw.gateway import (
     task_methods,  # noqa: F401  (registers the tasks.* methods)
 )
 from claw.gateway import rpc_errors as codes
+from claw.gateway.hooks import HookError, HookLimits
+from claw.gateway.hooks import receive as receive_hook
 from claw.gateway.methods import METHODS, Caller, Gateway
 from claw.gateway.protocol import (
     Job,
@@ -104,6 +106,7 @@ class GatewayApp:
         self.throttle = AuthThrottle()
         self.conns: set[WsConn] = set()
         self.http_rates: OrderedDict[str, RateLimiter] = OrderedDict()  # per client IP
+        self.hook_limits = HookLimits()
         self.router = Starlette(
             routes=[
                 Route("/health", _health, methods=["GET"]),
@@ -170,16 +173,10 @@ class GatewayApp:
 
     async def _hook(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /hooks/<name>`: an inbound webhook message (claw.gateway.hooks)."""
-        from claw.gateway.hooks import HookError
-        from claw.gateway.hooks import receive as receive_hook
-
         if scope.get("method") != "POST":
             await _reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
             return
         await trio.sleep(self.throttle.delay_for(_client(scope)))  # after wrong tokens
-        if self._http_bucket(_client(scope)).take() > 0:
-            await _reply(send, 429, encode({"error": "rate limited"}), [(b"retry-after", b"1")])
-            return
         body = await _read_body(scope, receive, self.limits.max_body)
         if body is None:
             await _reply(send, 413, encode({"error": "body too large"}))
@@ -187,12 +184,21 @@ class GatewayApp:
         name = str(scope.get("path_params", {}).get("name", ""))
         try:
             answer = await receive_hook(
-                self.gw.channels, self.gw.config, name, scope["headers"], body, self.token
+                self.gw.channels,
+                self.gw.config,
+                name,
+                scope["headers"],
+                body,
+                self.token,
+                self.hook_limits,
             )
         except HookError as e:
             if e.status == 401:
                 self.throttle.failed(_client(scope))
-            await _reply(send, e.status, encode({"error": e.message}))
+            extra = []
+            if e.retry_after is not None:
+                extra = [(b"retry-after", b"%d" % max(1, math.ceil(e.retry_after)))]
+            await _reply(send, e.status, encode({"error": e.message}), extra)
             return
         await _reply(send, 200, encode(answer))
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from claw.delivery.inbox import InboundMessage
 from claw.errors import ClawError, InvalidName
-from claw.gateway.security import bearer_from_headers, check_token
+from claw.gateway.security import RateLimiter, bearer_from_headers, check_token
 from claw.state.config import Config
 from claw.state.names import validate_simple_name
 
@@ -34,10 +34,30 @@ log = logging.getLogger("claw.gateway.hooks")
 MAX_FIELD = 256
 
 
+DEFAULT_RATE_PER_S = 20
+
+
 class HookError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+class HookLimits:
+    """One token bucket per hook (`rate_per_s`, bursts of twice that): a hook's sender
+    may be one busy address (a CI server), so the limit is the hook's, not the address's.
+    Strangers are slowed by the gateway's failed-auth throttle before they get here."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[int, RateLimiter]] = {}
+
+    def take(self, config: Config, name: str) -> float:
+        table = (config.get("channels.webhook.hooks", {}) or {}).get(name) or {}
+        rate = int(table.get("rate_per_s") or DEFAULT_RATE_PER_S)
+        known = self._buckets.get(name)
+        if known is None or known[0] != rate:  # new, or the config changed
+            known = self._buckets[name] = (rate, RateLimiter(rate, 2 * rate))
+        return known[1].take()
 
 
 def hook_token(config: Config, name: str) -> str | None:
@@ -120,9 +140,13 @@ async def receive(
     headers: Any,
     body: bytes,
     gateway_token: str,
+    limits: HookLimits,
 ) -> dict[str, Any]:
-    """Authorise, parse and journal one hook call; the JSON answer for a 200."""
+    """Authorise, rate-limit, parse and journal one hook call; the JSON answer for a 200."""
     authorise(config, name, headers, gateway_token)
+    wait = limits.take(config, name)
+    if wait > 0:
+        raise HookError(429, f"rate limited: hook {name!r} takes its rate_per_s", wait)
     msg = parse_message(config, name, body)
     if runtime is None:
         raise HookError(503, "the daemon is not receiving messages")

@@ -96,7 +96,7 @@ def handle(
         return "ignored: empty message"
 
     r = route(config, inbound)
-    if inbound.group is None:
+    if inbound.group is None and msg.channel != "webhook":  # a hook is not a person's chat
         remember(home, r.agent, msg.channel, msg.chat)
     inbox = inbox or Inbox(home)
     queue_id = inbox.reserve_reply(msg.id)

@@ -61,6 +61,11 @@ CHANNELS: Schema = {
                 "reply_target": Field(
                     "str", help="outbound target (channels.webhook.targets) for replies"
                 ),
+                "rate_per_s": Field(
+                    "int",
+                    help="messages a second it takes (default 20, bursts of twice that)",
+                    minimum=1,
+                ),
             }
         },
         "targets": {

@@ -14,15 +14,11 @@ import re
 
 import pytest
 
-from tests.channels.e2e_helpers import (  # noqa: F401 (fixtures)
+from tests.channels.e2e_helpers import (
     ADA,
     BOB,
     FakeModel,
     Stack,
-    daemons_fixture,
-    model_fixture,
-    stack_fixture,
-    telegram_fixture,
     until,
 )
 from tests.channels.fake_telegram import FakeTelegram, Sent

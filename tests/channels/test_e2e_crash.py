@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.channels.e2e_helpers import (  # noqa: F401 (fixtures)
+from tests.channels.e2e_helpers import (
     ADA,
     FakeModel,
     Stack,
-    daemons_fixture,
-    model_fixture,
-    stack_fixture,
-    telegram_fixture,
     until,
 )
 from tests.channels.fake_telegram import FakeTelegram

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.channels.e2e_helpers import (  # noqa: F401 (fixtures)
+from tests.channels.e2e_helpers import (
     ADA,
     BOB,
     Stack,
-    daemons_fixture,
-    discord_fixture,
-    stack_fixture,
-    telegram_fixture,
     until,
 )
 from tests.channels.fake_discord import FakeDiscord

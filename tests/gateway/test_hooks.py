@@ -164,3 +164,25 @@ def test_a_hook_without_reply_target_answers_without_sending(
     from claw.state.sessions import SessionStore
 
     assert SessionStore(home).list()  # the agent saw it
+
+
+def test_each_hook_has_its_own_rate_limit(home: Home, receiver: Receiver) -> None:
+    configure(home, receiver)
+    set_value(home.config_file, "channels.webhook.hooks.alerts.rate_per_s", "2")
+
+    async def main() -> None:
+        async with running(home) as server:
+
+            def burst(name: str, token: str, n: int) -> list[httpx.Response]:
+                return [hook(server.port, name, {"text": f"m{i}"}, token) for i in range(n)]
+
+            answers = await trio.to_thread.run_sync(burst, "alerts", "hook-secret-1", 6)
+            codes = [r.status_code for r in answers]
+            assert codes[:4] == [200] * 4 and codes[4] == 429  # bursts of 2 x rate_per_s
+            assert int(answers[4].headers["retry-after"]) >= 1
+            # another hook, from the same address, is not held back
+            other = await trio.to_thread.run_sync(burst, "quiet", "quiet-token-2", 5)
+            assert [r.status_code for r in other] == [200] * 5
+            server.nursery.cancel_scope.cancel()
+
+    run(main)
