@@ -36,6 +36,7 @@ from claw.agent.events import (
 from claw.agent.failover import Failover
 from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
+from claw.agent.rerun import resumable_user
 from claw.agent.selection import candidates_for, check_agent, guard_context
 from claw.agent.session_lane import SessionLane
 from claw.agent.tool_round import run_tools
@@ -78,19 +79,6 @@ class TurnRequest:
     footer: str = ""  # appended to the reply (stored and shown), e.g. failed sub-tasks
     record: dict[str, Any] = field(default_factory=dict)  # extra fields on the reply record
     inbound_id: str | None = None  # the journaled channel message this turn answers
-
-
-def resumable_user(store: SessionStore, key: str, inbound_id: str | None) -> dict[str, Any] | None:
-    """The user record of an earlier attempt at this inbound message that got no reply
-    (the daemon died mid-turn), if it is the session's last message: the re-run answers
-    it instead of asking the model the same question twice."""
-    if not inbound_id or not store.exists(key):
-        return None
-    messages = [r for r in store.tail(key, 1).records if r.get("type") == "message"]
-    last = messages[-1] if messages else None
-    if last is not None and last.get("role") == "user" and last.get("inbound_id") == inbound_id:
-        return last
-    return None
 
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:

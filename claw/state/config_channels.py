@@ -49,6 +49,20 @@ CHANNELS: Schema = {
         "max_message_chars": Field(
             "int", 2000, "longest part; longer replies are split (Discord's limit)", minimum=1
         ),
+        "resume_window_s": Field(
+            "int",
+            300,
+            "after a restart, RESUME a gateway session saved at most this long ago "
+            "(Discord replays what was missed); older or 0: identify anew",
+            minimum=0,
+        ),
+        "backfill_max_age_s": Field(
+            "int",
+            3600,
+            "when a session could not be resumed, fetch missed messages up to this old "
+            "over REST; 0 = off",
+            minimum=0,
+        ),
         **CHANNEL_ACCESS,
     },
     "webhook": {

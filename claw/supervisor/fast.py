@@ -28,9 +28,9 @@ from claw.agent.events import (
 )
 from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
+from claw.agent.rerun import resumable_user
 from claw.agent.selection import candidates_for, check_agent, guard_context
 from claw.agent.session_lane import SessionLane
-from claw.agent.turn import resumable_user
 from claw.errors import ModelError, TimedOut
 from claw.state import transcript
 from claw.state.config import Config

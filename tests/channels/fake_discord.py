@@ -2,13 +2,19 @@
 
 Gateway (websockets' sync server): HELLO, IDENTIFY -> READY (+ GUILD_CREATE per guild),
 heartbeats answered by HEARTBEAT_ACK (unless `ack_heartbeats` is off: a zombie), RESUME ->
-the missed events replayed then RESUMED, or INVALID_SESSION when the session is gone;
+the missed events replayed then RESUMED, or INVALID_SESSION when the session is gone (a
+client close with 1000/1001 ends it, as on Discord; a dropped connection or any other code
+keeps it). Sessions live in the fake, not in a connection: a RESUME from a new connection,
+even from another process (a restarted daemon), gets what the session missed;
 close 4004 for a wrong token, 4014 for disallowed intents. Every dispatch of a session is
 kept, numbered, so a client that resumes from `seq` gets exactly what followed it.
 REST (http.server): GET /users/@me, POST /users/@me/channels, POST /channels/{id}/messages
 (2,000 characters at most, nonces with enforce_nonce deduplicated, unknown channel 404
-10003), POST /channels/{id}/typing; scripted failures, 429s per route and global, and
-optional per-route buckets with X-RateLimit-* headers. A request made while a limit holds
+10003), GET /channels/{id}/messages?after= (every user message pushed is kept per channel;
+one pushed while no session is live reaches only this history, as a message sent while a
+bot's session is gone reaches only Discord's REST API), POST /channels/{id}/typing;
+scripted failures, 429s per route and global, and optional per-route buckets with
+X-RateLimit-* headers. A request made while a limit holds
 counts as a `violation`: a client that honours the limits makes none.
 
 Everything runs in background threads and every method is thread-safe, so a test can
@@ -20,7 +26,6 @@ with `wait_for_messages(n, timeout)`.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import math
 import socket
@@ -31,12 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 TOKEN = "fake-discord-token"
 BOT_ID = "1000000000000000001"
+DISCORD_EPOCH_MS = 1_420_070_400_000
 
 
 @dataclass
@@ -90,7 +97,7 @@ class FakeDiscord:
         self.ack_heartbeats = True
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self._ids = itertools.count(1_300_000_000_000_000_000)
+        self._last_id = 0
         self.sessions: dict[str, Session] = {}
         self.current: Session | None = None
         self.conns: list[Conn] = []
@@ -100,6 +107,7 @@ class FakeDiscord:
         self.heartbeats: list[tuple[float, Any]] = []
         self.closes: list[int | None] = []  # close codes the client sent
         self.messages: list[dict[str, Any]] = []
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> users' messages
         self.typing: list[str] = []
         self.requests: list[tuple[float, str, str]] = []
         self.channels: set[str] = set()
@@ -158,8 +166,15 @@ class FakeDiscord:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def new_id(self) -> str:
-        return str(next(self._ids))
+    def new_id(self, at: float | None = None) -> str:
+        """A snowflake: milliseconds since Discord's epoch << 22, unique and increasing
+        (a message's age is read from its id). `at`: an id from that time (not unique)."""
+        ms = int((time.time() if at is None else at) * 1000) - DISCORD_EPOCH_MS
+        if at is not None:
+            return str(ms << 22)
+        with self.lock:
+            self._last_id = max(self._last_id + 1, ms << 22)
+            return str(self._last_id)
 
     # -- waiting -----------------------------------------------------------------------
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
@@ -211,6 +226,8 @@ class FakeDiscord:
                 self.conns.remove(conn)
                 if conn.session is not None and conn.session.conn is conn:
                     conn.session.conn = None
+                    if rcvd is not None and rcvd.code in (1000, 1001):
+                        conn.session.valid = False  # Discord: a normal close ends the session
             self._notify()
 
     def _on_frame(self, conn: Conn, payload: dict[str, Any]) -> None:
@@ -340,6 +357,9 @@ class FakeDiscord:
             d["referenced_message"] = {"id": self.new_id(), "author": {"id": self.bot_id}}
         with self.lock:
             self.channels.add(channel_id)
+            self.history.setdefault(channel_id, []).append(d)
+            if self.current is None or not self.current.valid:
+                return message_id  # no session receives it: only GET .../messages shows it
         self.dispatch("MESSAGE_CREATE", d)
         return message_id
 
@@ -447,10 +467,12 @@ class FakeDiscord:
     def _rest(
         self, method: str, path: str, auth: str | None, body: Any
     ) -> tuple[int, Any, dict[str, str]]:
-        path = path.removeprefix("/api/v10")
+        path, _, query = path.removeprefix("/api/v10").partition("?")
         with self.lock:
             self.requests.append((time.monotonic(), method, path))
             try:
+                if method == "GET" and path.startswith("/channels/"):
+                    return self._route(method, path, auth, parse_qs(query))
                 return self._route(method, path, auth, body)
             finally:
                 self.changed.notify_all()
@@ -484,6 +506,8 @@ class FakeDiscord:
             return 204, None, headers
         if method == "POST" and parts[2:] == ["messages"]:
             return self._create_message(channel or "", body, headers)
+        if method == "GET" and parts[2:] == ["messages"]:
+            return self._list_messages(channel or "", body, headers)
         return 404, {"message": "404: Not Found", "code": 0}, {}
 
     def _limits(self, route: str, channel: str | None) -> tuple[int, Any, dict[str, str]] | None:
@@ -530,6 +554,21 @@ class FakeDiscord:
             "X-RateLimit-Reset-After": f"{max(0.0, window - (time.monotonic() - start)):.3f}",
             "X-RateLimit-Bucket": "fake-" + route.split()[1].replace("/", "-"),
         }
+
+    def _list_messages(
+        self, channel: str, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """GET /channels/{id}/messages?after=&limit=: the `limit` (1-100, default 50)
+        messages right after `after`, newest first, as REST message objects (no guild_id,
+        no member: those come only with gateway events)."""
+        after = int((query.get("after") or ["0"])[0])
+        limit = max(1, min(100, int((query.get("limit") or ["50"])[0])))
+        found = sorted(
+            (m for m in self.history.get(channel, []) if int(m["id"]) > after),
+            key=lambda m: int(m["id"]),
+        )[:limit]
+        rest = [{k: v for k, v in m.items() if k not in ("guild_id", "member")} for m in found]
+        return 200, rest[::-1], headers
 
     def _create_message(
         self, channel: str, body: dict[str, Any], headers: dict[str, str]

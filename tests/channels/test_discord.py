@@ -4,9 +4,11 @@ what must follow it, inbound mapping, and sending with Discord's limits and fail
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from claw.channels.discord_gateway import GatewayError, GatewaySession, GatewayT
 from claw.delivery.inbox import InboundMessage
 from claw.errors import ConfigError
 from claw.state.config import Config
+from claw.state.home import Home
 from tests.channels.fake_discord import BOT_ID, FakeDiscord
 
 pytestmark = pytest.mark.timeout(30)
@@ -243,11 +246,11 @@ def test_how_a_connection_ends_decides_resume_or_identify(
         ({}, 4014, "Message Content"),
     ],
 )
-def test_final_close_codes_raise(kw: dict[str, Any], code: int, words: str) -> None:
+def test_final_close_codes_raise(kw: dict[str, Any], code: int, words: str, tmp_path: Path) -> None:
     with FakeDiscord(heartbeat_interval_ms=100, disallowed_intents=1 << 15) as fake:
         if code == 4004:
             fake.disallowed_intents = 0
-        ch = make(fake, **kw)
+        ch = make(fake, session_file=tmp_path / "s.json", **kw)
 
         async def main() -> None:
             with pytest.raises(GatewayError) as err:
@@ -553,3 +556,187 @@ def test_from_config_reads_the_token_from_the_environment(
 
     run(main)
     assert [m["content"] for m in fake.messages] == ["hi"]
+
+
+# -- the session kept across restarts ------------------------------------------------------
+def saved(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+async def until_saved(path: Path, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    while True:
+        try:
+            state = saved(path)
+            if predicate(state):
+                return state
+        except FileNotFoundError:
+            pass
+        await trio.sleep(0.01)
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Path:
+    return tmp_path / "home" / "channels" / "discord" / "default.session.json"
+
+
+def test_a_new_process_resumes_the_saved_session_and_gets_what_it_missed(
+    fake: FakeDiscord, session: Path
+) -> None:
+    first, sink = make(fake, session_file=session), Sink()
+
+    async def main() -> None:
+        async with running(first, sink):
+            thread = fake.create_thread(GUILD, TEXT)  # learned from THREAD_CREATE only
+            for n in range(20):
+                fake.push_dm(f"before {n}")
+            await sink.wait(20)
+            assert first.gateway is not None
+            gw = first.gateway
+            state = await until_saved(session, lambda d: d["seq"] == gw.seq)
+        assert first.session_file is not None and first.session_file.writes < 10  # batched
+        assert (state["session_id"], state["resume_url"]) == (gw.session_id, fake.resume_url)
+        assert state["user_id"] == BOT_ID and fake.token not in json.dumps(state)
+        assert session.stat().st_mode & 0o777 == 0o600
+        assert session.parent.stat().st_mode & 0o777 == 0o700
+        await until(fake, lambda: fake.closes, "the close")
+        assert fake.closes == [4000]  # a stop keeps the session resumable (1000 would end it)
+
+        fake.push_dm("while down")
+        fake.push_message(f"<@{BOT_ID}> hi", channel_id=TEXT, guild_id=GUILD, mention_bot=True)
+        fake.push_message("in the thread", channel_id=thread, guild_id=GUILD)
+        later, again = make(fake, session_file=session), Sink()
+        async with running(later, again):
+            await again.wait(3)
+            assert later.health()["connected"]
+        assert [m.text for m in again.messages] == ["while down", "hi", "in the thread"]
+        assert again.messages[1].meta["mentioned"]  # the bot's id came from the file
+        assert (again.messages[2].group, again.messages[2].thread) == (TEXT, thread)  # too
+        assert len(fake.identifies) == 1 and len(fake.resumes) == 1
+        assert fake.resumes[0]["seq"] == state["seq"]
+        assert fake.paths[1].startswith("/resume?v=10")
+
+    run(main)
+
+
+def test_the_saved_seq_is_never_ahead_of_the_journal(fake: FakeDiscord, session: Path) -> None:
+    entered, release = trio.Event(), trio.Event()
+
+    class Slow(Sink):
+        async def __call__(self, msg: InboundMessage) -> None:
+            if msg.text == "slow":
+                entered.set()
+                await release.wait()  # never: the process stops while journaling it
+            await super().__call__(msg)
+
+    first, sink = make(fake, session_file=session), Slow()
+
+    async def main() -> None:
+        async with running(first, sink):
+            fake.push_dm("one")
+            await sink.wait(1)
+            fake.push_dm("slow")
+            slow_seq = fake.sessions[first.gateway.session_id].seq  # type: ignore[union-attr]
+            fake.push_dm("after it")  # read, but queued behind the one in the handler
+            await entered.wait()
+            await trio.sleep(0.5)  # several save intervals: the file keeps up with what it can
+            assert saved(session)["seq"] == slow_seq - 1
+        assert saved(session)["seq"] == slow_seq - 1  # the last write, on the way out
+        later, again = make(fake, session_file=session), Sink()
+        async with running(later, again):
+            await again.wait(2)
+        assert [m.text for m in again.messages] == ["slow", "after it"]
+
+    run(main)
+
+
+@pytest.mark.parametrize("how", ["stale", "corrupt", "expired", "resume-url-gone"])
+def test_a_session_that_cannot_be_resumed_falls_back_to_identify(
+    fake: FakeDiscord, session: Path, how: str
+) -> None:
+    first, sink = make(fake, session_file=session), Sink()
+
+    async def main() -> None:
+        async with running(first, sink):
+            fake.push_dm("one")
+            await sink.wait(1)
+        old = saved(session)
+        if how == "stale":  # older than the resume window: not even tried
+            session.write_text(json.dumps(old | {"saved_at": time.time() - 301}))
+        elif how == "corrupt":
+            session.write_text('{"version": 1, "session_id": ')
+        elif how == "expired":  # Discord forgot it: RESUME -> INVALID_SESSION (d=false)
+            fake.expire_session()
+        else:
+            with FakeDiscord() as gone:
+                session.write_text(json.dumps(old | {"resume_url": gone.resume_url}))
+        later, again = make(fake, session_file=session), Sink()
+        async with running(later, again):
+            assert later.gateway is not None
+            new_id = later.gateway.session_id
+            state = await until_saved(session, lambda d: d["session_id"] == new_id)
+            fake.push_dm("in the new session")
+            await again.wait(1)
+        assert new_id != old["session_id"] and len(fake.identifies) == 2
+        assert len(fake.resumes) == (1 if how == "expired" else 0)
+        assert state["resume_url"] == fake.resume_url
+
+    run(main)
+
+
+def test_from_config_keeps_the_session_under_the_state_directory(tmp_path: Path) -> None:
+    config = Config(data={"channels": {"discord": {"token": "t", "resume_window_s": 120}}})
+    ch = DiscordChannel.from_config(Home(tmp_path), config)
+    assert ch.session_file is not None and ch.session_file.resume_window_s == 120
+    assert ch.session_file.path == tmp_path / "channels/discord/default.session.json"
+
+
+@pytest.mark.parametrize("max_age", [3600.0, 0.0])
+def test_after_a_lost_session_what_was_missed_is_fetched_over_rest(
+    fake: FakeDiscord, session: Path, max_age: float
+) -> None:
+    first, sink = make(fake, session_file=session), Sink()
+
+    async def main() -> None:
+        async with running(first, sink):
+            fake.push_dm("one")
+            fake.push_message(f"<@{BOT_ID}> hi", channel_id=TEXT, guild_id=GUILD, mention_bot=True)
+            await sink.wait(2)
+        now, user = time.time(), {"id": USER, "username": "alice"}
+        state = saved(session)
+        assert state["channels"] == {
+            fake.dms[USER]: [None, sink.messages[0].channel_message_id],
+            TEXT: [GUILD, sink.messages[1].channel_message_id],
+        }
+        state["channels"]["55"] = [None, fake.new_id(at=now - 3 * 3600)]  # a quiet DM
+        session.write_text(json.dumps(state))
+        fake.history["55"] = [
+            {"id": fake.new_id(at=now - 7200), "channel_id": "55", "author": user,
+             "content": "too old to answer", "type": 0},
+            {"id": fake.new_id(at=now - 60), "channel_id": "55", "author": user,
+             "content": "recent", "type": 0},
+        ]  # fmt: skip
+        fake.expire_session()  # gone: what follows reaches only the REST API
+        fake.push_dm("while gone")
+        fake.push_message(f"<@{BOT_ID}> there?", channel_id=TEXT, guild_id=GUILD, mention_bot=True)
+
+        later, again = make(fake, session_file=session, backfill_max_age_s=max_age), Sink()
+        async with running(later, again):
+            fake.push_dm("live again")
+            await again.wait(1 if max_age == 0 else 4)
+        fetched = [r for r in fake.requests if r[1] == "GET" and r[2].endswith("/messages")]
+        if max_age == 0:  # turned off: nothing fetched, only what the new session brings
+            assert [m.text for m in again.messages] == ["live again"] and not fetched
+            return
+        assert [m.text for m in again.messages] == ["while gone", "there?", "recent", "live again"]
+        dm, mention, quiet = again.messages[:3]
+        assert (dm.peer_kind, dm.chat, dm.peer) == ("direct", fake.dms[USER], USER)
+        assert (mention.guild, mention.group, mention.meta["mentioned"]) == (GUILD, TEXT, True)
+        assert quiet.chat == "55" and len(fetched) == 3  # one page per seen channel
+        assert later.health()["backfilled"] == 3 and later.health()["received"] == 4
+        assert len(fake.identifies) == 2 and len(fake.resumes) == 1
+        state = await until_saved(
+            session, lambda d: d["channels"]["55"][1] == quiet.channel_message_id
+        )
+        assert state["channels"][fake.dms[USER]][1] == again.messages[3].channel_message_id
+
+    run(main)
