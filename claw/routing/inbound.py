@@ -216,6 +216,7 @@ async def process_forever(
     inbox = Inbox(home)
     skip: set[str] = set()
     busy: dict[str, str] = {}  # message id -> session key, while it is processed
+    lanes: dict[str, str] = {}  # message id -> session key, for pending messages
     wakeup = wakeup or Wakeup()
     limiter = trio.CapacityLimiter(concurrency)
 
@@ -233,6 +234,7 @@ async def process_forever(
             finally:
                 typing_nursery.cancel_scope.cancel()
                 busy.pop(msg.id, None)
+                lanes.pop(msg.id, None)
                 wakeup.set()  # the next message of this session may go now
         entry_id = queued_id(outcome)
         if entry_id is not None and on_queued is not None:
@@ -248,7 +250,9 @@ async def process_forever(
             for msg in await trio.to_thread.run_sync(inbox.pending):
                 if msg.id in skip or msg.id in busy:
                     continue
-                lane = session_of(config, msg)
+                lane = lanes.get(msg.id)
+                if lane is None:  # routed once per message, not on every look at a backlog
+                    lane = lanes[msg.id] = session_of(config, msg)
                 if lane in lanes_taken:
                     continue  # an earlier message of this session goes first
                 lanes_taken.add(lane)
