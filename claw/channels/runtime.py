@@ -150,6 +150,12 @@ class ChannelRuntime:
     def status(self) -> list[dict[str, Any]]:
         """Every channel the daemon knows of: receiving ones and any that sent."""
         names = set(self.board.names()) | set(receiving_channels(self.config))
+        if self.config.get("channels.webhook.hooks"):  # received by the gateway itself
+            hooks = self.board["webhook"]
+            hooks.receiving = True
+            if hooks.state == "idle":
+                hooks.state, hooks.connected = "listening", True
+            names.add("webhook")
         return [self.board[n].to_dict() | self._health(n) for n in sorted(names)]
 
     def _health(self, name: str) -> dict[str, Any]:

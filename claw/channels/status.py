@@ -19,7 +19,7 @@ from claw.channels.base import Channel, DeliveryError, Outbound, Receipt
 class ChannelStatus:
     name: str
     receiving: bool = False  # the daemon runs its inbound side
-    state: str = "idle"  # idle | starting | connected | backoff | send-only
+    state: str = "idle"  # idle | starting | connected | listening (hooks) | backoff
     connected: bool = False
     connected_since: float | None = None
     last_inbound_at: float | None = None

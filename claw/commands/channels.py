@@ -31,7 +31,7 @@ def _render(rows: list[dict[str, Any]], running: bool) -> None:
         info("no channels configured (see `[channels.*]` in examples/config.toml)")
     for row in rows:
         state_ = row.get("state", "idle")
-        colour = {"connected": "green", "backoff": "red"}.get(state_)
+        colour = {"connected": "green", "listening": "green", "backoff": "red"}.get(state_)
         line = f"{row['name']:<10} {styled(state_, fg=colour) if colour else state_:<10}"
         if running:
             line += (

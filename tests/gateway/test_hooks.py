@@ -186,3 +186,22 @@ def test_each_hook_has_its_own_rate_limit(home: Home, receiver: Receiver) -> Non
             server.nursery.cancel_scope.cancel()
 
     run(main)
+
+
+def test_channels_status_shows_the_hooks_listening(home: Home, receiver: Receiver) -> None:
+    configure(home, receiver)
+
+    async def main() -> None:
+        async with running(home) as server:
+            await trio.to_thread.run_sync(
+                hook, server.port, "alerts", {"text": "x"}, "hook-secret-1"
+            )
+            from claw.gateway.client import call
+
+            rows = (await call(server.ws, server.token, "channels.status", {}))["channels"]
+            webhook = next(r for r in rows if r["name"] == "webhook")
+            assert webhook["receiving"] and webhook["state"] == "listening"
+            assert webhook["received"] == 1 and webhook["last_inbound_at"]
+            server.nursery.cancel_scope.cancel()
+
+    run(main)
