@@ -51,6 +51,7 @@ _claw() {
             "claw chat|-s"|"claw chat|--session") ((i++)) ;;
             "claw chat|-a"|"claw chat|--agent") ((i++)) ;;
             "claw chat|-m"|"claw chat|--model") ((i++)) ;;
+            "claw chat|--mode") ((i++)) ;;
             "claw serve|--host") ((i++)) ;;
             "claw serve|-p"|"claw serve|--port") ((i++)) ;;
             "claw stop|--timeout") ((i++)) ;;
@@ -165,6 +166,7 @@ _claw() {
         "claw chat|-s"|"claw chat|--session") COMPREPLY=(); return 0 ;;
         "claw chat|-a"|"claw chat|--agent") COMPREPLY=(); return 0 ;;
         "claw chat|-m"|"claw chat|--model") COMPREPLY=(); return 0 ;;
+        "claw chat|--mode") COMPREPLY=(); return 0 ;;
         "claw serve|--host") COMPREPLY=(); return 0 ;;
         "claw serve|-p"|"claw serve|--port") COMPREPLY=(); return 0 ;;
         "claw stop|--timeout") COMPREPLY=(); return 0 ;;
@@ -221,7 +223,7 @@ _claw() {
         "claw") opts="--home -v --verbose --version -h --help"; subs="init send chat serve status stop rpc notify queue heartbeat agents bindings route pairing channels tasks memory cron config sessions tools skills"; args="" ;;
         "claw init") opts="--force -y --yes --json -h --help"; subs=""; args="" ;;
         "claw send") opts="-s --session -a --agent -m --model --thinking --timeout --mode --verbose --json --local --daemon --deliver -h --help"; subs=""; args="1" ;;
-        "claw chat") opts="-s --session -a --agent -m --model -h --help"; subs=""; args="" ;;
+        "claw chat") opts="-s --session -a --agent -m --model --mode -h --help"; subs=""; args="" ;;
         "claw serve") opts="--host -p --port -h --help"; subs=""; args="" ;;
         "claw status") opts="--json -h --help"; subs=""; args="" ;;
         "claw stop") opts="--timeout -h --help"; subs=""; args="" ;;

@@ -55,6 +55,7 @@ complete -c claw -n '__fish_seen_subcommand_from send' -s h -l help -d 'Show thi
 complete -c claw -n '__fish_seen_subcommand_from chat' -s s -l session -x -d 'Session key.'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s a -l agent -x -d 'Agent that answers (default: as routed).'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s m -l model -x -d 'Model for this conversation.'
+complete -c claw -n '__fish_seen_subcommand_from chat' -l mode -x -d 'fast, single or multi for every message; auto: the supervisor decides (default). [default: auto]'
 complete -c claw -n '__fish_seen_subcommand_from chat' -s h -l help -d 'Show this message and exit.'
 
 # claw serve

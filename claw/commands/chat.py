@@ -6,7 +6,7 @@ import typer
 
 from claw.commands._base import AppState, info, session_ended, state, styled
 from claw.commands._turns import finish_background, run_and_render
-from claw.errors import ClawError
+from claw.errors import ClawError, UsageError
 
 HELP = "Commands: /new (start afresh), /history (recent messages), /exit. Ctrl-C stops a reply."
 
@@ -19,6 +19,12 @@ def chat_command(
     ),
     model: str = typer.Option(
         None, "--model", "-m", metavar="MODEL", help="Model for this conversation."
+    ),
+    mode: str = typer.Option(
+        "auto",
+        "--mode",
+        metavar="MODE",
+        help="fast, single or multi for every message; auto: the supervisor decides (default).",
     ),
 ) -> None:
     """Talk with the assistant interactively.
@@ -35,9 +41,12 @@ def chat_command(
     from claw.agent.selection import check_agent
     from claw.agent.turn import TurnRequest
     from claw.channels.terminal import local_user
+    from claw.commands.send import MODES
     from claw.heartbeat.last_target import remember
     from claw.routing.route import Inbound, build_session_key, route
 
+    if mode not in MODES:
+        raise UsageError(f"--mode: expected one of {', '.join(MODES)}, got {mode!r}")
     st = state(ctx)
     config = st.config()
     user = local_user()
@@ -82,7 +91,7 @@ def chat_command(
             try:
                 run_and_render(
                     st,
-                    TurnRequest(text=text, agent_id=agent, session_key=key, model=model),
+                    TurnRequest(text=text, agent_id=agent, session_key=key, model=model, mode=mode),
                     stream=True,
                 )
             except KeyboardInterrupt:

@@ -87,3 +87,13 @@ def test_messages_for_the_terminal_are_shown_in_chat_once(home_path: Path) -> No
     from claw.state.home import Home
 
     assert last_target(Home(home_path), "main") == f"terminal:{me}"
+
+
+def test_chat_mode_is_forced_for_every_message(home_path: Path) -> None:
+    r = run_claw("chat", "--model", "echo", "--mode", "single", input="hello!\n/exit\n", timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert "claw> hello!" in r.stdout
+    replies = [m for m in messages(home_path) if m["role"] == "assistant"]
+    assert replies and replies[-1].get("mode") == "single"  # a greeting: fast unless forced
+    bad = run_claw("chat", "--mode", "fastest", input="", timeout=60)
+    assert bad.returncode == 2 and "--mode: expected one of" in bad.stderr
