@@ -50,20 +50,11 @@ def offline_status(home: Home, config: Config, *, probe: bool) -> list[dict[str,
 
 
 async def _probe_all(home: Home, config: Config, rows: list[dict[str, Any]]) -> None:
-    from claw.channels.runtime import describe, probe_channel
+    from claw.channels.runtime import probe_rows
     from claw.delivery.service import Channels
 
     channels = Channels(home, config)
-
-    async def one(row: dict[str, Any]) -> None:
-        try:
-            row["probe"] = await probe_channel(channels.raw(row["name"]))
-        except Exception as e:  # the channel cannot even be built (no token, …)
-            row["probe"] = {"ok": False, "error": describe(e)}
-
     try:
-        async with trio.open_nursery() as nursery:
-            for row in rows:
-                nursery.start_soon(one, row)
+        await probe_rows(channels, rows)
     finally:
         await channels.aclose()

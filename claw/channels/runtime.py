@@ -164,8 +164,22 @@ class ChannelRuntime:
         except Exception as e:
             return {"health": {"error": describe(e)}}
 
-    async def probe(self, name: str) -> dict[str, Any]:
-        return await probe_channel(self.channels.raw(name))
+
+async def probe_rows(channels: Channels, rows: list[dict[str, Any]]) -> None:
+    """Set each status row's `probe`, all channels checked at once (`channels.status`
+    in the daemon, `claw channels status --probe` without one)."""
+
+    async def one(row: dict[str, Any]) -> None:
+        try:
+            channel = channels.raw(row["name"])
+        except Exception as e:  # the channel cannot even be built (no token, …)
+            row["probe"] = {"ok": False, "error": describe(e)}
+            return
+        row["probe"] = await probe_channel(channel)
+
+    async with trio.open_nursery() as nursery:
+        for row in rows:
+            nursery.start_soon(one, row)
 
 
 async def probe_channel(channel: Any) -> dict[str, Any]:

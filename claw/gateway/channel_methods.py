@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import trio
-
-from claw.channels.runtime import probe_channel
+from claw.channels.runtime import probe_rows
 from claw.gateway import rpc_errors as codes
 from claw.gateway.methods import METHODS, Caller, Gateway
 from claw.gateway.rpc_errors import RpcError
@@ -32,19 +30,5 @@ async def channels_status(gw: Gateway, caller: Caller, p: ChannelsStatusParams) 
         raise RpcError(codes.FAILED, "the daemon's channels are not running")
     rows = runtime.status()
     if p.probe:
-        results: dict[str, dict[str, Any]] = {}
-
-        async def one(name: str) -> None:
-            try:
-                channel = runtime.channels.raw(name)
-            except Exception as e:
-                results[name] = {"ok": False, "error": str(e)}
-                return
-            results[name] = await probe_channel(channel)
-
-        async with trio.open_nursery() as nursery:
-            for row in rows:
-                nursery.start_soon(one, row["name"])
-        for row in rows:
-            row["probe"] = results.get(row["name"])
+        await probe_rows(runtime.channels, rows)
     return {"channels": rows}

@@ -52,19 +52,22 @@ class HookLimits:
         self._buckets: dict[str, tuple[int, RateLimiter]] = {}
 
     def take(self, config: Config, name: str) -> float:
-        table = (config.get("channels.webhook.hooks", {}) or {}).get(name) or {}
-        rate = int(table.get("rate_per_s") or DEFAULT_RATE_PER_S)
+        rate = int(hook_settings(config, name).get("rate_per_s") or DEFAULT_RATE_PER_S)
         known = self._buckets.get(name)
         if known is None or known[0] != rate:  # new, or the config changed
             known = self._buckets[name] = (rate, RateLimiter(rate, 2 * rate))
         return known[1].take()
 
 
+def hook_settings(config: Config, name: str) -> dict[str, Any]:
+    """`[channels.webhook.hooks.<name>]` ({} when there is no such hook)."""
+    table = (config.get("channels.webhook.hooks", {}) or {}).get(name)
+    return table if isinstance(table, dict) else {}
+
+
 def hook_token(config: Config, name: str) -> str | None:
     """The configured token of hook `name` (None: no such hook, or no token set)."""
-    table = (config.get("channels.webhook.hooks", {}) or {}).get(name)
-    if not isinstance(table, dict):
-        return None
+    table = hook_settings(config, name)
     env = table.get("token_env")
     token = os.environ.get(env, "") if env else table.get("token", "")
     return token or None
@@ -112,8 +115,7 @@ def parse_message(config: Config, name: str, body: bytes) -> InboundMessage:
         if value is not None and any(c.isspace() or not c.isprintable() for c in str(value)):
             raise HookError(400, f"'{key}' must not contain spaces or control characters")
         fields[key] = None if value is None else str(value)
-    table = (config.get("channels.webhook.hooks", {}) or {}).get(name) or {}
-    reply_target = table.get("reply_target")
+    reply_target = hook_settings(config, name).get("reply_target")
     meta: dict[str, Any] = {"hook": name}
     if reply_target:
         meta["chat"] = reply_target

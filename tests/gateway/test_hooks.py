@@ -202,6 +202,9 @@ def test_channels_status_shows_the_hooks_listening(home: Home, receiver: Receive
             webhook = next(r for r in rows if r["name"] == "webhook")
             assert webhook["receiving"] and webhook["state"] == "listening"
             assert webhook["received"] == 1 and webhook["last_inbound_at"]
+            probed = await call(server.ws, server.token, "channels.status", {"probe": True})
+            row = next(r for r in probed["channels"] if r["name"] == "webhook")
+            assert row["probe"]["ok"] is None  # a webhook has no live check, and says so
             server.nursery.cancel_scope.cancel()
 
     run(main)
