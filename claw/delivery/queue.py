@@ -1,10 +1,14 @@
-"""The durable outbound queue: `queue/<id>.json` pending, `queue/failed/<id>.json` failed.
+"""The durable outbound queue: `queue/<id>.json` pending, `queue/failed/<id>.json` failed,
+and in front of them the enqueue journal `queue/journal.jsonl` (see claw.delivery.journal).
 
-Every state change is an atomic rewrite (temp file, fsync, rename, fsync the directory),
-so after a crash each entry is whole, in its last written state. Any process may enqueue
-(a unique file name needs no lock); changing an entry's state is the deliverer's job, and
-there is one deliverer at a time: whoever holds `locks/queue.lock` (the daemon's worker,
-or `claw queue flush`). The CLI's retry and purge move whole files and are safe beside it.
+A new entry is one fdatasynced line in the journal: durable on return, and any process may
+append (concurrently). The deliverer absorbs the journal into entry files before it looks
+at them; readers meanwhile see journaled entries as pending. Every state change after that
+is an atomic rewrite (temp file, fsync, rename, fsync the directory), so after a crash each
+entry is whole, in its last written state. Changing an entry's state is the deliverer's
+job, and there is one deliverer at a time: whoever holds `locks/queue.lock` (the daemon's
+worker, or `claw queue flush`). The CLI's retry and purge move whole files and are safe
+beside it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claw.delivery.entry import ID_RE, Delivery, validate_id
+from claw.delivery.journal import NAME as JOURNAL_NAME
+from claw.delivery.journal import EnqueueJournal
 from claw.errors import NotFound
 from claw.state.atomic import TMP_PREFIX, atomic_write_bytes, fsync_dir
 from claw.state.home import Home, make_private_dir
@@ -52,6 +58,7 @@ class QueueStore:
         self.dir = home.root / "queue"
         self.failed_dir = self.dir / "failed"
         make_private_dir(self.failed_dir)
+        self.journal = EnqueueJournal(self.dir / JOURNAL_NAME)
 
     def deliverer_lock(self, timeout: float = 0) -> FileLock:
         """Held by whoever delivers (the daemon's worker or `claw queue flush`)."""
@@ -62,14 +69,54 @@ class QueueStore:
 
     # -- writing ---------------------------------------------------------------------
     def enqueue(self, entry: Delivery) -> Delivery:
-        """Write ahead: durable on return, before anything is sent."""
-        self.save(entry)
+        """Write ahead: durable on return (one line in the journal), before anything is sent."""
+        validate_id(entry.id)
+        self.journal.append(entry.to_json())
         return entry
 
     def save(self, entry: Delivery) -> None:
         atomic_write_bytes(self.path(entry.id), entry.to_json())
 
+    def absorb(self) -> list[Delivery]:
+        """Turn the journal's entries into entry files, durably, and empty it. Returns
+        the entries that were new (not already a file), in queue order."""
+        new: list[Delivery] = []
+
+        def materialize(lines: list[bytes]) -> None:
+            for entry in self._parse(lines):
+                pending, failed = self.path(entry.id), self.path(entry.id, failed=True)
+                if pending.exists() or failed.exists():
+                    continue  # absorbed before a crash; the file may have moved on since
+                if _write_new(pending, entry.to_json()):
+                    new.append(entry)
+            if new:
+                fsync_dir(self.dir)  # one directory fsync for the whole batch
+
+        self.journal.absorb(materialize)
+        return sorted(new, key=lambda e: e.id)
+
+    def _parse(self, lines: list[bytes]) -> list[Delivery]:
+        out = []
+        for line in lines:
+            try:
+                out.append(Delivery.from_json(line))
+            except (ValueError, TypeError) as e:
+                log.error("enqueue journal: skipped an unreadable line (%s)", e)
+        return out
+
+    def journaled(self) -> list[Delivery]:
+        """Entries still only in the journal (not yet absorbed), in queue order."""
+        if self.journal.is_empty():
+            return []
+        return sorted(self._parse(self.journal.lines()), key=lambda e: e.id)
+
+    def _before_removing(self) -> None:
+        """An entry file may go only when the journal cannot bring it back."""
+        if not self.journal.is_empty():
+            self.absorb()
+
     def delivered(self, entry: Delivery) -> None:
+        self._before_removing()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(entry.id))
         fsync_dir(self.dir)
@@ -111,6 +158,8 @@ class QueueStore:
         return entry
 
     def remove(self, entry_id: str, *, failed: bool) -> bool:
+        if not failed:
+            self._before_removing()
         try:
             os.unlink(self.path(entry_id, failed=failed))
         except FileNotFoundError:
@@ -123,13 +172,26 @@ class QueueStore:
         for failed in (False, True):
             with contextlib.suppress(FileNotFoundError):
                 return Delivery.from_json(self.path(entry_id, failed=failed).read_bytes())
+        for entry in self.journaled():
+            if entry.id == entry_id:
+                return entry
         raise NotFound(f"no queue entry {entry_id!r}", hint="`claw queue list` shows the entries")
 
     def exists(self, entry_id: str) -> bool:
-        return self.path(entry_id).exists()
+        """Pending: an entry file, or a line in the journal."""
+        if self.path(entry_id).exists():
+            return True
+        return any(e.id == entry_id for e in self.journaled())
 
     def ids(self, *, failed: bool = False) -> list[str]:
-        """Entry ids in queue order (names only: no file is opened; other files ignored)."""
+        """Entry ids in queue order, the journal's included (other files ignored)."""
+        ids = self._file_ids(failed=failed)
+        if not failed and (journaled := self.journaled()):
+            ids = sorted(set(ids).union(e.id for e in journaled))
+        return ids
+
+    def _file_ids(self, *, failed: bool = False) -> list[str]:
+        """Ids of the entry files (names only: no file is opened)."""
         directory = self.failed_dir if failed else self.dir
         cut = len(SUFFIX)
         names = (n[:-cut] for n in os.listdir(directory) if n.endswith(SUFFIX))
@@ -141,7 +203,9 @@ class QueueStore:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return None
+            if failed:
+                return None
+            return next((e for e in self.journaled() if e.id == entry_id), None)
         try:
             return Delivery.from_json(raw)
         except (ValueError, TypeError) as e:
@@ -151,10 +215,13 @@ class QueueStore:
 
     def entries(self, *, failed: bool = False) -> list[Delivery]:
         out = []
-        for entry_id in self.ids(failed=failed):
+        for entry_id in self._file_ids(failed=failed):
             entry = self.load(entry_id, failed=failed)
             if entry is not None:
                 out.append(entry)
+        if not failed and (journaled := self.journaled()):
+            have = {e.id for e in out}
+            out = sorted(out + [e for e in journaled if e.id not in have], key=lambda e: e.id)
         return out
 
     def recover(self) -> list[Delivery]:
@@ -165,6 +232,7 @@ class QueueStore:
         It reads every pending entry once, so it is written for speed (100,000 entries in
         well under 2 s): plain string paths and os.read, the id taken from the file name.
         """
+        self.absorb()
         cutoff = time.time() - TMP_GRACE_S
         for directory in (self.dir, self.failed_dir):
             for name in os.listdir(directory):
@@ -175,10 +243,10 @@ class QueueStore:
                     if (directory / name).stat().st_mtime < cutoff:
                         os.unlink(directory / name)
                         log.info("removed an orphaned temp file %s", name)
-        failed = set(self.ids(failed=True))
+        failed = set(self._file_ids(failed=True))
         entries = []
         base = str(self.dir)
-        for entry_id in self.ids():
+        for entry_id in self._file_ids():
             if entry_id in failed:
                 self.remove(entry_id, failed=False)
                 continue
@@ -218,6 +286,28 @@ class QueueStore:
             fsync_dir(self.failed_dir)
             fsync_dir(self.dir)
             log.error("queue entry %s is unreadable (%s); kept as %s", path.name, error, target)
+
+
+def _write_new(path: Path, data: bytes) -> bool:
+    """Temp file, fsync, then link it in under `path` unless `path` exists (a link never
+    replaces: a deliverer may have just written the entry as `sending`, and an absorb must
+    not turn it back). The caller fsyncs the directory (once for a batch). False if the
+    entry was there already."""
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.urandom(6).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(f"short write to {tmp} (disk full?)")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
 
 
 def _read_all(fd: int) -> bytes:

@@ -24,7 +24,7 @@ import trio
 from claw.channels.base import Channel, DeliveryError
 from claw.delivery.deliver import Outcome, deliver
 from claw.delivery.entry import ID_RE, Delivery
-from claw.delivery.queue import SUFFIX, QueueStore
+from claw.delivery.queue import JOURNAL_NAME, SUFFIX, QueueStore
 from claw.state.watch import Changes, watch_dir
 
 log = logging.getLogger("claw.delivery")
@@ -180,10 +180,13 @@ class Worker:
     async def _watch(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """New files in queue/ (from `claw notify`, another `claw send --deliver`, a retry
-        from failed/) join the schedule within ~0.1 s; removed ones (purge) leave it."""
+        """New entries (journaled by `claw notify`, another `claw send --deliver`, this
+        process; files back from failed/) join the schedule within ~0.1 s; removed ones
+        (purge) leave it."""
 
         def wanted(name: str) -> bool:
+            if name == JOURNAL_NAME:
+                return True
             return name.endswith(SUFFIX) and ID_RE.fullmatch(name[: -len(SUFFIX)]) is not None
 
         await watch_dir(self.store.dir, wanted, self._changed, task_status=task_status)
@@ -193,7 +196,12 @@ class Worker:
 
         new: list[str] = []
         for change, path in changes:
-            entry_id = Path(path).name[: -len(SUFFIX)]
+            name = Path(path).name
+            if name == JOURNAL_NAME:
+                for entry in await trio.to_thread.run_sync(self.store.absorb):
+                    self._add(entry)
+                continue
+            entry_id = name[: -len(SUFFIX)]
             known = self.entries.get(entry_id)
             if change == Change.deleted:
                 if known is not None and known.destination not in self.busy:

@@ -40,7 +40,7 @@ import trio
 
 from claw.delivery import entry as entries
 from claw.delivery.entry import Delivery
-from claw.delivery.queue import TMP_GRACE_S, QueueStore
+from claw.delivery.queue import JOURNAL_NAME, TMP_GRACE_S, QueueStore
 from claw.delivery.worker import Worker
 from claw.state.atomic import TMP_PREFIX
 from claw.state.home import Home
@@ -293,8 +293,11 @@ class Scan:
 def scan_queue(store: QueueStore) -> Scan:
     """Every entry file in queue/ is whole and valid; nothing is in failed/."""
     found = Scan([], set(), 0)
+    for line in store.journal.lines():  # every complete line of the enqueue journal is whole
+        assert Delivery.from_json(line).state == "pending"
+        found.depth += 1
     for name in sorted(os.listdir(store.dir)):
-        if name == "failed":
+        if name in ("failed", JOURNAL_NAME):
             continue
         if name.startswith(TMP_PREFIX):
             found.tmp.add(name)
@@ -366,14 +369,15 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_only_what_kills_caught(
     # Nothing left behind: no entry, nothing failed or corrupt, and no orphaned temp file
     # but the young ones recovery spares (they may be a live enqueue's); once old, the next
     # recovery removes them.
-    orphans = [store.dir / n for n in os.listdir(store.dir) if n != "failed"]
+    assert store.journal.is_empty()
+    orphans = [store.dir / n for n in os.listdir(store.dir) if n not in ("failed", JOURNAL_NAME)]
     orphans += [store.failed_dir / n for n in os.listdir(store.failed_dir)]
     for path in orphans:
         assert path.name.startswith(TMP_PREFIX), f"left in the queue: {path}"
         assert path.stat().st_mtime > final_started - TMP_GRACE_S - 1, f"not recovered: {path}"
         os.utime(path, (0, 0))
     assert store.recover() == []
-    assert sorted(os.listdir(store.dir)) == ["failed"], os.listdir(store.dir)
+    assert sorted(os.listdir(store.dir)) == ["failed", JOURNAL_NAME], os.listdir(store.dir)
     assert os.listdir(store.failed_dir) == []
 
     enqueued = read_manifest(manifest)

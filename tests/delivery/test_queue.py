@@ -62,6 +62,10 @@ def test_store_enqueue_fail_retry_and_recover(home: Home) -> None:
     store = QueueStore(home)
     e = store.enqueue(entries.make("fake", "p", ["hello"]))
     path = store.path(e.id)
+    assert not path.exists() and store.exists(e.id)  # journaled: pending, not yet a file
+    assert store.journal.path.stat().st_mode & 0o777 == 0o600
+    assert store.get(e.id).parts == ["hello"] and store.ids() == [e.id]
+    assert [x.id for x in store.absorb()] == [e.id] and store.journal.is_empty()
     assert path.exists() and path.stat().st_mode & 0o777 == 0o600
     assert store.get(e.id).parts == ["hello"]
     store.fail(e, "permanent", "http_404: chat not found")
