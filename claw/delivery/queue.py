@@ -168,27 +168,28 @@ class QueueStore:
         return True
 
     # -- reading ---------------------------------------------------------------------
+    # The journal is read before the entry files: an absorb in between moves an entry
+    # from the journal to its file, and in this order a reader sees it in one or the
+    # other (in the opposite order it could miss it in both, and call it delivered).
     def get(self, entry_id: str) -> Delivery:
-        for failed in (False, True):
-            with contextlib.suppress(FileNotFoundError):
-                return Delivery.from_json(self.path(entry_id, failed=failed).read_bytes())
-        for entry in self.journaled():
-            if entry.id == entry_id:
-                return entry
+        entry = self.load(entry_id)
+        if entry is not None:
+            return entry
+        with contextlib.suppress(FileNotFoundError):
+            return Delivery.from_json(self.path(entry_id, failed=True).read_bytes())
         raise NotFound(f"no queue entry {entry_id!r}", hint="`claw queue list` shows the entries")
 
     def exists(self, entry_id: str) -> bool:
-        """Pending: an entry file, or a line in the journal."""
-        if self.path(entry_id).exists():
-            return True
-        return any(e.id == entry_id for e in self.journaled())
+        """Pending: a line in the journal, or an entry file."""
+        return entry_id in self._journaled_by_id() or self.path(entry_id).exists()
 
     def ids(self, *, failed: bool = False) -> list[str]:
         """Entry ids in queue order, the journal's included (other files ignored)."""
-        ids = self._file_ids(failed=failed)
-        if not failed and (journaled := self.journaled()):
-            ids = sorted(set(ids).union(e.id for e in journaled))
-        return ids
+        if failed:
+            return self._file_ids(failed=True)
+        journaled = self._journaled_by_id()
+        ids = self._file_ids()
+        return sorted(journaled.keys() | set(ids)) if journaled else ids
 
     def _file_ids(self, *, failed: bool = False) -> list[str]:
         """Ids of the entry files (names only: no file is opened)."""
@@ -197,15 +198,25 @@ class QueueStore:
         names = (n[:-cut] for n in os.listdir(directory) if n.endswith(SUFFIX))
         return sorted(i for i in names if ID_RE.fullmatch(i))
 
+    def _journaled_by_id(self) -> dict[str, Delivery]:
+        return {e.id: e for e in self.journaled()}
+
     def load(self, entry_id: str, *, failed: bool = False) -> Delivery | None:
-        """One entry, or None if it is gone; a corrupt file is parked in failed/."""
+        """One entry (its file's state when it has one), or None if it is gone; a corrupt
+        file is parked in failed/."""
+        entry = self._load_file(entry_id, failed=failed)
+        if entry is not None or failed:
+            return entry
+        journaled = self._journaled_by_id().get(entry_id)
+        # Not in the journal: it may have been absorbed since the first look.
+        return journaled or self._load_file(entry_id, failed=False)
+
+    def _load_file(self, entry_id: str, *, failed: bool) -> Delivery | None:
         path = self.path(entry_id, failed=failed)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            if failed:
-                return None
-            return next((e for e in self.journaled() if e.id == entry_id), None)
+            return None
         try:
             return Delivery.from_json(raw)
         except (ValueError, TypeError) as e:
@@ -214,14 +225,15 @@ class QueueStore:
             return None
 
     def entries(self, *, failed: bool = False) -> list[Delivery]:
+        journaled = {} if failed else self._journaled_by_id()
         out = []
         for entry_id in self._file_ids(failed=failed):
-            entry = self.load(entry_id, failed=failed)
+            entry = self._load_file(entry_id, failed=failed)
             if entry is not None:
+                journaled.pop(entry_id, None)  # the file's state is the newer one
                 out.append(entry)
-        if not failed and (journaled := self.journaled()):
-            have = {e.id for e in out}
-            out = sorted(out + [e for e in journaled if e.id not in have], key=lambda e: e.id)
+        if journaled:
+            out = sorted(out + list(journaled.values()), key=lambda e: e.id)
         return out
 
     def recover(self) -> list[Delivery]:

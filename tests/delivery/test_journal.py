@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import trio
 
 from claw.delivery import entry as entries
@@ -138,3 +139,22 @@ def test_absorbing_never_replaces_an_entry_written_meanwhile(home: Home) -> None
     assert _write_new(store.path(e.id), fresh.to_json()) is False
     assert store.get(e.id).parts_sent == 1 and store.get(e.id).state == "sending"
     assert sorted(os.listdir(store.dir)) == sorted(["failed", f"{e.id}.json"])
+
+
+def test_an_absorb_between_two_looks_never_hides_a_pending_entry(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers look at the journal, then at the files; a reader that found no file
+    first and then an already absorbed journal looks at the file again."""
+    store = QueueStore(home)
+    e = store.enqueue(entries.make("fake", "p", ["x"]))
+    real = store._journaled_by_id
+
+    def absorbed_meanwhile() -> dict:
+        QueueStore(home).absorb()  # another process's deliverer, right now
+        return real()
+
+    monkeypatch.setattr(store, "_journaled_by_id", absorbed_meanwhile)
+    loaded = store.load(e.id)
+    assert loaded is not None and loaded.id == e.id
+    assert store.exists(e.id) and store.ids() == [e.id]
