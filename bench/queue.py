@@ -16,7 +16,8 @@ directory listed and every file re-parsed to find the due ones. Rows:
      enqueuers, and what the journal defers: absorbing its lines into entry files.
   2. CPU per tick with 100,000 pending entries not yet due: the baseline's scan + parse,
      and the real `Worker`'s wake-up (forced with `kick()`, iterations counted).
-  3. `QueueStore.recover()` of 100,000 pending entries at start-up, warm cache (<= 2 s).
+  3. `QueueStore.recover()` of 100,000 pending entries at start-up, warm cache (<= 2 s);
+     and once with all of them still in the enqueue journal, which it absorbs first.
   4. the real `Worker`, in a subprocess holding 100,000 entries not yet due: its CPU over
      60 s, read from /proc/<pid>/stat (start-up excluded).
   5. `claw notify` -> delivered, on loopback with a healthy webhook receiver, through a
@@ -388,6 +389,34 @@ def bench_recover(store: QueueStore, sizes: Sizes) -> list[Row]:
     ]
 
 
+def bench_recover_journal(base: Path, sizes: Sizes) -> list[Row]:
+    """The same number of entries, all still in the enqueue journal (queued while no
+    deliverer ran): recover() absorbs them into entry files first (one syncfs)."""
+    n = sizes.pending
+    store = QueueStore(new_home(base, "pending-journal"))
+    due = time.time() + NOT_DUE_S
+    with open(store.journal.path, "wb") as f:
+        for i in range(n):
+            item = entry(i, f"pending message {i}")
+            item.next_attempt_at = due
+            f.write(item.to_json() + b"\n")
+    os.sync()
+    progress(f"recover() of {n:,} entries still in the journal (once: it absorbs them)")
+    t0 = time.perf_counter()
+    got = store.recover()
+    took = time.perf_counter() - t0
+    assert len(got) == n and store.journal.is_empty()
+    shutil.rmtree(store.home.root)
+    return [
+        Row(
+            f"recover() {n:,} entries still in the journal (absorbed first)",
+            fmt_s(took),
+            "—",
+            None,
+        )
+    ]
+
+
 def start_worker(home: Home, *, deliver: bool) -> tuple[subprocess.Popen[str], float]:
     """This script in --worker-child mode: (the process, its recover + schedule time)."""
     args = [sys.executable, str(Path(__file__).resolve()), "--worker-child", str(home.root)]
@@ -595,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"writing {sizes.pending:,} pending entries (no fsync; one os.sync)")
         populate(store, sizes.pending)
         rows += bench_recover(store, sizes)
+        rows += bench_recover_journal(base, sizes)
         rows += bench_ticks(store, sizes)
         rows += bench_idle(store, sizes)
         rows += bench_notify(base, sizes)

@@ -26,7 +26,7 @@ from claw.delivery.entry import ID_RE, Delivery, validate_id
 from claw.delivery.journal import NAME as JOURNAL_NAME
 from claw.delivery.journal import EnqueueJournal
 from claw.errors import NotFound
-from claw.state.atomic import TMP_PREFIX, atomic_write_bytes, fsync_dir
+from claw.state.atomic import TMP_PREFIX, atomic_write_bytes, fsync_dir, has_syncfs, sync_filesystem
 from claw.state.home import Home, make_private_dir
 from claw.state.locks import FileLock, file_lock
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("claw.delivery")
 SUFFIX = ".json"
+SYNCFS_BATCH = 32  # absorbing this many journal lines or more: one syncfs, not an fsync each
 TMP_GRACE_S = 60.0  # a temp file older than this is an orphan of a crashed writer
 
 
@@ -83,26 +84,38 @@ class QueueStore:
         new: list[Delivery] = []
 
         def materialize(lines: list[bytes]) -> None:
-            for entry in self._parse(lines):
-                pending, failed = self.path(entry.id), self.path(entry.id, failed=True)
-                if pending.exists() or failed.exists():
-                    continue  # absorbed before a crash; the file may have moved on since
-                if _write_new(pending, entry.to_json()):
+            # A big batch (many entries queued while no deliverer ran) is written without
+            # an fsync per file and made durable by one syncfs: ~5x faster.
+            batch = len(lines) >= SYNCFS_BATCH and has_syncfs()
+            # Absorbed before a crash, the file may have moved on since: keep it. (A file
+            # made after this listing is safe too: the link below never replaces.)
+            have = set(os.listdir(self.dir)).union(os.listdir(self.failed_dir))
+            base = str(self.dir)
+            for line in lines:
+                entry = self._parse_line(line)
+                if entry is None or (name := entry.id + SUFFIX) in have:
+                    continue
+                have.add(name)
+                if _write_new(os.path.join(base, name), line, fsync=not batch):
                     new.append(entry)
-            if new:
+            if new and batch:
+                sync_filesystem(self.dir)  # the files and their names
+            elif new:
                 fsync_dir(self.dir)  # one directory fsync for the whole batch
 
         self.journal.absorb(materialize)
         return sorted(new, key=lambda e: e.id)
 
     def _parse(self, lines: list[bytes]) -> list[Delivery]:
-        out = []
-        for line in lines:
-            try:
-                out.append(Delivery.from_json(line))
-            except (ValueError, TypeError) as e:
-                log.error("enqueue journal: skipped an unreadable line (%s)", e)
-        return out
+        return [e for e in map(self._parse_line, lines) if e is not None]
+
+    @staticmethod
+    def _parse_line(line: bytes) -> Delivery | None:
+        try:
+            return Delivery.from_json(line)
+        except (ValueError, TypeError) as e:
+            log.error("enqueue journal: skipped an unreadable line (%s)", e)
+            return None
 
     def journaled(self) -> list[Delivery]:
         """Entries still only in the journal (not yet absorbed), in queue order."""
@@ -300,18 +313,20 @@ class QueueStore:
             log.error("queue entry %s is unreadable (%s); kept as %s", path.name, error, target)
 
 
-def _write_new(path: Path, data: bytes) -> bool:
+def _write_new(path: str, data: bytes, *, fsync: bool = True) -> bool:
     """Temp file, fsync, then link it in under `path` unless `path` exists (a link never
     replaces: a deliverer may have just written the entry as `sending`, and an absorb must
     not turn it back). The caller fsyncs the directory (once for a batch). False if the
     entry was there already."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.urandom(6).hex()}")
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f"{TMP_PREFIX}{name}.{os.urandom(6).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
             if os.write(fd, data) != len(data):
                 raise OSError(f"short write to {tmp} (disk full?)")
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.link(tmp, path)

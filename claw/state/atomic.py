@@ -8,8 +8,12 @@ the rename itself is durable.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 TMP_PREFIX = ".tmp-"
 
@@ -21,6 +25,35 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sync_filesystem(path: Path) -> bool:
+    """syncfs(2) on the file system holding `path`: everything written to it so far is
+    durable on return, data and names alike. One call is much cheaper than an fsync per
+    file when many files were just written (a batch). False where there is no syncfs
+    (not Linux): the caller then fsyncs each file."""
+    syncfs = _syncfs()
+    if syncfs is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+    return True
+
+
+def has_syncfs() -> bool:
+    return _syncfs() is not None
+
+
+@functools.cache
+def _syncfs() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:

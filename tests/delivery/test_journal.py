@@ -136,7 +136,7 @@ def test_absorbing_never_replaces_an_entry_written_meanwhile(home: Home) -> None
     e.state, e.parts_sent = "sending", 1
     store.save(e)
     fresh = entries.make("fake", "p", ["x"], entry_id=e.id)
-    assert _write_new(store.path(e.id), fresh.to_json()) is False
+    assert _write_new(str(store.path(e.id)), fresh.to_json()) is False
     assert store.get(e.id).parts_sent == 1 and store.get(e.id).state == "sending"
     assert sorted(os.listdir(store.dir)) == sorted(["failed", f"{e.id}.json"])
 
@@ -158,3 +158,18 @@ def test_an_absorb_between_two_looks_never_hides_a_pending_entry(
     loaded = store.load(e.id)
     assert loaded is not None and loaded.id == e.id
     assert store.exists(e.id) and store.ids() == [e.id]
+
+
+@pytest.mark.parametrize("syncfs", [True, False])
+def test_a_big_batch_is_absorbed_whole_with_or_without_syncfs(
+    home: Home, monkeypatch: pytest.MonkeyPatch, syncfs: bool
+) -> None:
+    import claw.delivery.queue as queue_module
+
+    if not syncfs:
+        monkeypatch.setattr(queue_module, "has_syncfs", lambda: False)
+    store = QueueStore(home)
+    queued = [store.enqueue(entries.make("fake", "p", [f"m{i}"])).id for i in range(40)]
+    assert [e.id for e in store.absorb()] == queued
+    assert store.journal.is_empty() and store._file_ids() == queued
+    assert [e.parts for e in store.recover()] == [[f"m{i}"] for i in range(40)]
