@@ -28,6 +28,8 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from claw.state.jsonl import append_fd
+
 log = logging.getLogger("claw.delivery")
 NAME = "journal.jsonl"
 FILE_MODE = 0o600
@@ -50,12 +52,7 @@ class EnqueueJournal:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # end a line torn by a power cut: it stays one bad line
-            if os.write(fd, data) != len(data):
-                raise OSError(f"short write to {self.path} (disk full?)")
-            os.fdatasync(fd)
+            append_fd(fd, data, self.path, sync=os.fdatasync)
         finally:
             os.close(fd)  # releases the lock
 

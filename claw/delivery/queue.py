@@ -26,7 +26,14 @@ from claw.delivery.entry import ID_RE, Delivery, validate_id
 from claw.delivery.journal import NAME as JOURNAL_NAME
 from claw.delivery.journal import EnqueueJournal
 from claw.errors import NotFound
-from claw.state.atomic import TMP_PREFIX, atomic_write_bytes, fsync_dir, has_syncfs, sync_filesystem
+from claw.state.atomic import (
+    TMP_PREFIX,
+    atomic_write_bytes,
+    fsync_dir,
+    has_syncfs,
+    sync_filesystem,
+    write_all,
+)
 from claw.state.home import Home, make_private_dir
 from claw.state.locks import FileLock, file_lock
 
@@ -323,8 +330,7 @@ def _write_new(path: str, data: bytes, *, fsync: bool = True) -> bool:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            if os.write(fd, data) != len(data):
-                raise OSError(f"short write to {tmp} (disk full?)")
+            write_all(fd, data, tmp)
             if fsync:
                 os.fsync(fd)
         finally:

@@ -8,7 +8,6 @@ the rename itself is durable.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import sys
@@ -27,6 +26,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes, path: object) -> None:
+    """One write of `data`; a short write (a full disk) is an error, never half a record."""
+    if os.write(fd, data) != len(data):
+        raise OSError(f"short write to {path} (disk full?)")
+
+
 def sync_filesystem(path: Path) -> bool:
     """syncfs(2) on the file system holding `path`: everything written to it so far is
     durable on return, data and names alike. One call is much cheaper than an fsync per
@@ -38,6 +43,8 @@ def sync_filesystem(path: Path) -> bool:
     fd = os.open(path, os.O_RDONLY)
     try:
         if syncfs(fd) != 0:
+            import ctypes
+
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
     finally:
@@ -53,6 +60,8 @@ def has_syncfs() -> bool:
 def _syncfs() -> Any:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # here, not at the top: most commands never need it (~3 ms)
+
     return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 

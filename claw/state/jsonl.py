@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claw.state.atomic import write_all
 from claw.state.locks import FileLock, lock_for
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,23 @@ def append_locked(path: Path, data: bytes, *, fsync: bool = True) -> tuple[int, 
     # every write at the end.
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # end a torn line left by a crash
-        if os.write(fd, data) != len(data):
-            raise OSError(f"short write to {path} (disk full?)")
-        if fsync:
-            os.fsync(fd)
+        return append_fd(fd, data, path, sync=os.fsync if fsync else None)
     finally:
         os.close(fd)
+
+
+def append_fd(
+    fd: int, data: bytes, path: object, *, sync: Callable[[int], None] | None
+) -> tuple[int, int]:
+    """Append lines to an O_RDWR|O_APPEND descriptor, first ending a line torn by a crash
+    (so the fragment stays one bad line), then `sync` it. Returns the sizes before and
+    after."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        data = b"\n" + data
+    write_all(fd, data, path)
+    if sync is not None:
+        sync(fd)
     return size, size + len(data)
 
 
