@@ -201,7 +201,18 @@ class QueueStore:
 
     def exists(self, entry_id: str) -> bool:
         """Pending: a line in the journal, or an entry file."""
-        return entry_id in self._journaled_by_id() or self.path(entry_id).exists()
+        return self._journaled(entry_id) is not None or self.path(entry_id).exists()
+
+    def _journaled(self, entry_id: str) -> Delivery | None:
+        """The entry if the journal holds it; only lines that mention the id are parsed
+        (a line torn by a crash may mention it too, and is not an entry)."""
+        if self.journal.is_empty():
+            return None
+        needle = f'"id":"{validate_id(entry_id)}"'.encode()
+        for line in self.journal.lines():
+            if needle in line and (entry := self._parse_line(line)) and entry.id == entry_id:
+                return entry
+        return None
 
     def ids(self, *, failed: bool = False) -> list[str]:
         """Entry ids in queue order, the journal's included (other files ignored)."""
@@ -227,9 +238,8 @@ class QueueStore:
         entry = self._load_file(entry_id, failed=failed)
         if entry is not None or failed:
             return entry
-        journaled = self._journaled_by_id().get(entry_id)
         # Not in the journal: it may have been absorbed since the first look.
-        return journaled or self._load_file(entry_id, failed=False)
+        return self._journaled(entry_id) or self._load_file(entry_id, failed=False)
 
     def _load_file(self, entry_id: str, *, failed: bool) -> Delivery | None:
         path = self.path(entry_id, failed=failed)

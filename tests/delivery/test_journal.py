@@ -148,16 +148,28 @@ def test_an_absorb_between_two_looks_never_hides_a_pending_entry(
     first and then an already absorbed journal looks at the file again."""
     store = QueueStore(home)
     e = store.enqueue(entries.make("fake", "p", ["x"]))
-    real = store._journaled_by_id
+    real = store._journaled
 
-    def absorbed_meanwhile() -> dict:
+    def absorbed_meanwhile(entry_id: str) -> object:
         QueueStore(home).absorb()  # another process's deliverer, right now
-        return real()
+        return real(entry_id)
 
-    monkeypatch.setattr(store, "_journaled_by_id", absorbed_meanwhile)
+    monkeypatch.setattr(store, "_journaled", absorbed_meanwhile)
     loaded = store.load(e.id)
     assert loaded is not None and loaded.id == e.id
     assert store.exists(e.id) and store.ids() == [e.id]
+
+
+def test_a_torn_line_naming_an_id_is_not_that_entry(home: Home) -> None:
+    """A power cut mid-append leaves a line that mentions the id but is not an entry: the
+    enqueue never returned, so the entry does not exist (a re-run queues it again)."""
+    store = QueueStore(home)
+    e = entries.make("fake", "p", ["x"])
+    store.enqueue(entries.make("fake", "p", ["other"]))
+    with open(store.journal.path, "ab") as f:
+        f.write(e.to_json()[:60])
+    store.enqueue(entries.make("fake", "p", ["after"]))
+    assert not store.exists(e.id) and store.load(e.id) is None
 
 
 @pytest.mark.parametrize("syncfs", [True, False])
