@@ -8,10 +8,10 @@ deliverer (the daemon's worker, `claw queue flush`) later *absorbs* the journal:
 becomes its own entry file (fsynced, one directory fsync for the whole batch), and only then
 is the journal truncated. Until it is absorbed, readers see a journaled entry as pending.
 
-Locking is `flock` on the journal itself: appenders take it shared, so concurrent enqueuers
-(threads or processes) append side by side and their fdatasyncs share the file system's
-commits; the absorber takes it exclusive, so no line can land between reading the journal
-and truncating it.
+Locking is `flock` on the journal itself: appenders take it shared around their write, so
+concurrent enqueuers (threads or processes) append side by side; the absorber takes it
+exclusive, so no line can land between reading the journal and truncating it. Threads of
+one process share their fdatasyncs (group commit).
 
 A line is one JSON object ending in a newline; a reader ignores a last line without its
 newline (an append in progress) and skips a line that does not parse (torn by a power cut,
@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,7 +39,7 @@ FILE_MODE = 0o600
 class EnqueueJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._ready = False  # the file exists and its name is durable
+        self._ready = str(path) in _durable  # the file exists and its name is durable
 
     def append(self, line: bytes) -> None:
         """Append one record (a JSON object without a newline); durable on return."""
@@ -52,9 +53,13 @@ class EnqueueJournal:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            append_fd(fd, data, self.path, sync=os.fdatasync)
+            append_fd(fd, data, self.path, sync=None)
+            # The lock only has to cover the write: an absorb that takes this line from
+            # now on makes it durable itself (entry file synced before the truncation).
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            _group(self.path).sync(fd)
         finally:
-            os.close(fd)  # releases the lock
+            os.close(fd)
 
     def _create(self) -> None:
         """Create the journal once, its name fsynced before any entry relies on it. The
@@ -69,6 +74,7 @@ class EnqueueJournal:
         finally:
             os.close(dfd)
         self._ready = True
+        _durable.add(str(self.path))
 
     def is_empty(self) -> bool:
         try:
@@ -103,6 +109,40 @@ class EnqueueJournal:
             return len(lines)
         finally:
             os.close(fd)
+
+
+class _GroupCommit:
+    """One fdatasync for the appends of several threads (group commit): fdatasync covers
+    the whole file, so a thread whose line an earlier fdatasync already covered returns
+    without its own. Per process and journal."""
+
+    def __init__(self) -> None:
+        self._mu = threading.Lock()
+        self._sync_mu = threading.Lock()
+        self._written = 0  # appends completed (numbered after their write returned)
+        self._synced = 0  # appends known durable
+
+    def sync(self, fd: int) -> None:
+        with self._mu:
+            self._written += 1
+            mine = self._written
+        with self._sync_mu:
+            if self._synced >= mine:
+                return  # a sync that started after our write covered it
+            with self._mu:
+                upto = self._written
+            os.fdatasync(fd)
+            self._synced = upto
+
+
+_durable: set[str] = set()  # journals this process has seen created, their names fsynced
+_groups: dict[str, _GroupCommit] = {}
+_groups_mu = threading.Lock()
+
+
+def _group(path: Path) -> _GroupCommit:
+    with _groups_mu:
+        return _groups.setdefault(str(path), _GroupCommit())
 
 
 def _complete_lines(raw: bytes, *, final: bool = False) -> Iterator[bytes]:

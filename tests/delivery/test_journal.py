@@ -185,3 +185,30 @@ def test_a_big_batch_is_absorbed_whole_with_or_without_syncfs(
     assert [e.id for e in store.absorb()] == queued
     assert store.journal.is_empty() and store._file_ids() == queued
     assert [e.parts for e in store.recover()] == [[f"m{i}"] for i in range(40)]
+
+
+def test_threads_share_one_fdatasync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: appends that finished writing while another thread's fdatasync was
+    running are covered by the next single fdatasync."""
+    import time
+
+    import claw.delivery.journal as journal_module
+
+    syncs: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(journal_module.os, "fdatasync", lambda fd: (syncs.append(fd), real(fd)))
+    journal = EnqueueJournal(tmp_path / "journal.jsonl")
+    group = journal_module._group(journal.path)
+    group._sync_mu.acquire()  # as if a slow fdatasync were running
+    threads = [
+        threading.Thread(target=journal.append, args=(f'{{"n":{i}}}'.encode(),)) for i in range(3)
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while group._written < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    group._sync_mu.release()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(syncs) == 1 and sorted(journal.lines()) == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
