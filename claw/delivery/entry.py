@@ -19,6 +19,7 @@ from claw.state.names import validate_simple_name
 ID_RE = re.compile(r"[0-9]{19}-[0-9a-f]{8}")
 MAX_PEER_LEN = 256
 STATES = ("pending", "sending", "failed")
+_decode = json.JSONDecoder().decode
 
 
 def new_id(now_ns: int | None = None) -> str:
@@ -84,19 +85,18 @@ class Delivery:
     def from_json(cls, raw: bytes | str, *, checked_id: bool = False) -> Delivery:
         """Parse a stored entry; `checked_id` skips re-checking an id already matched (the
         file name). Recovery parses 100,000 of these: keep it lean."""
-        data = json.loads(raw)
-        if not isinstance(data, dict):
+        # The decoder directly: json.loads would sniff the bytes' encoding first (UTF-8).
+        data = _decode(raw.decode() if isinstance(raw, bytes) else raw)
+        if type(data) is not dict:
             raise ValueError("a queue entry is a JSON object")
         if not data.keys() <= _FIELDS:  # written by a newer claw: keep what we know
             data = {k: v for k, v in data.items() if k in _FIELDS}
         entry = cls(**data)
         if not checked_id:
             validate_id(entry.id)
-        if type(entry.parts) is not list:
+        parts = entry.parts
+        if type(parts) is not list or not all(type(p) is str for p in parts):
             raise ValueError("parts must be a list of strings")
-        for part in entry.parts:
-            if type(part) is not str:
-                raise ValueError("parts must be a list of strings")
         if entry.state not in STATES:
             raise ValueError(f"unknown state {entry.state!r}")
         return entry

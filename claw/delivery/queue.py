@@ -287,12 +287,12 @@ class QueueStore:
                         log.info("removed an orphaned temp file %s", name)
         failed = set(self._file_ids(failed=True))
         entries = []
-        base = str(self.dir)
+        base = f"{self.dir}{os.sep}"
         for entry_id in self._file_ids():
             if entry_id in failed:
                 self.remove(entry_id, failed=False)
                 continue
-            path = os.path.join(base, entry_id + SUFFIX)
+            path = base + entry_id + SUFFIX
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
