@@ -87,6 +87,14 @@ def print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Rows (the header first) in aligned columns; the last column is not padded, so a
+    long value there (a path, a reason) does not widen the others."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+
+
 def info(message: str) -> None:
     """A note for the person at the terminal (stderr, so stdout stays clean for scripts)."""
     typer.echo(message, err=True)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from claw.commands._base import confirm_or_refuse, info, print_json, state, sub_app
+from claw.commands._base import (
+    confirm_or_refuse,
+    info,
+    print_json,
+    print_table,
+    state,
+    sub_app,
+)
 
 app = sub_app("Agents: list, add, remove.")
 
@@ -24,9 +31,7 @@ def list_(
         return
     rows = [("ID", "MODEL", "DM_SCOPE", "BINDINGS", "WORKSPACE")]
     rows += [(a.id, a.model, a.dm_scope, str(a.bindings), a.workspace) for a in agents]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
+    print_table(rows)
 
 
 @app.command("add")

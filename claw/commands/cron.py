@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from claw.commands._base import AppState, info, print_json, state, sub_app
+from claw.commands._base import AppState, info, print_json, print_table, state, sub_app
 from claw.errors import ClawError
 
 app = sub_app("Scheduled jobs: add, list, rm, run, runs, enable, disable.")
@@ -123,9 +123,7 @@ def list_(
         nxt = format_local(j.next_run_at, zone) if j.enabled else "-"
         enabled = "yes" if j.enabled else f"no: {j.disabled_reason or 'disabled'}"
         rows.append((j.name, j.schedule.describe(), nxt, last, enabled))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4])
+    print_table(rows)
 
 
 @app.command("rm")
