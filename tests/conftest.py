@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Before anything imports litellm: never fetch its model cost map from the network.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -14,6 +16,9 @@ from typer.testing import CliRunner
 
 from claw.state.home import Home
 from claw.state.init import initialise
+
+if TYPE_CHECKING:
+    from tests.test_daemon import Daemons
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +40,19 @@ def home(home_path: Path) -> Home:
     h = Home(home_path)
     initialise(h)
     return h
+
+
+@pytest.fixture
+def daemons(home: Home, tmp_path: Path) -> Iterator[Daemons]:
+    """Starts real `claw serve` processes (tests.test_daemon.Daemons) and kills whatever
+    is left when the test ends."""
+    from tests.test_daemon import Daemons
+
+    d = Daemons(home, tmp_path)
+    try:
+        yield d
+    finally:
+        d.kill_all()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +75,10 @@ class Daemons:
 
 
 @pytest.fixture
-def daemons(home: Home, tmp_path: Path) -> Iterator[Daemons]:
+def daemons(home: Home, daemons: Daemons) -> Daemons:
+    """The shared fixture (tests/conftest.py), with echo as the default model."""
     set_value(home.config_file, "model.default", "echo")
-    d = Daemons(home, tmp_path)
-    try:
-        yield d
-    finally:
-        d.kill_all()
+    return daemons
 
 
 def rpc(home: Home, port: int, method: str, params: dict[str, Any]) -> dict:

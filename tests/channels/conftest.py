@@ -2,7 +2,6 @@
 for every test in tests/channels: see e2e_helpers."""
 
 from tests.channels.e2e_helpers import (  # noqa: F401 (fixtures, found by name)
-    daemons_fixture,
     discord_fixture,
     model_fixture,
     stack_fixture,

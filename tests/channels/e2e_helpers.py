@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -310,15 +309,6 @@ class Stack:
         """Nothing left that could still produce a message: journal and queue empty."""
         stats = self.queue_stats()
         return not self.pending() and stats["depth"] == 0 and stats["failed"] == 0
-
-
-@pytest.fixture(name="daemons")
-def daemons_fixture(home: Home, tmp_path: Path) -> Iterator[Daemons]:
-    d = Daemons(home, tmp_path)
-    try:
-        yield d
-    finally:
-        d.kill_all()
 
 
 @pytest.fixture(name="stack")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import trio
 from trio_websocket import open_websocket_url
 
@@ -18,15 +16,6 @@ from claw.gateway.security import load_token
 from claw.state.config import set_value
 from claw.state.home import Home
 from tests.test_daemon import Daemons, claw, rpc
-
-
-@pytest.fixture
-def daemons(home: Home, tmp_path: Path) -> Iterator[Daemons]:
-    d = Daemons(home, tmp_path)
-    try:
-        yield d
-    finally:
-        d.kill_all()
 
 
 def test_notify_then_flush_delivers_once(cli, home: Home) -> None:
