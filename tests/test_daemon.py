@@ -148,9 +148,11 @@ def test_sighup_reloads_and_sigint_drains(home: Home, daemons: Daemons) -> None:
     set_value(home.config_file, "model.default", "nosuchprovider")
     set_value(home.config_file, "gateway.port", "18790")
     proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "reloaded" in log_file(home).read_text())
-    log = log_file(home).read_text()
-    assert "gateway.port changed: restart `claw serve` to apply it" in log
+    # Wait for the reload that saw both writes: the daemon also reloads on its own when
+    # config.toml changes, and that one may come between the two writes above.
+    moved = "gateway.port changed: restart `claw serve` to apply it"
+    wait_for(lambda: moved in log_file(home).read_text())
+    wait_for(lambda: "reloaded" in log_file(home).read_text().split(moved, 1)[1])
     failed = rpc(home, port, "chat.send", {"text": "three", "session_key": KEY})
     assert failed.get("error", {}).get("code") in (-32005, -32602), failed
 
