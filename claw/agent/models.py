@@ -123,7 +123,34 @@ def litellm() -> Any:
             from litellm.utils import custom_llm_setup
 
             custom_llm_setup()
+            _litellm.register_model(_price_list(missing))
     return _litellm
+
+
+def _price_list(prefixes: list[str]) -> dict[str, dict[str, Any]]:
+    """litellm model-map entries for built-in models: free, with their context windows.
+
+    Without one, litellm searches its whole map for a near match on every call to price
+    the reply (about a quarter of an echo call's CPU). The cache-token prices are given
+    so that `register_model` has nothing to warn about.
+    """
+    free = (
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_creation_input_token_cost",
+        "cache_read_input_token_cost",
+    )
+    entries: dict[str, dict[str, Any]] = {}
+    for prefix in prefixes:
+        for info in _providers[prefix].models.values():
+            entries[info.litellm_model] = {
+                "litellm_provider": prefix,
+                "mode": "chat",
+                "max_input_tokens": info.context_window,
+                "max_tokens": info.context_window,
+                **dict.fromkeys(free, 0.0),
+            }
+    return entries
 
 
 def classify(exc: BaseException, model: str) -> ModelError:

@@ -171,3 +171,20 @@ def test_unwatched_models_that_are_not_instant_still_stream() -> None:
     assert not info.instant
     pieces = list(completion.stream(info, [{"role": "user", "content": "x"}], opts, out))
     assert len(pieces) > 1 and out.text == "one two three"
+
+
+def test_builtin_models_are_free_and_known_to_litellm(caplog: pytest.LogCaptureFixture) -> None:
+    # litellm prices every reply; for a model missing from its map it searches the whole
+    # map for a near match on every call. Built-ins are in the map, and their replies
+    # say up front that they cost nothing.
+    lm_ = lm()
+    entry = lm_.model_cost["echo/echo"]
+    assert entry["input_cost_per_token"] == entry["output_cost_per_token"] == 0.0
+    assert entry["max_input_tokens"] == models.resolve("echo").context_window
+    assert "local/smollm2" in lm_.model_cost
+    msgs = [{"role": "user", "content": "hi"}]
+    with caplog.at_level("WARNING"):
+        reply = lm_.completion(model="echo/echo", messages=msgs)
+    assert reply.choices[0].message.content == "hi"
+    assert reply._hidden_params["response_cost"] == 0.0
+    assert not [r for r in caplog.records if "register_model" in r.getMessage()]

@@ -25,7 +25,11 @@ def final(prompt_tokens: int, completion_tokens: int, reason: str = "stop") -> d
 
 
 def fill_response(model_response: Any, pieces: Iterator[dict[str, Any]], model: str) -> Any:
-    """Collect a stream of chunks into litellm's ModelResponse (the non-streaming path)."""
+    """Collect a stream of chunks into litellm's ModelResponse (the non-streaming path).
+
+    Built-in models run on this machine, so the reply is free: saying so up front spares
+    litellm its per-call price lookup.
+    """
     text = ""
     usage: dict[str, int] = {}
     reason = "stop"
@@ -40,4 +44,5 @@ def fill_response(model_response: Any, pieces: Iterator[dict[str, Any]], model: 
         from litellm.types.utils import Usage
 
         model_response.usage = Usage(**usage)  # type: ignore[attr-defined]
+    model_response._hidden_params["response_cost"] = 0.0
     return model_response
