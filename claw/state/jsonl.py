@@ -109,15 +109,16 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
     yield from read_all(path).records
 
 
-def read_tail(path: Path, min_bytes: int) -> tuple[ReadResult, bool]:
-    """Records in (roughly) the last `min_bytes` of the file, whole lines only.
+def read_tail(path: Path, min_bytes: int, block: int = _BLOCK) -> tuple[ReadResult, bool]:
+    """Records in (roughly) the last `min_bytes` (at least `block`) of the file, whole
+    lines only.
 
     Returns (result, reached_start). Line numbers of bad lines are -1 (unknown) unless the
     whole file was read.
     """
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
-        start = max(0, size - max(min_bytes, _BLOCK))
+        start = max(0, size - max(min_bytes, block))
         f.seek(start)
         data = f.read()
     if start > 0:

@@ -10,6 +10,7 @@ There is no way to get `..`, a separator, a NUL or a hidden file out of either.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from claw.errors import InvalidName
@@ -52,7 +53,9 @@ def validate_session_key(key: str) -> str:
         raise InvalidName("invalid session key: it is empty")
     if len(key) > MAX_KEY_LEN:
         raise InvalidName(f"invalid session key: longer than {MAX_KEY_LEN} characters")
-    bad = next((c for c in key if not c.isprintable() or c.isspace()), None)
+    # Every turn checks its key several times: plain ASCII keys skip the per-character scan.
+    ascii_ok = key.isascii() and key.isprintable() and " " not in key
+    bad = None if ascii_ok else next((c for c in key if not c.isprintable() or c.isspace()), None)
     if bad is not None:
         raise InvalidName(f"invalid session key {key!r}: it contains {bad!r}")
     if any(part == "" for part in key.split(":")):
@@ -60,8 +63,10 @@ def validate_session_key(key: str) -> str:
     return key
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_component(text: str) -> str:
-    """Encode any non-empty text as one safe, reversible file-name component."""
+    """Encode any non-empty text as one safe, reversible file-name component (cached: a
+    turn maps its session key to file names several times)."""
     if not text:
         raise InvalidName("cannot encode an empty name")
     out: list[str] = []

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,26 +145,39 @@ class SessionStore:
             records = records[records.index(first) :] if first is not None else []
         return Transcript(key, records, res.bad_lines, complete=whole)
 
-    def history(self, key: str, budget_tokens: int) -> list[dict[str, Any]]:
+    def history(
+        self,
+        key: str,
+        budget_tokens: int,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
         """Messages for the model: the replay of the newest records that fit the budget."""
-        return [m for _, m in self.history_pairs(key, budget_tokens)]
+        return [m for _, m in self.history_pairs(key, budget_tokens, enough)]
 
     def history_pairs(
-        self, key: str, budget_tokens: int
+        self,
+        key: str,
+        budget_tokens: int,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
     ) -> list[tuple[str | None, dict[str, Any]]]:
-        """`history`, with the id of the record each message comes from."""
+        """`history`, with the id of the record each message comes from.
+
+        With `enough`, reading starts small and stops as soon as the messages read satisfy
+        it: a caller that wants only the last few messages of a long session parses a few
+        kilobytes, not the whole budget's worth.
+        """
         path = self.path(key)
         if not path.exists():
             return []
-        want = max(64 * 1024, budget_tokens * 4)
+        want = 4 * 1024 if enough else max(64 * 1024, budget_tokens * 4)
         while True:
-            res, whole = jsonl.read_tail(path, want)
+            res, whole = jsonl.read_tail(path, want, block=want)
             pairs = transcript.replay_pairs(res.records)
             start, cut = transcript.fit([m for _, m in pairs], budget_tokens)
             if not whole and _compaction_reaches_back(res.records):
                 want *= 4
                 continue
-            if whole or cut:
+            if whole or cut or (enough is not None and enough([m for _, m in pairs])):
                 return pairs[start:]
             want *= 4
 

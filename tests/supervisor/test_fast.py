@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 
 from claw.agent.events import MessageDelta, ModeDecision
+from claw.state import jsonl
 from claw.state.home import Home
+from claw.state.sessions import SessionStore
+from claw.state.transcript import message
+from claw.supervisor.history import text_window
 from tests import scripted
 from tests.supervisor._helpers import Roles, configure, messages_of, replies, supervised
 
@@ -40,6 +44,39 @@ def test_fast_mode_sends_a_short_text_only_history(home: Home, config) -> None:
     sent = script.calls[-1]
     assert len(sent) == 1 + 4 + 1  # system, the last 4 messages, the new one
     assert [m["role"] for m in sent[1:]] == ["user", "assistant", "user", "assistant", "user"]
+
+
+def test_fast_window_of_a_long_session_reads_only_its_tail(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parsing the whole token window of a long session on every fast turn cost ~8 ms; the
+    # window needs only the last few messages, so only a few kilobytes are read.
+    store = SessionStore(home)
+    key = "agent:main:long"
+    turns = [
+        (message("user", f"question {n} " + "x" * 200), message("assistant", f"answer {n}"))
+        for n in range(400)
+    ]
+    store.append(key, [m for pair in turns for m in pair])  # ~100 KB
+    read: list[int] = []
+    real = jsonl.read_tail
+
+    def spy(path, min_bytes, block=64 * 1024):  # type: ignore[no-untyped-def]
+        read.append(max(min_bytes, block))
+        return real(path, min_bytes, block)
+
+    monkeypatch.setattr(jsonl, "read_tail", spy)
+    window = text_window(store, key, 4)
+    assert max(read) <= 16 * 1024
+    assert [m["content"][:12] for m in window] == [
+        "question 398",
+        "answer 398",
+        "question 399",
+        "answer 399",
+    ]
+    tool_heavy = [message("tool", "y" * 1000, tool_call_id="t") for _ in range(6)]
+    store.append(key, tool_heavy)  # tool traffic is skipped: reading goes on past it
+    assert [m["content"][:12] for m in text_window(store, key, 2)] == ["question 399", "answer 399"]
 
 
 def test_fast_model_from_config(home: Home) -> None:
