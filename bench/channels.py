@@ -30,7 +30,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != HERE]  # bench/queue.py
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402

@@ -41,8 +41,6 @@ from zoneinfo import ZoneInfo
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parent.parent
-# Not the bench directory itself: bench/queue.py would shadow the standard `queue` (trio).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from bench._report import Row, fmt_s, new_home, report  # noqa: E402

@@ -19,8 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent  # bench/queue.py would shadow the stdlib's queue
-sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != HERE]
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

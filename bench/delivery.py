@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark the durable delivery queue (issue #5 item 10) against the plan's design.
 
-    .venv/bin/python bench/queue.py            full run (100,000 pending entries; ~3 min)
-    .venv/bin/python bench/queue.py --quick    small sizes (under a minute), a smoke run
+    .venv/bin/python bench/delivery.py            full run (100,000 pending entries; ~3 min)
+    .venv/bin/python bench/delivery.py --quick    small sizes (under a minute), a smoke run
 
 The baseline is the reference plan's queue, implemented below (`Baseline`): one JSON file
 per entry, fsynced without its directory (no temp file, no rename), and every tick the
@@ -34,11 +34,7 @@ import os
 import sys
 from pathlib import Path
 
-# This file is named queue.py: run as a script, its directory would be sys.path[0] and
-# shadow the standard library's `queue` (which trio's threads import). Drop it first.
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != HERE]
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
