@@ -8,7 +8,11 @@ the offset read last time are parsed; if its first line changed (the session was
 and restarted) it is read again from the start. Files that are gone lose their chunks.
 
 Every writer holds `locks/memory.lock`, so the daemon's watcher and any number of CLI
-commands can update the same index at once; each change to a source is one transaction.
+commands can update the same index at once; each change to a note is one transaction.
+Grown transcripts are gathered and written together: one embedding call and one
+transaction for a batch of them. Under load the daemon's watcher sees hundreds of
+sessions grow by a line or two each round, and per-transcript calls and commits cost
+three times what the new text does.
 """
 
 from __future__ import annotations
@@ -117,10 +121,14 @@ class Indexer:
             if with_sessions:
                 listing += list(S.session_sources(self.home, agent))
             known = idx.sources(agent)
+            grown = _Batch()
             for n, src in enumerate(listing, 1):
-                self._sync_source(idx, src, known.pop(src.rel, None), report)
+                self._sync_source(idx, src, known.pop(src.rel, None), report, grown)
+                if grown.full():
+                    self._write_grown(idx, grown, report)
                 if progress is not None:
                     progress(n, len(listing))
+            self._write_grown(idx, grown, report)
             for rel, row in known.items():  # indexed before, gone now (or not wanted)
                 if row["kind"] != "session" or with_sessions or not self.settings.transcripts:
                     self._forget(idx, rel, report)
@@ -132,13 +140,17 @@ class Indexer:
         """Update the sources at these paths (changed, created or deleted): the watcher's."""
 
         def work(idx: MemoryIndex, report: SyncReport) -> None:
+            grown = _Batch()
             for path in dict.fromkeys(paths):
                 src = S.source_for(self.home, path)
                 if src is None or (src.kind == "session" and not self.settings.transcripts):
                     continue
                 row = _source_row(idx, src.rel)
-                self._sync_source(idx, src, row, report)
+                self._sync_source(idx, src, row, report, grown)
+                if grown.full():
+                    self._write_grown(idx, grown, report)
                 report.sources += 1
+            self._write_grown(idx, grown, report)
 
         return self._locked(work)
 
@@ -151,8 +163,14 @@ class Indexer:
 
     # -- one source --------------------------------------------------------------------
     def _sync_source(
-        self, idx: MemoryIndex, src: S.Source, row: dict[str, Any] | None, report: SyncReport
+        self,
+        idx: MemoryIndex,
+        src: S.Source,
+        row: dict[str, Any] | None,
+        report: SyncReport,
+        grown: _Batch,
     ) -> None:
+        """Bring one source up to date; a grown transcript is only read into `grown`."""
         path = src.path(self.home)
         try:
             st = path.stat()
@@ -163,7 +181,7 @@ class Indexer:
         if row is not None and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
             return
         if src.kind == "session":
-            self._sync_transcript(idx, src, row, st, report)
+            grown.add(self._read_transcript(src, row, st))
         else:
             self._sync_note(idx, src, row, st, report)
 
@@ -190,7 +208,7 @@ class Indexer:
             else:
                 fresh.append(c)
         gone = [cid for pairs in existing.values() for cid, _ in pairs]
-        rows = self._rows(src, fresh, r)
+        rows = self._rows(src, fresh, self._embed([c.text for c in fresh], r) if fresh else None)
         with idx.tx():
             idx.delete_chunks(gone)
             idx.move_chunks(moves)
@@ -201,9 +219,8 @@ class Indexer:
         r.chunks_added += len(rows)
         r.chunks_removed += len(gone)
 
-    def _sync_transcript(
-        self, idx: MemoryIndex, src: S.Source, row: dict[str, Any] | None, st: Any, r: SyncReport
-    ) -> None:
+    def _read_transcript(self, src: S.Source, row: dict[str, Any] | None, st: Any) -> _Grown:
+        """The transcript's lines after what was indexed (all of it when it restarted)."""
         with open(src.path(self.home), "rb") as f:
             head = S.content_hash(f.readline().decode("utf-8", "replace"))
             restart = row is None or row["hash"] != head or st.st_size < row["read_to"]
@@ -214,16 +231,28 @@ class Indexer:
         end = data.rfind(b"\n") + 1  # a torn last line waits for its newline
         lines = data[:end].split(b"\n")[:-1] if end else []
         chunks = S.chunk_transcript_lines(lines, first_line, self.settings.chunk_chars)
-        rows = self._rows(src, chunks, r)
         state = _state(src, st, head, read_to=offset + end, next_line=first_line + len(lines))
+        return _Grown(src, chunks, state, drop=restart and row is not None)
+
+    def _write_grown(self, idx: MemoryIndex, batch: _Batch, r: SyncReport) -> None:
+        """Embed the batch's new chunks in one call and write them in one transaction."""
+        if not batch.items:
+            return
+        chunks = [c for g in batch.items for c in g.chunks]
+        vecs = self._embed([c.text for c in chunks], r) if chunks else None
+        n, removed = 0, 0
         with idx.tx():
-            removed = idx.drop_source(src.rel) if restart and row is not None else 0
-            idx.add_chunks(rows)
-            idx.put_source(state)
+            for g in batch.items:
+                removed += idx.drop_source(g.src.rel) if g.drop else 0
+                rows = self._rows(g.src, g.chunks, None if vecs is None else vecs[n:])
+                n += len(g.chunks)
+                idx.add_chunks(rows)
+                idx.put_source(g.state)
+                r.updated.append(g.src.rel)
+                r.chunks_added += len(rows)
             idx.bump(appended_only=not removed)
-        r.updated.append(src.rel)
-        r.chunks_added += len(rows)
         r.chunks_removed += removed
+        batch.clear()
 
     def _forget(self, idx: MemoryIndex, rel: str, r: SyncReport) -> None:
         with idx.tx():
@@ -233,8 +262,7 @@ class Indexer:
         r.chunks_removed += n
 
     # -- vectors -----------------------------------------------------------------------
-    def _rows(self, src: S.Source, chunks: list[S.Chunk], r: SyncReport) -> list[tuple[Any, ...]]:
-        vecs = self._embed([c.text for c in chunks], r) if chunks else None
+    def _rows(self, src: S.Source, chunks: list[S.Chunk], vecs: Any) -> list[tuple[Any, ...]]:
         return [
             (src.rel, src.agent, src.kind, c.hash, c.text, c.line, c.ts, c.role,
              to_blob(vecs[i]) if vecs is not None else None)
@@ -273,6 +301,33 @@ class Indexer:
                 pairs = zip(vecs, batch, strict=True)
                 idx.set_vectors([(to_blob(v), cid) for v, (cid, _) in pairs])
                 idx.bump(appended_only=False)
+
+
+@dataclass
+class _Grown:
+    """A transcript's new chunks, read but not yet written."""
+
+    src: S.Source
+    chunks: list[S.Chunk]
+    state: dict[str, Any]
+    drop: bool  # it restarted: its old chunks go first
+
+
+@dataclass
+class _Batch:
+    items: list[_Grown] = field(default_factory=list)
+    chunks: int = 0
+
+    def add(self, g: _Grown) -> None:
+        self.items.append(g)
+        self.chunks += len(g.chunks)
+
+    def full(self) -> bool:
+        return self.chunks >= EMBED_BATCH or len(self.items) >= EMBED_BATCH
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.chunks = 0
 
 
 def _source_row(idx: MemoryIndex, rel: str) -> dict[str, Any] | None:

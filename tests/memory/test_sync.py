@@ -199,3 +199,38 @@ def test_a_cleared_session_is_read_again_from_its_new_start(home: Home) -> None:
     with MemoryIndex(home) as idx:
         texts = [t for (t,) in idx.db.execute("SELECT text FROM chunks")]
     assert texts == ["the new topic is gardening"]
+
+
+class CallCountingEmbedder(CountingEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def embed(self, texts: list[str]):
+        self.calls += 1
+        return super().embed(texts)
+
+
+def test_grown_transcripts_are_embedded_and_written_together(home: Home) -> None:
+    # The daemon's watcher sees many sessions grow by a line or two each round: one
+    # embedding call and one transaction for all of them, each still found on its own.
+    store, emb = SessionStore(home), CallCountingEmbedder()
+    paths = []
+    for n in range(40):
+        key = f"agent:main:s{n}"
+        store.append(key, [transcript.message("user", f"first words of session {n}")])
+        paths.append(store.path(key))
+    _indexer(home, emb).sync_paths(paths)
+    assert emb.calls == 1 and len(emb.seen) == 40
+    store.clear("agent:main:s0")  # restarted: its old chunk goes, in the same batch
+    store.append("agent:main:s0", [transcript.message("user", "a fresh start about kites")])
+    for n in range(1, 40):
+        store.append(f"agent:main:s{n}", [transcript.message("assistant", f"reply number {n}")])
+    report = _indexer(home, emb).sync_paths(paths)
+    assert emb.calls == 2 and report.chunks_added == 40 and report.chunks_removed == 1
+    assert len(report.updated) == 40
+    with MemoryIndex(home) as idx:
+        rows = dict(idx.db.execute("SELECT text, vec IS NOT NULL FROM chunks"))
+    assert rows["reply number 7"] and rows["a fresh start about kites"]
+    assert "first words of session 0" not in rows and "first words of session 5" in rows
+    assert search(home, load(home.config_file), "kites", embedder=None).results
