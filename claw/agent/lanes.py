@@ -17,7 +17,9 @@ from collections.abc import Iterator
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZES = {"main": 4, "cron": 1, "heartbeat": 1, "subagent": 3}
-WAIT_LOG_S = 2.0
+WAIT_LOG_S = 2.0  # a wait longer than this is worth a log line...
+LOG_EVERY_S = 10.0  # ...but at most one per lane this often: an overloaded daemon would
+# otherwise write two lines for every turn it runs, adding to its own load.
 
 
 class Lanes:
@@ -25,6 +27,7 @@ class Lanes:
         self._lock = threading.Lock()
         self._sems: dict[str, tuple[int, threading.BoundedSemaphore]] = {}
         self.active: dict[str, int] = {}
+        self._waits: dict[str, tuple[float, int, float]] = {}  # lane: (logged at, n, max s)
 
     def _sem(self, lane: str, size: int) -> threading.BoundedSemaphore:
         with self._lock:
@@ -35,14 +38,28 @@ class Lanes:
                 self._sems[lane] = current
             return current[1]
 
+    def _note_wait(self, lane: str, waited: float) -> None:
+        """Log a long wait for a slot, folding the waits of the last LOG_EVERY_S into one."""
+        now = time.monotonic()
+        with self._lock:
+            logged, n, longest = self._waits.get(lane, (-LOG_EVERY_S, 0, 0.0))
+            n, longest = n + 1, max(longest, waited)
+            due = now - logged >= LOG_EVERY_S
+            self._waits[lane] = (now, 0, 0.0) if due else (logged, n, longest)
+        if due:
+            log.warning(
+                "lane %s is full: %d turn(s) waited for a slot, up to %.1fs "
+                "(raise [lanes] %s if this persists)",
+                lane, n, longest, lane,
+            )  # fmt: skip
+
     @contextlib.contextmanager
     def slot(self, lane: str, size: int | None = None) -> Iterator[None]:
         sem = self._sem(lane, size or DEFAULT_SIZES.get(lane, 1))
         t0 = time.monotonic()
         if not sem.acquire(timeout=WAIT_LOG_S):
-            log.warning("lane %s is full; waiting for a slot", lane)
             sem.acquire()
-            log.warning("waited %.1fs for a %s lane slot", time.monotonic() - t0, lane)
+            self._note_wait(lane, time.monotonic() - t0)
         with self._lock:
             self.active[lane] = self.active.get(lane, 0) + 1
         try:
