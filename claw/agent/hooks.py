@@ -18,6 +18,7 @@ import importlib
 import importlib.metadata
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,13 +186,18 @@ class Hooks:
         texts = self._strings("before_agent_start", {"ctx": ctx, "messages": list(messages)})
         return [text for text in texts if text.strip()]
 
-    def agent_end(self, ctx: HookContext, outcome: dict[str, Any]) -> threading.Thread | None:
+    def agent_end(
+        self, ctx: HookContext, outcome: dict[str, Any] | Callable[[], dict[str, Any]]
+    ) -> threading.Thread | None:
         """Run the hooks in a daemon thread, with copies, and return at once (None if no
         plugin has this hook). Daemon threads die with the process, so a one-shot
-        command may `join(timeout)` the returned thread to give them a grace period."""
+        command may `join(timeout)` the returned thread to give them a grace period.
+        `outcome` may be a function that makes it: then it is made only when a plugin
+        will see it."""
         if not self._impls("agent_end"):
             return None
-        kwargs = {"ctx": copy.copy(ctx), "outcome": dict(outcome)}
+        made = outcome() if callable(outcome) else outcome
+        kwargs = {"ctx": copy.copy(ctx), "outcome": dict(made)}
         thread = threading.Thread(
             target=self._notify, args=("agent_end",), kwargs=kwargs, name="claw-hooks", daemon=True
         )

@@ -330,7 +330,7 @@ class _Turn:
             tools=list(self.tools_used),
             reasoning=self.reasoning,
         )
-        self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict())
+        self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict)
         return AgentEnd(result, status)
 
     def _close_pending(self, why: str) -> list[dict[str, Any]]:

@@ -267,5 +267,5 @@ class _Fast:
             reasoning=reasoning,
             mode="fast",
         )
-        self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict())
+        self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict)
         return AgentEnd(result, status)
