@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the gateway daemon (issue #4 item 10) against a real `trio.run(serve)` subprocess.
 
-    .venv/bin/python bench/gateway.py            full run (about two minutes)
+    .venv/bin/python bench/gateway.py            full run (about six minutes)
     .venv/bin/python bench/gateway.py --quick    small sizes (seconds), for a smoke test
 
 Rows:
