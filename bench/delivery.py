@@ -51,6 +51,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import trio  # noqa: E402
 
+from bench._proc import cpu_times, rss_mb  # noqa: E402
 from bench._receiver import Receiver  # noqa: E402
 from bench._report import Row, fmt_s, new_home, report  # noqa: E402
 from claw.channels.base import Channel  # noqa: E402
@@ -100,16 +101,8 @@ def entry(i: int, text: str = "text") -> Delivery:
 
 
 def cpu_s(pid: int) -> float:
-    """utime + stime of a whole process (all its threads), from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """user + system CPU seconds of a whole process (all its threads)."""
+    return sum(cpu_times(pid))
 
 
 def claw_env(home: Path) -> dict[str, str]:

@@ -40,6 +40,7 @@ from trio_websocket import open_websocket_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._proc import cpu_times, rss_mb  # noqa: E402
 from claw.gateway.security import load_token  # noqa: E402
 from claw.state.home import Home  # noqa: E402
 from claw.state.init import initialise  # noqa: E402
@@ -82,20 +83,6 @@ def raise_nofile() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_s(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds the process has used so far, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def pct(values: list[float], p: float) -> float:
@@ -309,9 +296,9 @@ def main() -> int:
         daemon_s, local_s = row_a(home, runs)
         ratio = local_s / daemon_s
         ok &= daemon_s <= 0.2 and ratio >= 10
-        cpu0 = cpu_s(proc.pid)
+        cpu0 = cpu_times(proc.pid)
         b = trio.run(row_b, url, token, clients, [500.0, 100.0], 3)
-        cpu1 = cpu_s(proc.pid)
+        cpu1 = cpu_times(proc.pid)
         calls = clients * (1 + 2 * 3)  # the burst, then 3 calls each at two rates
         user_ms, sys_ms = ((cpu1[i] - cpu0[i]) / calls * 1000 for i in (0, 1))
         _rate, got, _p50, p99 = b["paced"][0]
