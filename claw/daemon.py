@@ -123,13 +123,20 @@ def run_daemon(
 
 
 async def _warm_up() -> None:
-    """Import litellm now, in a worker thread, so the first chat does not pay ~2 s for it."""
-    from claw.agent.models import litellm
-
+    """Load the turn path now, in a worker thread, so the first chat does not pay for it:
+    importing litellm (~2 s), and its own first call, which imports and builds more
+    (~0.3 s; made on the offline echo model, nothing is stored)."""
     try:
-        await trio.to_thread.run_sync(litellm, abandon_on_cancel=True)
+        await trio.to_thread.run_sync(_load_turn_path, abandon_on_cancel=True)
     except Exception:  # a failed warm-up only means the first turn pays the import
-        log.debug("litellm warm-up failed", exc_info=True)
+        log.debug("warm-up failed", exc_info=True)
+
+
+def _load_turn_path() -> None:
+    from claw.agent.models import litellm
+    from claw.supervisor.dispatch import supervise  # noqa: F401 (imported to load it)
+
+    litellm().completion(model="echo/echo", messages=[{"role": "user", "content": "warm"}])
 
 
 async def _reload(config: Config, config_loader: Callable[[], Config]) -> None:

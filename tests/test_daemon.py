@@ -293,3 +293,14 @@ def test_a_daemon_that_ignores_sigterm_and_does_not_answer(home: Home) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_warm_up_loads_the_turn_path_and_stores_nothing(home: Home) -> None:
+    # The daemon makes one echo call through litellm at start, so the first chat does not
+    # pay litellm's first-call imports (~0.5 s); it must leave no trace in the state.
+    from claw.daemon import _load_turn_path
+
+    before = sorted(p.relative_to(home.root) for p in home.root.rglob("*"))
+    _load_turn_path()
+    assert "litellm" in sys.modules and "claw.supervisor.dispatch" in sys.modules
+    assert sorted(p.relative_to(home.root) for p in home.root.rglob("*")) == before
