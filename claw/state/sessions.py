@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from claw.errors import NotFound
 from claw.state import jsonl, transcript
@@ -167,19 +167,11 @@ class SessionStore:
         kilobytes, not the whole budget's worth.
         """
         path = self.path(key)
-        if not path.exists():
+        try:  # one handle throughout: a session cleared meanwhile is not mixed in
+            with open(path, "rb") as f:
+                return _window(f, path, budget_tokens, enough)
+        except FileNotFoundError:
             return []
-        want = 4 * 1024 if enough else max(64 * 1024, budget_tokens * 4)
-        while True:
-            res, whole = jsonl.read_tail(path, want, block=want)
-            pairs = transcript.replay_pairs(res.records)
-            start, cut = transcript.fit([m for _, m in pairs], budget_tokens)
-            if not whole and _compaction_reaches_back(res.records):
-                want *= 4
-                continue
-            if whole or cut or (enough is not None and enough([m for _, m in pairs])):
-                return pairs[start:]
-            want *= 4
 
     def list(self, agent: str | None = None, limit: int | None = 50) -> list[SessionRow]:
         return self.index.list(agent=agent, limit=limit)
@@ -297,6 +289,31 @@ class SessionStore:
             model=next((m.get("model") for m in reversed(msgs) if m.get("model")), None),
             size=len(data),
         )
+
+
+def _window(
+    f: BinaryIO,
+    path: Path,
+    budget_tokens: int,
+    enough: Callable[[list[dict[str, Any]]], bool] | None,
+) -> list[tuple[str | None, dict[str, Any]]]:
+    """`history_pairs` on the open transcript: read backwards, each step 4x the last,
+    parsing only bytes not read yet, until the budget is full, `enough` holds, or the
+    start is reached (and no compaction kept anything from before what was read)."""
+    end = f.seek(0, os.SEEK_END)
+    step = 4 * 1024 if enough else max(64 * 1024, budget_tokens * 4)
+    records: list[dict[str, Any]] = []
+    while True:
+        res, end = jsonl.read_before(f, end, step, name=path)
+        records = res.records + records
+        whole = end == 0
+        pairs = transcript.replay_pairs(records)
+        start, cut = transcript.fit([m for _, m in pairs], budget_tokens)
+        reaches_back = not whole and _compaction_reaches_back(records)
+        done = cut or (enough is not None and enough([m for _, m in pairs]))
+        if whole or (done and not reaches_back):
+            return pairs[start:]
+        step *= 4
 
 
 def _compaction_reaches_back(records: list[dict[str, Any]]) -> bool:

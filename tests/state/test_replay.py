@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -318,3 +319,30 @@ def test_a_retraction_hides_its_range_and_nothing_else() -> None:
         "heartbeat check",
         "later question",
     ]
+
+
+def test_history_reads_backwards_without_parsing_a_byte_twice(home: Home, monkeypatch) -> None:
+    # A window that needs more than the first read goes on from where that read began: a
+    # long session's turn parsed its tail twice (first the budget's bytes, then 4x them).
+    store = SessionStore(home)
+    recs = [message("user" if i % 2 else "assistant", f"m{i} " + "x" * 300) for i in range(3000)]
+    store.append(KEY, [message("user", "a line longer than any first window " + "y" * 300_000)])
+    store.append(KEY, recs)
+    size = store.path(KEY).stat().st_size
+    windows: list[tuple[int, int]] = []
+    real = jsonl.read_before
+
+    def spy(f, end, nbytes, **kw):  # type: ignore[no-untyped-def]
+        res, start = real(f, end, nbytes, **kw)
+        windows.append((start, end))
+        return res, start
+
+    monkeypatch.setattr(jsonl, "read_before", spy)
+    full = replay(jsonl.read_all(store.path(KEY)).records)
+    for budget in (200_000, 10**9):  # within the file, then all of it
+        windows.clear()
+        assert store.history(KEY, budget) == fit_history(full, budget)
+        covered = sorted(w for w in windows if w[0] < w[1])
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))  # adjoining, no overlap
+        assert sum(end - start for start, end in covered) <= size
+    assert min(start for start, _ in windows) == 0  # all of it, the long first line included
