@@ -121,11 +121,9 @@ class Indexer:
             if with_sessions:
                 listing += list(S.session_sources(self.home, agent))
             known = idx.sources(agent)
-            grown = _Batch()
+            grown: list[_Grown] = []
             for n, src in enumerate(listing, 1):
                 self._sync_source(idx, src, known.pop(src.rel, None), report, grown)
-                if grown.full():
-                    self._write_grown(idx, grown, report)
                 if progress is not None:
                     progress(n, len(listing))
             self._write_grown(idx, grown, report)
@@ -140,15 +138,13 @@ class Indexer:
         """Update the sources at these paths (changed, created or deleted): the watcher's."""
 
         def work(idx: MemoryIndex, report: SyncReport) -> None:
-            grown = _Batch()
+            grown: list[_Grown] = []
             for path in dict.fromkeys(paths):
                 src = S.source_for(self.home, path)
                 if src is None or (src.kind == "session" and not self.settings.transcripts):
                     continue
                 row = _source_row(idx, src.rel)
                 self._sync_source(idx, src, row, report, grown)
-                if grown.full():
-                    self._write_grown(idx, grown, report)
                 report.sources += 1
             self._write_grown(idx, grown, report)
 
@@ -168,9 +164,10 @@ class Indexer:
         src: S.Source,
         row: dict[str, Any] | None,
         report: SyncReport,
-        grown: _Batch,
+        grown: list[_Grown],
     ) -> None:
-        """Bring one source up to date; a grown transcript is only read into `grown`."""
+        """Bring one source up to date; a grown transcript is read into `grown`, which is
+        written when it holds a batch's worth (the caller writes what is left)."""
         path = src.path(self.home)
         try:
             st = path.stat()
@@ -181,7 +178,9 @@ class Indexer:
         if row is not None and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
             return
         if src.kind == "session":
-            grown.add(self._read_transcript(src, row, st))
+            grown.append(self._read_transcript(src, row, st))
+            if len(grown) >= EMBED_BATCH or sum(len(g.chunks) for g in grown) >= EMBED_BATCH:
+                self._write_grown(idx, grown, report)
         else:
             self._sync_note(idx, src, row, st, report)
 
@@ -234,15 +233,16 @@ class Indexer:
         state = _state(src, st, head, read_to=offset + end, next_line=first_line + len(lines))
         return _Grown(src, chunks, state, drop=restart and row is not None)
 
-    def _write_grown(self, idx: MemoryIndex, batch: _Batch, r: SyncReport) -> None:
-        """Embed the batch's new chunks in one call and write them in one transaction."""
-        if not batch.items:
+    def _write_grown(self, idx: MemoryIndex, grown: list[_Grown], r: SyncReport) -> None:
+        """Embed their new chunks in one call, write them in one transaction, and empty
+        `grown`."""
+        if not grown:
             return
-        chunks = [c for g in batch.items for c in g.chunks]
+        chunks = [c for g in grown for c in g.chunks]
         vecs = self._embed([c.text for c in chunks], r) if chunks else None
         n, removed = 0, 0
         with idx.tx():
-            for g in batch.items:
+            for g in grown:
                 removed += idx.drop_source(g.src.rel) if g.drop else 0
                 rows = self._rows(g.src, g.chunks, None if vecs is None else vecs[n:])
                 n += len(g.chunks)
@@ -252,7 +252,7 @@ class Indexer:
                 r.chunks_added += len(rows)
             idx.bump(appended_only=not removed)
         r.chunks_removed += removed
-        batch.clear()
+        grown.clear()
 
     def _forget(self, idx: MemoryIndex, rel: str, r: SyncReport) -> None:
         with idx.tx():
@@ -311,23 +311,6 @@ class _Grown:
     chunks: list[S.Chunk]
     state: dict[str, Any]
     drop: bool  # it restarted: its old chunks go first
-
-
-@dataclass
-class _Batch:
-    items: list[_Grown] = field(default_factory=list)
-    chunks: int = 0
-
-    def add(self, g: _Grown) -> None:
-        self.items.append(g)
-        self.chunks += len(g.chunks)
-
-    def full(self) -> bool:
-        return self.chunks >= EMBED_BATCH or len(self.items) >= EMBED_BATCH
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.chunks = 0
 
 
 def _source_row(idx: MemoryIndex, rel: str) -> dict[str, Any] | None:
