@@ -132,18 +132,21 @@ class SessionStore:
     def tail(self, key: str, n_messages: int) -> Transcript:
         """The last `n_messages` messages, reading only as much of the file as needed."""
         path = self.require(key)
-        want = 16 * 1024
-        while True:
-            res, whole = jsonl.read_tail(path, want)
-            msgs = [r for r in res.records if r.get("type") == "message"]
-            if whole or len(msgs) > n_messages:
-                break
-            want *= 4
-        records = res.records
+        records: list[dict[str, Any]] = []
+        bad: list[int] = []
+        with open(path, "rb") as f:  # backwards, as in `history_pairs`
+            end, step = f.seek(0, os.SEEK_END), 16 * 1024
+            while True:
+                res, end = jsonl.read_before(f, end, step, name=path)
+                records, bad = res.records + records, res.bad_lines + bad
+                msgs = [r for r in records if r.get("type") == "message"]
+                if end == 0 or len(msgs) > n_messages:
+                    break
+                step *= 4
         if len(msgs) > n_messages:
             first = msgs[-n_messages] if n_messages else None
             records = records[records.index(first) :] if first is not None else []
-        return Transcript(key, records, res.bad_lines, complete=whole)
+        return Transcript(key, records, bad, complete=end == 0)
 
     def history(
         self,
