@@ -6,6 +6,7 @@ anything else is a bug and is shown as such (with a traceback when CLAW_DEBUG=1)
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -18,12 +19,13 @@ import typer.main
 from typer.core import TyperGroup
 
 from claw import __version__
-from claw.commands._base import AppState, styled
-from claw.errors import EXIT_RUNTIME, ClawError
+from claw.commands._base import AppState, Teardown, styled
+from claw.errors import EXIT_PIPE, EXIT_RUNTIME, ClawError
 
 EPILOG = (
     "Exit status: 0 success, 1 runtime error (model failure, unknown session, …), "
-    "2 usage or invalid input (bad option, bad config), 130 interrupted. "
+    "2 usage or invalid input (bad option, bad config), 130 interrupted, "
+    "141 output closed early (`claw … | head`). "
     "Environment: CLAW_HOME (state directory), CLAW_<SECTION>__<KEY> (override any "
     "config key), NO_COLOR, CLAW_DEBUG=1 (tracebacks)."
 )
@@ -102,6 +104,11 @@ class ClawGroup(TyperGroup):
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            if os.environ.get("CLAW_DEBUG"):
+                raise
+            _drop_stdout()  # the reader went away (`claw … | head`): stop quietly, and
+            raise typer.Exit(EXIT_PIPE) from None  # exit as a tool killed by SIGPIPE would
         except Exception as e:
             # Click's own errors (usage errors exit 2) carry `show` and `exit_code`; typer
             # vendors click, so match the shape rather than a private class.
@@ -113,6 +120,15 @@ class ClawGroup(TyperGroup):
                 err=True,
             )
             raise typer.Exit(EXIT_RUNTIME) from None
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still
+    buffered does not fail a second time."""
+    with contextlib.suppress(OSError, ValueError):  # no real descriptor (a test's stdout)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def report(e: ClawError) -> None:
@@ -179,4 +195,23 @@ def root(
 
 
 def main() -> None:
-    app(prog_name="claw")
+    try:
+        app(prog_name="claw")
+    except SystemExit as e:
+        if Teardown.skip:
+            _leave(e.code)
+        raise
+
+
+def _leave(code: object) -> None:
+    """Exit now, without the interpreter's teardown (see `Teardown`); returns (for the
+    normal exit) if the output cannot be flushed or the code is a message to print."""
+    if not (code is None or isinstance(code, int)):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        return
+    logging.shutdown()
+    os._exit(code or 0)

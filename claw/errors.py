@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+EXIT_PIPE = 141  # stdout's reader went away: what a tool killed by SIGPIPE returns
 
 
 class ClawError(Exception):

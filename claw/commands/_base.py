@@ -66,6 +66,25 @@ def session_ended(st: AppState, key: str) -> None:
     hooks.session_end(HookContext(agent_id=agent_of(key), session_key=key, model=""))
 
 
+class Teardown:
+    """Whether the process may skip Python's teardown when the command returns.
+
+    A client command (`claw send` through the daemon, `claw rpc`) has imported trio and
+    trio-websocket and done its work by then; the interpreter's teardown of those
+    modules takes ~40 ms more, a fifth of `claw send`, for nothing a client needs. Such
+    a command calls `light()` once its output is written; `claw.cli.main` then flushes
+    and leaves with `os._exit`. Any other command (anything holding threads, files or
+    sockets that teardown closes) never sets it. Only the console script honours it,
+    so tests that run commands in-process are unaffected.
+    """
+
+    skip = False
+
+    @classmethod
+    def light(cls) -> None:
+        cls.skip = True
+
+
 def state(ctx: typer.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):

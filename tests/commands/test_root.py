@@ -146,3 +146,21 @@ def test_help_imports_no_command_module() -> None:
     assert r.returncode == 0, r.stderr
     assert re.search(r"sessions +List, show, clear", r.stdout)
     assert r.stdout.strip().splitlines()[-1] == "['claw.commands._base']"
+
+
+def test_closed_stdout_exits_quietly(home_path: Path) -> None:
+    """`claw … | head` whose reader has gone: exit 141 as a tool killed by SIGPIPE, with
+    no "internal error" and no "Exception ignored" from the final flush."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claw", "send", "--model", "echo", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CLAW_HOME": str(home_path)},
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader goes away before any output
+    _, err = proc.communicate("x" * 100_000, timeout=120)
+    assert proc.returncode == 141, err
+    assert err == ""

@@ -66,6 +66,16 @@ print("MODULES", "litellm" in sys.modules, "claw.agent.turn" in sys.modules, fil
 sys.exit(code)
 """
 
+# The console script's entry (`claw.cli.main`), with an atexit marker: it is printed only
+# if the process went through Python's normal teardown.
+ENTRY = r"""
+import atexit, sys
+atexit.register(lambda: print("TEARDOWN", file=sys.stderr))
+sys.argv = ["claw", *sys.argv[1:]]
+from claw.cli import main
+main()
+"""
+
 
 @pytest.fixture
 def daemon(home: Home) -> Iterator[Home]:
@@ -254,3 +264,31 @@ def test_find_daemon_tolerates_garbage(home: Home) -> None:
     assert find_daemon(home) is None
     Path(home.root / "gateway.json").write_text(json.dumps({"pid": "x"}))
     assert find_daemon(home) is None
+
+
+def entry(*args: str, input: str | None = None) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run `claw.cli.main` as the console script does; also report whether teardown ran."""
+    r = subprocess.run(
+        [sys.executable, "-c", ENTRY, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return r, "TEARDOWN" in r.stderr
+
+
+def test_client_commands_skip_teardown_with_all_output(daemon: Home) -> None:
+    big = "x" * 300_000  # far more than a pipe holds: all of it must be flushed before exit
+    r, teardown = entry("send", "--model", "echo", "--json", "-", input=big)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["text"] == big and not teardown
+    r, teardown = entry("rpc", "health")
+    assert r.returncode == 0 and json.loads(r.stdout)["ok"] is True and not teardown
+
+
+def test_other_exits_keep_normal_teardown(daemon: Home) -> None:
+    r, teardown = entry("send", "--local", "--model", "echo", "x")  # ran the turn in-process
+    assert r.returncode == 0 and r.stdout == "x\n" and teardown
+    r, teardown = entry("rpc", "no.such")
+    assert r.returncode == 1 and "error -32601" in r.stderr and teardown
