@@ -50,6 +50,7 @@ import functools, json, os, resource, sys
 from pathlib import Path
 import trio
 from claw.gateway.app import Limits
+from claw.daemon import warm_up
 from claw.gateway.serve import serve
 from claw.state.config import load
 from claw.state.home import Home
@@ -69,6 +70,7 @@ async def main():
         start = functools.partial(serve, home, load(home.config_file), host="127.0.0.1",
                                   port=0, limits=limits)
         port = await nursery.start(start)
+        nursery.start_soon(warm_up)  # as `claw serve` does
         info = {"pid": os.getpid(), "host": "127.0.0.1", "port": port,
                 "started_at": "bench", "version": "bench"}
         tmp = home.root / "gateway.json.tmp"

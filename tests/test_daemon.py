@@ -295,6 +295,21 @@ def test_a_daemon_that_ignores_sigterm_and_does_not_answer(home: Home) -> None:
         proc.wait(timeout=10)
 
 
+def test_settle_heap_collects_garbage_then_freezes_the_rest() -> None:
+    # In a fresh interpreter: freezing would outlive this test in pytest's own process.
+    code = (
+        "import gc, weakref\n"
+        "from claw.daemon import settle_heap\n"
+        "class C: pass\n"
+        "a = C(); a.me = a; dead = weakref.ref(a); del a\n"  # a cycle: only gc frees it
+        "kept = [C() for _ in range(1000)]\n"
+        "settle_heap()\n"
+        "print(dead() is None, gc.get_freeze_count() > 1000, len(gc.get_objects(2)) < 100)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "True", "True"], out.stderr
+
+
 def test_warm_up_loads_the_turn_path_and_stores_nothing(home: Home) -> None:
     # The daemon makes one echo call through litellm at start, so the first chat does not
     # pay litellm's first-call imports (~0.5 s); it must leave no trace in the state.
