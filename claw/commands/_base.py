@@ -71,7 +71,7 @@ class Teardown:
 
     A client command (`claw send` through the daemon, `claw rpc`) has imported trio and
     trio-websocket and done its work by then; the interpreter's teardown of those
-    modules takes ~40 ms more, a fifth of `claw send`, for nothing a client needs. Such
+    modules took 50-65 ms more, a fifth of `claw send`, for nothing a client needs. Such
     a command calls `light()` once its output is written; `claw.cli.main` then flushes
     and leaves with `os._exit`. Any other command (anything holding threads, files or
     sockets that teardown closes) never sets it. Only the console script honours it,
