@@ -135,12 +135,14 @@ class Writer:
 
     async def _start(self) -> trio.Process:
         self.buffered = b""
-        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
         run = partial(trio.run_process, self.command, check=False, **pipes)
         try:
             proc: trio.Process = await self.nursery.start(run)
         except OSError as e:
             raise WriterGone(f"it could not start: {e}") from None
+        assert proc.stderr is not None
+        self.nursery.start_soon(_log_lines, proc.stderr)
         return proc
 
     async def _line(self, proc: trio.Process) -> bytes:
@@ -152,3 +154,17 @@ class Writer:
             self.buffered += chunk
         line, _, self.buffered = self.buffered.partition(b"\n")
         return line
+
+
+async def _log_lines(stream: trio.abc.ReceiveStream) -> None:
+    """The writer's stderr (a warning, a crash's traceback) into the daemon's log, which
+    `logs/` keeps; it ends when the writer does."""
+    rest = b""
+    async with stream:
+        async for chunk in stream:
+            *lines, rest = (rest + chunk).split(b"\n")
+            for line in lines:
+                if line.strip():
+                    log.warning("memory writer: %s", line.decode(errors="replace").rstrip())
+    if rest.strip():
+        log.warning("memory writer: %s", rest.decode(errors="replace").rstrip())

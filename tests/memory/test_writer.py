@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -78,9 +79,13 @@ def test_writer_is_started_again_after_it_dies(home: Home, tmp_path: Path) -> No
         "mark.touch()\n"
         "for line in sys.stdin:\n"
         "    if first:\n"
-        "        sys.exit(3)\n"
+        "        sys.exit('boom: the first writer gives up')\n"
         '    print(\'{"ok": true, "updated": 1, "removed": 0}\', flush=True)\n'
     )
+
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -89,11 +94,18 @@ def test_writer_is_started_again_after_it_dies(home: Home, tmp_path: Path) -> No
                 await writer.run({"paths": []})
                 raise AssertionError("the first writer should have died")
             except WriterGone as e:
-                assert "status 3" in str(e)
+                assert "status 1" in str(e)
             assert await writer.run({"paths": []}) == {"ok": True, "updated": 1, "removed": 0}
             nursery.cancel_scope.cancel()  # stops the running writer too
 
-    run(main, timeout=60)
+    logger = logging.getLogger("claw.memory")
+    logger.addHandler(handler)
+    try:
+        run(main, timeout=60)
+    finally:
+        logger.removeHandler(handler)
+    # What the writer printed on stderr reaches the daemon's log (and so `logs/`).
+    assert "memory writer: boom: the first writer gives up" in logged
 
 
 def _writer_pids(home: Home) -> list[int]:
