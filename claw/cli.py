@@ -19,7 +19,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from claw import __version__
-from claw.commands._base import AppState, Teardown, styled
+from claw.commands._base import AppState, Startup, Teardown, styled
 from claw.errors import EXIT_PIPE, EXIT_RUNTIME, ClawError
 
 EPILOG = (
@@ -191,6 +191,7 @@ def root(
 ) -> None:
     """claw: a self-hosted personal AI assistant."""
     ctx.obj = AppState(home_arg=home, verbose=verbose)
+    Startup.command(ctx.invoked_subcommand)
     setup_logging(verbose)
 
 

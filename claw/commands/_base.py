@@ -6,6 +6,7 @@ and returns dataclasses.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -64,6 +65,25 @@ def session_ended(st: AppState, key: str) -> None:
 
     hooks = load_hooks(list(st.config().get("plugins") or []))
     hooks.session_end(HookContext(agent_id=agent_of(key), session_key=key, model=""))
+
+
+class Startup:
+    """The cyclic garbage collector, paused by the entry point (`claw.__main__`) while the
+    CLI starts. Light client commands keep it paused to their end: they allocate little
+    after start-up, and exit at once. Everything else gets it back before it runs."""
+
+    LIGHT = frozenset({"send", "rpc"})  # `send` until it knows it runs in this process
+
+    @classmethod
+    def command(cls, name: str | None) -> None:
+        if name not in cls.LIGHT:
+            cls.full()
+
+    @staticmethod
+    def full() -> None:
+        """Collect as usual from now on: this process does real work (a turn, a daemon,
+        an interactive chat)."""
+        gc.enable()
 
 
 class Teardown:

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from claw.commands._base import AppState, Teardown, print_json, state
+from claw.commands._base import AppState, Startup, Teardown, print_json, state
 from claw.errors import ClawError, UsageError
 
 THINKING = ("off", "low", "medium", "high")
@@ -116,6 +116,7 @@ def send_command(
                 _deliver(st, deliver, done.get("text", ""), done.get("session_key"), agent)
             Teardown.light()
             return
+    Startup.full()  # a turn in this process: not a light client any more
     from claw.agent.turn import TurnRequest  # in-process only: the daemon path stays light
     from claw.commands._turns import (
         echo_result,

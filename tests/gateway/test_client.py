@@ -66,14 +66,14 @@ print("MODULES", "litellm" in sys.modules, "claw.agent.turn" in sys.modules, fil
 sys.exit(code)
 """
 
-# The console script's entry (`claw.cli.main`), with an atexit marker: it is printed only
-# if the process went through Python's normal teardown.
+# The console script's entry (`claw.__main__.run`), with an atexit marker: it is printed
+# only if the process went through Python's normal teardown, with the collector's state.
 ENTRY = r"""
-import atexit, sys
-atexit.register(lambda: print("TEARDOWN", file=sys.stderr))
+import atexit, gc, sys
+atexit.register(lambda: print(f"TEARDOWN gc={gc.isenabled()}", file=sys.stderr))
 sys.argv = ["claw", *sys.argv[1:]]
-from claw.cli import main
-main()
+from claw.__main__ import run
+run()
 """
 
 
@@ -292,3 +292,14 @@ def test_other_exits_keep_normal_teardown(daemon: Home) -> None:
     assert r.returncode == 0 and r.stdout == "x\n" and teardown
     r, teardown = entry("rpc", "no.such")
     assert r.returncode == 1 and "error -32601" in r.stderr and teardown
+
+
+def test_only_light_clients_run_without_the_garbage_collector(daemon: Home) -> None:
+    # The entry point pauses it while the CLI starts; a command doing real work in this
+    # process gets it back before it runs.
+    r, _ = entry("send", "--local", "--model", "echo", "x")
+    assert "TEARDOWN gc=True" in r.stderr
+    r, _ = entry("sessions", "list")
+    assert r.returncode == 0 and "TEARDOWN gc=True" in r.stderr
+    r, _ = entry("rpc", "no.such")  # a light client (its error exit goes through teardown)
+    assert r.returncode == 1 and "TEARDOWN gc=False" in r.stderr
