@@ -2,9 +2,9 @@
 
 The cyclic garbage collector is paused before anything is imported. Start-up allocates
 ~100,000 objects that live until exit (typer, click, trio, trio-websocket), and the
-collector walked them again and again while they loaded: ~15 ms of a ~190 ms `claw send`
+collector walked them again and again while they loaded: 7-15 ms of a ~170 ms `claw send`
 through the daemon. The CLI turns it back on before any command that runs long or does
-real work in this process (see `claw.commands._base.Startup`), so only the light
+real work in this process (see `claw.commands._base.LightClient`), so only the light
 client commands (`claw send` through the daemon, `claw rpc`) run to their end without it.
 """
 

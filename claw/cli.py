@@ -19,7 +19,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from claw import __version__
-from claw.commands._base import AppState, Startup, Teardown, styled
+from claw.commands._base import AppState, LightClient, styled
 from claw.errors import EXIT_PIPE, EXIT_RUNTIME, ClawError
 
 EPILOG = (
@@ -191,7 +191,7 @@ def root(
 ) -> None:
     """claw: a self-hosted personal AI assistant."""
     ctx.obj = AppState(home_arg=home, verbose=verbose)
-    Startup.command(ctx.invoked_subcommand)
+    LightClient.command(ctx.invoked_subcommand)
     setup_logging(verbose)
 
 
@@ -199,13 +199,13 @@ def main() -> None:
     try:
         app(prog_name="claw")
     except SystemExit as e:
-        if Teardown.skip:
+        if LightClient.skip_teardown:
             _leave(e.code)
         raise
 
 
 def _leave(code: object) -> None:
-    """Exit now, without the interpreter's teardown (see `Teardown`); returns (for the
+    """Exit now, without the interpreter's teardown (see `LightClient`); returns (for the
     normal exit) if the output cannot be flushed or the code is a message to print."""
     if not (code is None or isinstance(code, int)):
         return

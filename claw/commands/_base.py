@@ -67,16 +67,25 @@ def session_ended(st: AppState, key: str) -> None:
     hooks.session_end(HookContext(agent_id=agent_of(key), session_key=key, model=""))
 
 
-class Startup:
-    """The cyclic garbage collector, paused by the entry point (`claw.__main__`) while the
-    CLI starts. Light client commands keep it paused to their end: they allocate little
-    after start-up, and exit at once. Everything else gets it back before it runs."""
+class LightClient:
+    """What a light client command (`claw send` through the daemon, `claw rpc`) may skip,
+    since it only talks to the daemon and exits.
 
-    LIGHT = frozenset({"send", "rpc"})  # `send` until it knows it runs in this process
+    - The cyclic garbage collector: the entry point (`claw.__main__`) pauses it while the
+      CLI starts; `command()` turns it back on for every other command, and `claw send`
+      calls `full()` when it runs the turn in this process after all.
+    - The interpreter's teardown of trio and trio-websocket (50-65 ms, a fifth of `claw
+      send`): such a command calls `done()` once its output is written, and
+      `claw.cli.main` then flushes and leaves with `os._exit`. Only the console script
+      honours it, so tests that run commands in-process are unaffected.
+    """
+
+    COMMANDS = frozenset({"send", "rpc"})
+    skip_teardown = False
 
     @classmethod
     def command(cls, name: str | None) -> None:
-        if name not in cls.LIGHT:
+        if name not in cls.COMMANDS:
             cls.full()
 
     @staticmethod
@@ -85,24 +94,9 @@ class Startup:
         an interactive chat)."""
         gc.enable()
 
-
-class Teardown:
-    """Whether the process may skip Python's teardown when the command returns.
-
-    A client command (`claw send` through the daemon, `claw rpc`) has imported trio and
-    trio-websocket and done its work by then; the interpreter's teardown of those
-    modules took 50-65 ms more, a fifth of `claw send`, for nothing a client needs. Such
-    a command calls `light()` once its output is written; `claw.cli.main` then flushes
-    and leaves with `os._exit`. Any other command (anything holding threads, files or
-    sockets that teardown closes) never sets it. Only the console script honours it,
-    so tests that run commands in-process are unaffected.
-    """
-
-    skip = False
-
     @classmethod
-    def light(cls) -> None:
-        cls.skip = True
+    def done(cls) -> None:
+        cls.skip_teardown = True
 
 
 def state(ctx: typer.Context) -> AppState:

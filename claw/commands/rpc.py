@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from claw.commands._base import Teardown, print_json, state
+from claw.commands._base import LightClient, print_json, state
 from claw.errors import ClawError, UsageError
 
 
@@ -63,7 +63,7 @@ def rpc_command(
         typer.echo(line, err=True)
         raise typer.Exit(e.exit_code) from None
     print_json(result)
-    Teardown.light()
+    LightClient.done()
 
 
 def _parse_params(raw: str | None) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from claw.commands._base import AppState, Startup, Teardown, print_json, state
+from claw.commands._base import AppState, LightClient, print_json, state
 from claw.errors import ClawError, UsageError
 
 THINKING = ("off", "low", "medium", "high")
@@ -114,9 +114,9 @@ def send_command(
         if done is not None:
             if done.get("status", "ok") == "ok":
                 _deliver(st, deliver, done.get("text", ""), done.get("session_key"), agent)
-            Teardown.light()
+            LightClient.done()
             return
-    Startup.full()  # a turn in this process: not a light client any more
+    LightClient.full()  # a turn in this process: not a light client any more
     from claw.agent.turn import TurnRequest  # in-process only: the daemon path stays light
     from claw.commands._turns import (
         echo_result,
