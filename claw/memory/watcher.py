@@ -15,6 +15,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import AsyncGenerator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -114,57 +115,57 @@ class Writer:
         self.home, self.nursery = home, nursery
         self.command = command or [sys.executable, "-m", "claw.memory.writer", str(home.root)]
         self.proc: trio.Process | None = None
-        self.buffered = b""
+        self.replies: AsyncGenerator[bytes, None] | None = None  # the lines of its stdout
 
     async def run(self, request: dict[str, Any]) -> dict[str, Any]:
         proc = self.proc
         if proc is None or proc.returncode is not None:
             proc = self.proc = await self._start()
-        assert proc.stdin is not None
+        assert proc.stdin is not None and self.replies is not None
         try:
             await proc.stdin.send_all(json.dumps(request, default=str).encode() + b"\n")
-            return json.loads(await self._line(proc))
+            reply = await anext(self.replies, None)
+            if reply is None:
+                raise WriterGone(f"it exited with status {await proc.wait()}")
+            return json.loads(reply)
         except (WriterGone, trio.BrokenResourceError, trio.ClosedResourceError, ValueError) as e:
             self.proc = None
             if proc.returncode is None:
                 proc.kill()  # whatever state it is in, a new one starts clean
+            await self.replies.aclose()
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     await pipe.aclose()
             raise WriterGone(str(e) or type(e).__name__) from None
 
     async def _start(self) -> trio.Process:
-        self.buffered = b""
         pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
         run = partial(trio.run_process, self.command, check=False, **pipes)
         try:
             proc: trio.Process = await self.nursery.start(run)
         except OSError as e:
             raise WriterGone(f"it could not start: {e}") from None
-        assert proc.stderr is not None
+        assert proc.stdout is not None and proc.stderr is not None
+        self.replies = _lines(proc.stdout)
         self.nursery.start_soon(_log_lines, proc.stderr)
         return proc
-
-    async def _line(self, proc: trio.Process) -> bytes:
-        assert proc.stdout is not None
-        while b"\n" not in self.buffered:
-            chunk = await proc.stdout.receive_some(65536)
-            if not chunk:
-                raise WriterGone(f"it exited with status {await proc.wait()}")
-            self.buffered += chunk
-        line, _, self.buffered = self.buffered.partition(b"\n")
-        return line
 
 
 async def _log_lines(stream: trio.abc.ReceiveStream) -> None:
     """The writer's stderr (a warning, a crash's traceback) into the daemon's log, which
     `logs/` keeps; it ends when the writer does."""
-    rest = b""
     async with stream:
-        async for chunk in stream:
-            *lines, rest = (rest + chunk).split(b"\n")
-            for line in lines:
-                if line.strip():
-                    log.warning("memory writer: %s", line.decode(errors="replace").rstrip())
-    if rest.strip():
-        log.warning("memory writer: %s", rest.decode(errors="replace").rstrip())
+        async for line in _lines(stream):
+            if line.strip():
+                log.warning("memory writer: %s", line.decode(errors="replace").rstrip())
+
+
+async def _lines(stream: trio.abc.ReceiveStream) -> AsyncGenerator[bytes, None]:
+    """The stream's lines, without their newline; an unterminated last one too."""
+    rest = b""
+    async for chunk in stream:
+        *lines, rest = (rest + chunk).split(b"\n")
+        for line in lines:
+            yield line
+    if rest:
+        yield rest
