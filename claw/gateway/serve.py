@@ -28,6 +28,7 @@ from claw.gateway.idempotency import IdempotencyStore
 from claw.gateway.methods import Gateway
 from claw.gateway.queue_methods import failed_event
 from claw.gateway.security import check_bind, load_token
+from claw.gateway.ws_limit import install as bound_ws_messages
 from claw.heartbeat.ticker import Ticker
 from claw.memory.watcher import follow_memory
 from claw.routing.inbound import Wakeup, process_forever
@@ -65,6 +66,7 @@ async def serve(
     hconf.graceful_timeout = 2.0
     hconf.accesslog = None
     hconf.websocket_max_message_size = app.limits.max_frame + 64 * 1024
+    bound_ws_messages()  # hypercorn's own limit lets a client that ignores it grow memory
     stop, stopped = trio.Event(), trio.Event()
 
     async def run_server(task_status: trio.TaskStatus[list[str]]) -> None:
