@@ -146,12 +146,12 @@ class GatewayApp:
             return
         # Only the header counts: a `?token=` in the URL is ignored, never accepted.
         if not await self.authenticate(_client(scope), bearer_from_headers(scope["headers"])):
-            await _reply(send, 401, encode(error(None, RpcError(codes.UNAUTHORIZED))))
+            await _reply(send, 401, encode(error(None, RpcError(codes.UNAUTHORIZED))), _CLOSE)
             return
         body = await _read_body(scope, receive, self.limits.max_body)
         if body is None:
             too_big = RpcError(codes.PAYLOAD_TOO_LARGE, data={"max_bytes": self.limits.max_body})
-            await _reply(send, 413, encode(error(None, too_big)))
+            await _reply(send, 413, encode(error(None, too_big)), _CLOSE)
             return
         refused: list[int] = []  # retry_after_ms of each request refused by the rate limit
         bucket = self._http_bucket(_client(scope))
@@ -179,7 +179,7 @@ class GatewayApp:
         await trio.sleep(self.throttle.delay_for(_client(scope)))  # after wrong tokens
         body = await _read_body(scope, receive, self.limits.max_body)
         if body is None:
-            await _reply(send, 413, encode({"error": "body too large"}))
+            await _reply(send, 413, encode({"error": "body too large"}), _CLOSE)
             return
         name = str(scope.get("path_params", {}).get("name", ""))
         try:
@@ -384,6 +384,9 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
         chunks.append(chunk)
         if not msg.get("more_body"):
             return b"".join(chunks)
+
+
+_CLOSE = [(b"connection", b"close")]  # the body is left unread: the connection cannot go on
 
 
 async def _reply(

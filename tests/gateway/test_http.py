@@ -1,0 +1,28 @@
+"""`POST /rpc` at the HTTP level, with httpx's connection pool as a client sees it."""
+
+from __future__ import annotations
+
+import httpx
+
+from claw.gateway.app import Limits
+from tests.gateway.live import run, running
+
+HEALTH = {"jsonrpc": "2.0", "method": "health", "id": 1}
+
+
+def test_refused_bodies_close_the_connection_so_the_next_request_works(home):
+    """An answer sent before the body was read (413, 401) leaves the unread rest on the
+    connection, so the server drops it; without `Connection: close` the client's pool sent
+    its next request there and got "Server disconnected without sending a response"."""
+
+    async def main() -> None:
+        async with running(home, limits=Limits(max_body=4096)) as srv:
+            bearer = {"authorization": f"Bearer {srv.token}"}
+            async with httpx.AsyncClient(base_url=srv.http, timeout=10) as c:
+                for headers, status in ((bearer, 413), ({}, 401)):
+                    r = await c.post("/rpc", content=b"x" * (2 << 20), headers=headers)
+                    assert r.status_code == status and r.headers["connection"] == "close"
+                    r = await c.post("/rpc", json=HEALTH, headers=bearer)
+                    assert r.status_code == 200 and r.json()["result"]["ok"] is True
+
+    run(main)
