@@ -393,6 +393,6 @@ async def _reply(
     send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    headers += extra or []
+    headers = (headers if status != 204 else []) + (extra or [])  # RFC 9110 §8.6: a bare 204
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -26,3 +26,20 @@ def test_refused_bodies_close_the_connection_so_the_next_request_works(home):
                     assert r.status_code == 200 and r.json()["result"]["ok"] is True
 
     run(main)
+
+
+def test_notification_only_answer_is_a_bare_204(home):
+    """RFC 9110 §8.6: a 204 carries no Content-Length (and no body to have a type)."""
+
+    async def main() -> None:
+        async with running(home) as srv, httpx.AsyncClient(base_url=srv.http) as c:
+            bearer = {"authorization": f"Bearer {srv.token}"}
+            for body in (
+                {"jsonrpc": "2.0", "method": "health"},
+                [{"jsonrpc": "2.0", "method": "x"}],
+            ):
+                r = await c.post("/rpc", json=body, headers=bearer)
+                assert r.status_code == 204 and r.content == b""
+                assert "content-length" not in r.headers and "content-type" not in r.headers
+
+    run(main)
