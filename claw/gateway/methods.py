@@ -32,8 +32,9 @@ from claw.agent.events import (
 from claw.agent.lanes import LANES
 from claw.agent.selection import check_agent
 from claw.agent.turn import TurnRequest
+from claw.errors import UsageError
 from claw.gateway import rpc_errors as codes
-from claw.gateway.idempotency import IdempotencyStore
+from claw.gateway.idempotency import IdempotencyStore, validate_key
 from claw.gateway.protocol import Id, Methods
 from claw.gateway.rpc_errors import RpcError, invalid_params
 from claw.state.config import Config
@@ -178,8 +179,20 @@ async def sessions_list(gw: Gateway, caller: Caller, p: ListParams) -> dict[str,
     return {"sessions": await _sync(read)}
 
 
+def _param(name: str, check: Callable[[str], str], value: str) -> str:
+    """`check(value)`, its UsageError as -32602 naming the param (clients read data.param)."""
+    try:
+        return check(value)
+    except UsageError as e:
+        raise invalid_params(name, e.message) from None
+
+
+def _session_key(key: str) -> str:
+    return _param("session_key", validate_session_key, key)
+
+
 def _idle_key(gw: Gateway, key: str) -> str:
-    key = validate_session_key(key)
+    key = _session_key(key)
     if key in gw.running:
         raise RpcError(codes.BUSY, data={"reason": "a turn is running on this session"})
     return key
@@ -201,7 +214,7 @@ async def chat_clear(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any
 
 @METHODS.method("chat.abort", params=KeyParams)
 async def chat_abort(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
-    event = gw.running.get(validate_session_key(p.session_key))
+    event = gw.running.get(_session_key(p.session_key))
     if event is not None:
         event.set()
     return {"aborted": event is not None}
@@ -209,7 +222,7 @@ async def chat_abort(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any
 
 @METHODS.method("chat.history", params=HistoryParams)
 async def chat_history(gw: Gateway, caller: Caller, p: HistoryParams) -> dict[str, Any]:
-    key, limit = validate_session_key(p.session_key), _limit(p.limit)
+    key, limit = _session_key(p.session_key), _limit(p.limit)
 
     def read() -> list[dict[str, Any]]:
         if p.before is None:
@@ -246,8 +259,12 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
         raise invalid_params("timeout_s", "must be a number of seconds, > 0 and <= 86400")
     if p.mode is not None and p.mode not in MODES:
         raise invalid_params("mode", f"must be one of {', '.join(MODES)}")
+    if not p.text.strip():
+        raise invalid_params("text", "nothing to send: the message is empty")
+    if p.idempotency_key is not None:
+        _param("idempotency_key", validate_key, p.idempotency_key)
     agent_id = check_agent(gw.config, p.agent_id or "main")
-    key = validate_session_key(p.session_key or main_key(agent_id))
+    key = _session_key(p.session_key or main_key(agent_id))
     if key in gw.running:
         raise RpcError(codes.BUSY, data={"reason": "a turn is running on this session"})
     abort = gw.running[key] = threading.Event()
