@@ -9,8 +9,8 @@ Protocol, per key (`begin` is one write transaction, so two processes cannot bot
 - no live entry → insert 'running', Claim 'new': run the turn, then `finish` or `abandon`;
 - 'done' within the window with the same scope → Claim 'replay' with the stored result;
 - 'running' with the same scope → Claim 'in_progress' (answer busy -32003, or poll again);
-- live entry with another scope (the key was reused for another session) → Claim 'conflict',
-  which the server reports as invalid params (-32602): it is a different request.
+- live entry with another scope (the key was reused for another request: the gateway's scope
+  is the session and the text) → Claim 'conflict', reported as invalid params (-32602).
 
 A 'running' entry not updated for `stale_after_s` is treated as abandoned (its daemon
 crashed); a turn that may legitimately run longer calls `keepalive` now and then.

@@ -8,6 +8,7 @@ thousand clients never mean a thousand threads.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -271,13 +272,14 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
     ikey = p.idempotency_key
     try:
         if ikey is not None:
-            claim = await _sync(gw.idem.begin, ikey, key)
+            claim = await _sync(gw.idem.begin, ikey, _request_scope(key, p.text))
             if claim.kind == "replay":
                 return dict(claim.result or {}, replayed=True)
             if claim.kind == "in_progress":
                 raise RpcError(codes.BUSY, data={"reason": "this idempotency_key is running"})
             if claim.kind == "conflict":
-                raise invalid_params("idempotency_key", "already used for another session")
+                reason = "already used for another request (another session or text)"
+                raise invalid_params("idempotency_key", reason)
         try:
             req = TurnRequest(
                 p.text,
@@ -302,6 +304,13 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
     finally:
         if gw.running.get(key) is abort:
             del gw.running[key]
+
+
+def _request_scope(key: str, text: str) -> str:
+    """What an idempotency key is bound to: the session and the message. A retry repeats
+    both; the same key with another text is another request, not a retry to replay."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{key} {digest}"  # a session key has no spaces
 
 
 async def _turn(
