@@ -7,6 +7,10 @@ the message's further fragments to the refused message. A client that ignores th
 the daemon's memory by as much as it sends, hundreds of MB a second. Here the refused
 message is dropped at once, nothing more is buffered, and the stream is ended, so hypercorn
 closes the TCP connection and the app sees a disconnect, as when a client leaves.
+
+permessage-deflate is not negotiated either: wsproto inflates each received chunk whole
+before any limit is checked (64 KiB of compressed text become ~64 MB at once). JSON-RPC on
+one machine gains little from compression; clients that offer it simply go without.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from hypercorn.protocol import ws_stream
 from hypercorn.protocol.events import StreamClosed
+from wsproto.extensions import PerMessageDeflate
 
 
 class _Buffer(ws_stream.WebsocketBuffer):
@@ -31,6 +36,13 @@ class _Buffer(ws_stream.WebsocketBuffer):
         super().extend(event)
 
 
+class _NoDeflate(PerMessageDeflate):
+    """Declines every offer (wsproto's public hook), so frames are never inflated."""
+
+    def accept(self, offer: str) -> None:
+        return None
+
+
 async def _handle_events(self: Any) -> None:
     await _original(self)  # sends the close 1009 when the buffer refuses
     buffer = self.buffer
@@ -45,6 +57,7 @@ def install() -> None:
     if ws_stream.WebsocketBuffer is not _Buffer:
         _original = ws_stream.WSStream._handle_events
         ws_stream.WebsocketBuffer = _Buffer  # type: ignore[misc]
+        ws_stream.PerMessageDeflate = _NoDeflate  # type: ignore[misc]
         ws_stream.WSStream._handle_events = _handle_events  # type: ignore[method-assign]
 
 

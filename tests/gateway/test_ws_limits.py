@@ -7,8 +7,10 @@ not, so these tests speak the framing by hand and keep sending after the close.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import struct
+import zlib
 
 import trio
 
@@ -31,7 +33,7 @@ def _frame(opcode: int, payload: bytes, *, fin: bool) -> bytes:
     return head + b"\0\0\0\0" + payload
 
 
-async def _open_raw(srv: Server, *, auth: bool) -> trio.SocketStream:
+async def _open_raw(srv: Server, *, auth: bool, extra: str = "") -> tuple[trio.SocketStream, bytes]:
     stream = await trio.open_tcp_stream("127.0.0.1", srv.port)
     key = base64.b64encode(os.urandom(16)).decode()
     head = (
@@ -40,12 +42,12 @@ async def _open_raw(srv: Server, *, auth: bool) -> trio.SocketStream:
     )
     if auth:
         head += f"Authorization: Bearer {srv.token}\r\n"
-    await stream.send_all((head + "\r\n").encode())
+    await stream.send_all((head + extra + "\r\n").encode())
     answer = b""
     while b"\r\n\r\n" not in answer:
         answer += await stream.receive_some(4096)
     assert answer.startswith(b"HTTP/1.1 101")
-    return stream
+    return stream, answer
 
 
 async def _flood(stream: trio.SocketStream, budget: int) -> int:
@@ -70,7 +72,7 @@ def test_fragments_past_the_limit_end_the_connection(home):
         limits = Limits(max_frame=1000)  # hypercorn buffers at most max_frame + 64 KiB
         async with running(home, limits=limits) as srv:
             for auth in (False, True):
-                stream = await _open_raw(srv, auth=auth)
+                stream, _ = await _open_raw(srv, auth=auth)
                 with trio.fail_after(10):
                     sent = await _flood(stream, budget=256 << 20)
                 assert sent < 32 << 20, f"{sent} bytes were read past the limit (auth={auth})"
@@ -81,3 +83,37 @@ def test_fragments_past_the_limit_end_the_connection(home):
                         await trio.sleep(0.05)
 
     run(main, timeout=30)
+
+
+def test_no_compression_so_a_small_frame_cannot_inflate(home):
+    """permessage-deflate inflated each received chunk whole before any size check: 300 KB
+    of compressed text cost the daemon ~190 MB at once (64 KiB inflate to ~64 MB). JSON-RPC
+    on one machine gains little from compression, so it is not negotiated; clients that
+    offer it (websockets does by default) still work, uncompressed."""
+    from websockets.sync.client import connect
+
+    def client(url: str, token: str) -> tuple[str | None, dict]:
+        headers = {"Authorization": f"Bearer {token}"}
+        with connect(url, additional_headers=headers, compression="deflate") as ws:
+            agreed = ws.response.headers.get("Sec-WebSocket-Extensions")
+            ws.send('{"jsonrpc": "2.0", "method": "health", "id": 1}')
+            return agreed, json.loads(ws.recv(timeout=10))
+
+    async def main() -> None:
+        async with running(home) as srv:
+            agreed, reply = await trio.to_thread.run_sync(client, srv.ws, srv.token)
+            assert agreed is None and reply["result"]["ok"] is True
+            offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+            stream, head = await _open_raw(srv, auth=False, extra=offer)
+            assert b"sec-websocket-extensions" not in head.lower()
+            bomb = zlib.compressobj(wbits=-15)
+            payload = bomb.compress(b" " * (64 << 20)) + bomb.flush(zlib.Z_SYNC_FLUSH)
+            frame = _frame(0x1, payload[:-4], fin=True)
+            await stream.send_all(bytes([frame[0] | 0x40]) + frame[1:])  # RSV1: "compressed"
+            with trio.fail_after(5):
+                answer = b""
+                while chunk := await stream.receive_some(4096):
+                    answer += chunk
+            assert answer[:1] in (b"", b"\x88")  # refused: dropped (or closed), not inflated
+
+    run(main)
