@@ -19,17 +19,7 @@ from typing import Any
 import trio
 
 from claw import __version__
-from claw.agent.events import (
-    AgentEnd,
-    AgentStart,
-    Event,
-    MessageDelta,
-    ModeDecision,
-    SubagentEnd,
-    SubagentStart,
-    ToolEnd,
-    ToolStart,
-)
+from claw.agent.events import AgentEnd
 from claw.agent.lanes import LANES
 from claw.agent.selection import check_agent
 from claw.agent.turn import TurnRequest
@@ -38,6 +28,7 @@ from claw.gateway import rpc_errors as codes
 from claw.gateway.idempotency import IdempotencyStore, validate_key
 from claw.gateway.protocol import Id, Methods
 from claw.gateway.rpc_errors import RpcError, invalid_params
+from claw.gateway.turn_events import event_params
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.names import validate_session_key
@@ -323,7 +314,7 @@ async def _turn(
             for event in events:
                 if isinstance(event, AgentEnd):
                     result = event.result
-                params = _event_params(event) if sink is not None else None
+                params = event_params(event) if sink is not None else None
                 if params is not None and sink is not None:
                     try:
                         trio.from_thread.run_sync(sink, params)
@@ -355,34 +346,3 @@ async def _abort_on_cancel(abort: threading.Event) -> None:
         await trio.sleep_forever()
     finally:
         abort.set()
-
-
-def _event_params(event: Event) -> dict[str, Any] | None:
-    """A turn event as an `event` notification's params; None for internal events."""
-    if isinstance(event, AgentStart):
-        return {"type": "chat.start", "session_key": event.session_key, "model": event.model}
-    if isinstance(event, MessageDelta):
-        return {"type": "chat.delta", "text": event.text}
-    if isinstance(event, ToolStart | ToolEnd):
-        tool = {"type": "chat.tool", "name": event.name, "id": event.call_id}
-        if isinstance(event, ToolStart):
-            return tool | {"phase": "start"}
-        return tool | {"phase": "end", "is_error": event.is_error, "ms": event.duration_ms}
-    if isinstance(event, AgentEnd):
-        r = event.result
-        return {"type": "chat.end", "status": r.status, "message_id": r.message_id}
-    if isinstance(event, ModeDecision):
-        keys = ("mode", "intent", "score", "source", "reason")
-        return {"type": "supervisor.mode"} | {k: getattr(event, k) for k in keys}
-    if isinstance(event, SubagentStart):
-        sub = {"id": event.subagent_id, "session_key": event.session_key}
-        return {"type": "subagent.start"} | sub | {"task": event.task}
-    if isinstance(event, SubagentEnd):
-        return {
-            "type": "subagent.end",
-            "id": event.subagent_id,
-            "session_key": event.session_key,
-            "status": event.status,
-            "ms": event.duration_ms,
-        }
-    return None
