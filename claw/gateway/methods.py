@@ -8,13 +8,15 @@ thousand clients never mean a thousand threads.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import trio
 
@@ -40,6 +42,7 @@ from claw.supervisor.dispatch import supervise
 from claw.supervisor.registry import parents_of
 
 METHODS = Methods()
+T = TypeVar("T")
 Notify = Callable[[dict[str, Any]], None]  # sync: enqueue or raise (a slow reader)
 
 
@@ -60,6 +63,7 @@ class Gateway:
     ticker: Any = None  # the heartbeat ticker (claw.heartbeat.ticker.Ticker), when running
     cron: Any = None  # the cron scheduler (claw.cron.scheduler.Scheduler), when running
     channels: Any = None  # the receiving channels (claw.channels.runtime.ChannelRuntime)
+    nursery: trio.Nursery | None = None  # the daemon's: turns that outlive their caller
     _local: threading.local = field(default_factory=threading.local)
 
     def store(self) -> SessionStore:
@@ -260,6 +264,23 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
     if key in gw.running:
         raise RpcError(codes.BUSY, data={"reason": "a turn is running on this session"})
     abort = gw.running[key] = threading.Event()
+    job = partial(_claimed_turn, gw, p, agent_id, key, abort)
+    if p.idempotency_key is None or gw.nursery is None:
+        return await job(notify)
+    # The client that loses its connection retries with the key and must get this turn's
+    # reply, not a second turn: its leaving does not stop the turn (nor do its events).
+    return await _outlive_caller(gw.nursery, partial(job, notify and _quiet(notify)))
+
+
+async def _claimed_turn(
+    gw: Gateway,
+    p: ChatParams,
+    agent_id: str,
+    key: str,
+    abort: threading.Event,
+    notify: Notify | None,
+) -> dict[str, Any]:
+    """The turn on the reserved session `key`, with its idempotency claim; frees `key`."""
     ikey = p.idempotency_key
     try:
         if ikey is not None:
@@ -295,6 +316,35 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
     finally:
         if gw.running.get(key) is abort:
             del gw.running[key]
+
+
+def _quiet(notify: Notify) -> Notify:
+    def send(params: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the client is gone or too slow: no events
+            notify(params)
+
+    return send
+
+
+async def _outlive_caller(nursery: trio.Nursery, job: Callable[[], Awaitable[T]]) -> T:
+    """`await job()`, but run in `nursery`: cancelling the caller leaves the job to finish."""
+    done, box = trio.Event(), dict[str, Any]()
+
+    async def run() -> None:
+        try:
+            box["value"] = await job()
+        except Exception as e:  # for the caller to raise, if it is still there
+            box["error"] = e
+        finally:
+            done.set()
+
+    nursery.start_soon(run)
+    await done.wait()
+    if "error" in box:
+        raise box["error"]
+    if "value" not in box:  # the daemon cancelled it: it is stopping
+        raise RpcError(codes.SHUTTING_DOWN)
+    return box["value"]
 
 
 def _request_scope(key: str, text: str) -> str:

@@ -95,6 +95,7 @@ async def serve(
     )
     try:
         async with trio.open_nursery() as nursery:
+            gw.nursery = nursery  # idempotent turns finish here even when their client left
             nursery.start_soon(gw.worker.run)  # it may wait for a `claw queue flush` to end
             gw.ticker = Ticker(home, config, busy=gw.running.__contains__, reload=reload)
             nursery.start_soon(gw.ticker.run)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import json
 
-from tests.gateway.live import run, running, transcript_messages
+import httpx
+import trio
+
+from tests import scripted
+from tests.gateway.live import call, recv, run, running, transcript_messages, ws_client
 
 BAD = [
     ("chat.send", {"text": "   ", "model": "echo"}, "text"),
@@ -64,5 +68,39 @@ def test_an_idempotency_key_reused_for_another_text_is_refused(home):
                 assert err["code"] == -32602 and err["data"]["param"] == "idempotency_key"
             texts = [m["content"] for m in transcript_messages(home, "agent:main:idem")]
             assert texts == ["first", "first"]  # one exchange: nothing ran twice
+
+    run(main)
+
+
+def test_a_retry_after_a_dropped_connection_gets_the_reply_not_a_second_turn(home):
+    """Issue #4 §5: the client that lost its connection mid-turn retries with the same
+    idempotency key and must get the one reply, with one transcript entry. The turn was
+    aborted when the connection dropped, so the retry ran it again: the user's message
+    twice in the transcript, after an interrupted reply."""
+    scripted.install(["word " * 40, "second turn"], delay=0.02)
+
+    async def main() -> None:
+        params = {"text": "go", "model": "scripted/test", "session_key": "agent:main:drop"}
+        params["idempotency_key"] = "retry-1"
+        async with running(home) as srv:
+            async with ws_client(srv) as ws:
+                rpc = {"jsonrpc": "2.0", "method": "chat.send_stream", "params": params, "id": 1}
+                await ws.send_message(json.dumps(rpc))
+                with trio.fail_after(10):  # the reply has begun; then the client is gone
+                    while (await recv(ws))["params"]["type"] != "chat.delta":
+                        pass
+            async with ws_client(srv) as ws:
+                with trio.fail_after(10):
+                    while "error" in (reply := await call(ws, "chat.send", params)):
+                        assert reply["error"]["code"] == -32003  # still running: retry later
+                        await trio.sleep(0.05)
+            result = reply["result"]
+            assert result["replayed"] is True and result["status"] == "ok"
+            assert result["text"].split() == ["word"] * 40
+        messages = transcript_messages(home, "agent:main:drop")
+        assert [(m["role"], m.get("status")) for m in messages] == [
+            ("user", None),
+            ("assistant", "ok"),
+        ]
 
     run(main)
