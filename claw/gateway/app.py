@@ -9,6 +9,7 @@ deadline) is enforced right where bytes arrive or leave, and both feed the same
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections import OrderedDict
@@ -32,6 +33,7 @@ from claw.gateway import (
 from claw.gateway import rpc_errors as codes
 from claw.gateway.hooks import HookError, HookLimits
 from claw.gateway.hooks import receive as receive_hook
+from claw.gateway.http_io import CLOSE, Receive, Scope, Send, client_ip, read_body, reply
 from claw.gateway.methods import METHODS, Caller, Gateway
 from claw.gateway.protocol import (
     Job,
@@ -48,9 +50,6 @@ from claw.gateway.rpc_errors import RpcError, rate_limited
 from claw.gateway.security import AuthThrottle, RateLimiter, bearer_from_headers, check_token
 
 log = logging.getLogger("claw.gateway")
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_BIG = 1009
@@ -142,19 +141,27 @@ class GatewayApp:
 
     async def _rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") != "POST":
-            await _reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
+            await reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
             return
         # Only the header counts: a `?token=` in the URL is ignored, never accepted.
-        if not await self.authenticate(_client(scope), bearer_from_headers(scope["headers"])):
-            await _reply(send, 401, encode(error(None, RpcError(codes.UNAUTHORIZED))), _CLOSE)
+        token = bearer_from_headers(scope["headers"])
+        denied = encode(error(None, RpcError(codes.UNAUTHORIZED)))
+        if token is not None and not await self.authenticate(client_ip(scope), token):
+            await reply(send, 401, denied, CLOSE)
             return
-        body = await _read_body(scope, receive, self.limits.max_body)
+        body = await read_body(scope, receive, self.limits.max_body)
         if body is None:
             too_big = RpcError(codes.PAYLOAD_TOO_LARGE, data={"max_bytes": self.limits.max_body})
-            await _reply(send, 413, encode(error(None, too_big)), _CLOSE)
+            await reply(send, 413, encode(error(None, too_big)), CLOSE)
+            return
+        parsed = parse(body)
+        # No token: only methods for anyone (`health`), as over WebSocket before `auth`.
+        if token is None and not METHODS.public(parsed):
+            await self.authenticate(client_ip(scope), None)  # a failed attempt: counted, slowed
+            await reply(send, 401, denied)
             return
         refused: list[int] = []  # retry_after_ms of each request refused by the rate limit
-        bucket = self._http_bucket(_client(scope))
+        bucket = self._http_bucket(client_ip(scope))
 
         async def check(spec: MethodSpec, request: Request) -> None:
             wait = bucket.take()
@@ -162,24 +169,28 @@ class GatewayApp:
                 refused.append(max(1, math.ceil(wait * 1000)))
                 raise rate_limited(refused[-1])
 
-        parsed = parse(body)
-        out = await dispatch(parsed, METHODS, self._caller(Caller), check=check, run_all=run_all)
+        async def verify(given: str) -> None:  # `auth` over HTTP: is this token the right one
+            if token is None and not await self.authenticate(client_ip(scope), given):
+                raise RpcError(codes.UNAUTHORIZED, data={"reason": "wrong token"})
+
+        caller = self._caller(functools.partial(Caller, authenticate=verify))
+        out = await dispatch(parsed, METHODS, caller, check=check, run_all=run_all)
         if refused and not parsed.batch and out is not None:
             # A single refused request: also say it the HTTP way, for plain HTTP clients.
             retry = [(b"retry-after", b"%d" % math.ceil(refused[0] / 1000))]
-            await _reply(send, 429, out, retry)
+            await reply(send, 429, out, retry)
             return
-        await _reply(send, 200 if out is not None else 204, out or b"")
+        await reply(send, 200 if out is not None else 204, out or b"")
 
     async def _hook(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /hooks/<name>`: an inbound webhook message (claw.gateway.hooks)."""
         if scope.get("method") != "POST":
-            await _reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
+            await reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
             return
-        await trio.sleep(self.throttle.delay_for(_client(scope)))  # after wrong tokens
-        body = await _read_body(scope, receive, self.limits.max_body)
+        await trio.sleep(self.throttle.delay_for(client_ip(scope)))  # after wrong tokens
+        body = await read_body(scope, receive, self.limits.max_body)
         if body is None:
-            await _reply(send, 413, encode({"error": "body too large"}), _CLOSE)
+            await reply(send, 413, encode({"error": "body too large"}), CLOSE)
             return
         name = str(scope.get("path_params", {}).get("name", ""))
         try:
@@ -194,13 +205,13 @@ class GatewayApp:
             )
         except HookError as e:
             if e.status == 401:
-                self.throttle.failed(_client(scope))
+                self.throttle.failed(client_ip(scope))
             extra = []
             if e.retry_after is not None:
                 extra = [(b"retry-after", b"%d" % max(1, math.ceil(e.retry_after)))]
-            await _reply(send, e.status, encode({"error": e.message}), extra)
+            await reply(send, e.status, encode({"error": e.message}), extra)
             return
-        await _reply(send, 200, encode(answer))
+        await reply(send, 200, encode(answer))
 
     def _http_bucket(self, client: str) -> RateLimiter:
         """The rate limit of one client address over HTTP (WebSockets have one each);
@@ -229,7 +240,7 @@ class WsConn:
 
     def __init__(self, app: GatewayApp, scope: Scope, receive: Receive, send: Send) -> None:
         self.app, self.scope, self.receive, self.send = app, scope, receive, send
-        self.client = _client(scope)
+        self.client = client_ip(scope)
         self.authed = False
         self.topics: set[str] = set()  # events.subscribe
         self.close_after: int | None = None
@@ -360,39 +371,3 @@ async def run_all(jobs: Sequence[Job]) -> list[Response | None]:
         for i, job in enumerate(jobs):
             nursery.start_soon(one, i, job)
     return results
-
-
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The request body, or None as soon as it exceeds `limit` (nothing more is buffered)."""
-    for name, value in scope["headers"]:
-        if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
-            return None
-    chunks, size = [], 0
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            return b""
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not msg.get("more_body"):
-            return b"".join(chunks)
-
-
-_CLOSE = [(b"connection", b"close")]  # the body is left unread: the connection cannot go on
-
-
-async def _reply(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    headers = (headers if status != 204 else []) + (extra or [])  # RFC 9110 §8.6: a bare 204
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -80,7 +80,7 @@ class Caller:
 
     request_id: Id = None
     notify: Notify | None = None
-    authenticate: Callable[[str], Any] | None = None  # async (token) -> None, WebSocket only
+    authenticate: Callable[[str], Any] | None = None  # async (token) -> None; raises if wrong
     subscribe: Callable[[set[str]], None] | None = None  # events.subscribe, WebSocket only
 
 
@@ -132,7 +132,7 @@ async def health(gw: Gateway, caller: Caller, p: None) -> dict[str, Any]:
 
 @METHODS.method("auth", params=AuthParams, auth=False)
 async def auth(gw: Gateway, caller: Caller, p: AuthParams) -> dict[str, Any]:
-    """First-frame auth for browsers; HTTP callers are already authenticated by header."""
+    """First-frame auth for browsers; over HTTP it only checks the token (no session)."""
     if caller.authenticate is not None:
         await caller.authenticate(p.token)
     return {"authenticated": True}

@@ -231,6 +231,11 @@ class Methods:
     def names(self) -> list[str]:
         return sorted(self._specs)
 
+    def public(self, parsed: Parsed) -> bool:
+        """Whether every member of `parsed` calls a method that needs no authentication."""
+        specs = [self.get(i.method) if isinstance(i, Request) else None for i in parsed.items]
+        return all(spec is not None and not spec.auth for spec in specs)
+
     def validate(self, name: str, params: dict[str, Any] | list[Any] | None) -> Any:
         if (spec := self.get(name)) is None:
             raise RpcError(codes.METHOD_NOT_FOUND)

@@ -19,11 +19,38 @@ def test_refused_bodies_close_the_connection_so_the_next_request_works(home):
         async with running(home, limits=Limits(max_body=4096)) as srv:
             bearer = {"authorization": f"Bearer {srv.token}"}
             async with httpx.AsyncClient(base_url=srv.http, timeout=10) as c:
-                for headers, status in ((bearer, 413), ({}, 401)):
+                wrong = {"authorization": "Bearer wrong"}
+                for headers, status in ((bearer, 413), ({}, 413), (wrong, 401)):
                     r = await c.post("/rpc", content=b"x" * (2 << 20), headers=headers)
                     assert r.status_code == status and r.headers["connection"] == "close"
                     r = await c.post("/rpc", json=HEALTH, headers=bearer)
                     assert r.status_code == 200 and r.json()["result"]["ok"] is True
+
+    run(main)
+
+
+def test_health_needs_no_token_over_http_either(home):
+    """Issue #4: `health` needs no auth, and both transports serve the same methods. Without
+    a token `POST /rpc` answers only requests made of such methods; anything else (even
+    in the same batch, or an unknown method) is 401, as before."""
+
+    async def main() -> None:
+        async with running(home) as srv, httpx.AsyncClient(base_url=srv.http) as c:
+            r = await c.post("/rpc", json=HEALTH)
+            assert r.status_code == 200 and r.json()["result"]["ok"] is True
+            r = await c.post("/rpc", json=[HEALTH, {**HEALTH, "id": 2}])
+            assert [a["result"]["ok"] for a in r.json()] == [True, True]
+            status = {"jsonrpc": "2.0", "method": "status", "id": 3}
+            for body in (status, [HEALTH, status], {**HEALTH, "method": "nope"}, [1]):
+                r = await c.post("/rpc", json=body)
+                assert r.status_code == 401 and r.json()["error"]["code"] == -32001
+            r = await c.post("/rpc", content=b"{not json")
+            assert r.status_code == 401
+            auth = {"jsonrpc": "2.0", "method": "auth", "id": 4, "params": {"token": "wrong"}}
+            r = await c.post("/rpc", json=auth)  # says whether the token is right, no more
+            assert r.json()["error"]["code"] == -32001
+            r = await c.post("/rpc", json={**auth, "params": {"token": srv.token}})
+            assert r.json()["result"] == {"authenticated": True}
 
     run(main)
 
