@@ -65,6 +65,7 @@ class Limits:
     max_body: int = 1024 * 1024
     max_frame: int = 1024 * 1024
     max_connections: int = 1024
+    max_unauthenticated: int = 64  # of them, waiting for a first-frame `auth` (strangers too)
     auth_timeout_s: float = 5.0
     rate_per_s: float = 50.0
     burst: int = 100
@@ -104,6 +105,7 @@ class GatewayApp:
         self.limits = limits or Limits()
         self.throttle = AuthThrottle()
         self.conns: set[WsConn] = set()
+        self.unauthenticated = 0  # connections without a token yet: a stranger holds these
         self.http_rates: OrderedDict[str, RateLimiter] = OrderedDict()  # per client IP
         self.hook_limits = HookLimits()
         self.router = Starlette(
@@ -242,6 +244,7 @@ class WsConn:
         self.app, self.scope, self.receive, self.send = app, scope, receive, send
         self.client = client_ip(scope)
         self.authed = False
+        self.pending = False  # counted in app.unauthenticated
         self.topics: set[str] = set()  # events.subscribe
         self.close_after: int | None = None
         lim = app.limits
@@ -257,10 +260,15 @@ class WsConn:
         if len(app.conns) >= app.limits.max_connections or app.gw.closing:
             await self.send({"type": "websocket.close", "code": CLOSE_TRY_LATER})
             return
-        app.conns.add(self)  # before any await: the limit cannot be overshot
+        header = bearer_from_headers(self.scope["headers"])
+        if header is None and app.unauthenticated >= app.limits.max_unauthenticated:
+            await self.send({"type": "websocket.close", "code": CLOSE_TRY_LATER})
+            return  # strangers cannot fill the connections that clients with tokens need
+        app.conns.add(self)  # before any await: the limits cannot be overshot
         app.gw.connections += 1
+        self.pending = header is None
+        app.unauthenticated += self.pending
         try:
-            header = bearer_from_headers(self.scope["headers"])
             if header is not None and not await app.authenticate(self.client, header):
                 await self.send({"type": "websocket.close", "code": CLOSE_UNAUTHORIZED})
                 return
@@ -275,6 +283,12 @@ class WsConn:
         finally:
             app.conns.discard(self)
             app.gw.connections -= 1
+            self._unpend()
+
+    def _unpend(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.app.unauthenticated -= 1
 
     def close(self, code: int) -> None:
         """Close after the queued messages; at once when even that cannot be queued."""
@@ -358,6 +372,7 @@ class WsConn:
             self.close_after = CLOSE_UNAUTHORIZED  # once the error answer is queued
             raise RpcError(codes.UNAUTHORIZED, data={"reason": "wrong token"})
         self.authed = True
+        self._unpend()
 
 
 async def run_all(jobs: Sequence[Job]) -> list[Response | None]:

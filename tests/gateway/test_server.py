@@ -241,6 +241,31 @@ def test_websockets_library_interoperates(home):
     run(main)
 
 
+def test_connections_waiting_to_authenticate_are_capped(home):
+    """Strangers can open sockets that wait for a first-frame `auth`; they get a share of
+    the connections (max_unauthenticated), never all of them, so clients with a token still
+    get in. A socket that authenticates frees its place in that share."""
+
+    async def main() -> None:
+        limits = Limits(max_unauthenticated=2)
+        async with (
+            running(home, limits=limits) as srv,
+            ws_client(srv, auth=False) as a,
+            ws_client(srv, auth=False),
+        ):
+            async with ws_client(srv, auth=False) as third:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await third.get_message()
+                assert closed.value.reason.code == 1013
+            async with ws_client(srv) as with_token:
+                assert "result" in await call(with_token, "status")
+            assert "result" in await call(a, "auth", {"token": srv.token})
+            async with ws_client(srv, auth=False) as fourth:  # a's place is free again
+                assert "result" in await call(fourth, "health")
+
+    run(main)
+
+
 def test_200_concurrent_streaming_clients(home):
     async def main() -> None:
         done: list[bool] = []
