@@ -82,9 +82,17 @@ def run_daemon(
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 reload = partial(_reload, config, config_loader)  # also on config.toml changes
-                run = partial(
+                server = trio.CancelScope()  # cancelled by the first SIGTERM/SIGINT: drains
+
+                serving = partial(
                     serve, home, config, host=host, port=port, grace_s=grace_s, reload=reload
                 )
+
+                async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+                    with server:
+                        await serving(task_status=task_status)
+                    nursery.cancel_scope.cancel()  # drained: stop listening for signals
+
                 bound = await nursery.start(run)
                 _write_info(home, host, bound)
                 written = True
@@ -94,13 +102,18 @@ def run_daemon(
                 if on_ready is not None:
                     on_ready(host, bound)
                 nursery.start_soon(warm_up)
+                # Listen until the drain is over: a signal left unread when the receiver
+                # closes is re-raised with its default action, which kills the process
+                # (Ctrl-C twice, `timeout`, systemd signalling the whole group).
                 async for signum in signals:
-                    if signum == signal.SIGHUP:
+                    name = signal.Signals(signum).name
+                    if server.cancel_called:
+                        log.info("%s received while draining: ignored, still draining", name)
+                    elif signum == signal.SIGHUP:
                         await _reload(config, config_loader)
-                        continue
-                    log.info("%s received: draining", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()  # serve drains (shielded), then returns
-                    break
+                    else:
+                        log.info("%s received: draining", name)
+                        server.cancel()  # serve drains (shielded), then returns
 
     try:
         config = config_loader()

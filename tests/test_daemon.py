@@ -229,6 +229,30 @@ def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> Non
     assert jsonl.read_all(SessionStore(home).path(KEY)).bad_lines == []
 
 
+def test_more_signals_while_draining_do_not_kill_the_daemon(home: Home, daemons: Daemons) -> None:
+    # Ctrl-C twice, `timeout`, systemd's KillMode=control-group: a stopping daemon often
+    # gets its signal more than once. It must go on draining, then exit 0 and clean up.
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    text = " ".join(f"word{i}" for i in range(3_000))
+    replies: list[dict] = []
+    sender = threading.Thread(
+        target=lambda: replies.append(
+            rpc(home, port, "chat.send", {"text": text, "session_key": KEY})
+        )
+    )
+    sender.start()
+    wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        proc.send_signal(signum)
+        time.sleep(0.05)
+    sender.join(timeout=30)
+    assert replies and replies[0].get("result", {}).get("text") == text, replies
+    assert proc.wait(timeout=20) == 0, daemons.stderr(proc)
+    assert not info_file(home).exists()
+    assert "SIGINT received while draining: ignored" in log_file(home).read_text()
+
+
 def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
