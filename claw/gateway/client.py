@@ -48,12 +48,13 @@ class GatewayError(ClawError):
         self.code, self.data = code, data
         detail = data if isinstance(data, dict) else {}
         hint = detail.get("hint") if isinstance(detail.get("hint"), str) else None
-        text = message
-        if code == MODEL_FAILURE and detail.get("reason"):
-            text = f"{message} (model failure: {detail['reason']})"
-        elif code in (INVALID_PARAMS, INVALID_REQUEST) and detail.get("reason"):
+        text, reason = message, detail.get("reason")
+        if code == MODEL_FAILURE and reason:
+            text = f"{message} (model failure: {reason})"
+        elif code in (INVALID_PARAMS, INVALID_REQUEST) and reason and reason != message:
+            # (equal: a user-facing UsageError from the turn, its message already whole)
             where = f"{detail['param']}: " if "param" in detail else ""
-            text = f"{message}: {where}{detail['reason']}"
+            text = f"{message}: {where}{reason}"
         super().__init__(text, hint=hint)
         self.exit_code = EXIT_USAGE if code in (INVALID_PARAMS, INVALID_REQUEST) else EXIT_RUNTIME
 

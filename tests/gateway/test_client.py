@@ -303,3 +303,14 @@ def test_only_light_clients_run_without_the_garbage_collector(daemon: Home) -> N
     assert r.returncode == 0 and "TEARDOWN gc=True" in r.stderr
     r, _ = entry("rpc", "no.such")  # a light client (its error exit goes through teardown)
     assert r.returncode == 1 and "TEARDOWN gc=False" in r.stderr
+
+
+def test_a_daemon_error_message_is_said_once(cli, daemon: Home) -> None:
+    # A UsageError from the turn comes back as -32602 whose data.reason is its message:
+    # shown once, as in-process (`claw send --local ""`) shows it.
+    r = cli("send", "--daemon", "--model", "echo", "")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[0] == "error: nothing to send: the message is empty"
+    r = cli("rpc", "chat.send", "--params", '{"text": ""}')
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error -32602: nothing to send: the message is empty {")
