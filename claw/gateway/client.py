@@ -71,6 +71,15 @@ class GatewayUnavailable(ClawError):
         self.sent = sent
 
 
+class _EventHandlerFailed(Exception):
+    """What the caller's `on_event` raised (e.g. BrokenPipeError from `claw rpc --stream |
+    head`): carried past `call`'s connection-error handling and re-raised as it was."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def gateway_info(home: Any) -> dict[str, Any] | None:
     """{pid, host, port, …} of the daemon serving `home`, or None when none runs (a torn
     or stale gateway.json counts as none: claw.daemon decides)."""
@@ -131,6 +140,8 @@ async def call(
                 sent = True
                 await ws.send_message(json.dumps(msg, ensure_ascii=False))
                 return await _receive(ws, rid, on_event)
+    except _EventHandlerFailed as e:
+        raise e.error from None
     except ConnectionRejected as e:
         if e.status_code in (401, 403):
             raise GatewayError(
@@ -160,9 +171,12 @@ async def _receive(ws: Any, rid: int, on_event: OnEvent | None) -> Any:
         reply = json.loads(await ws.get_message())
         if isinstance(reply, dict) and "method" in reply:
             if reply["method"] == "event" and on_event is not None:
-                out = on_event(reply.get("params") or {})
-                if hasattr(out, "__await__"):
-                    await out
+                try:
+                    out = on_event(reply.get("params") or {})
+                    if hasattr(out, "__await__"):
+                        await out
+                except Exception as e:
+                    raise _EventHandlerFailed(e) from e
             continue
         if not isinstance(reply, dict) or reply.get("id") not in (rid, None):
             continue  # not ours (cannot happen with one call per connection)

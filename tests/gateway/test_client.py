@@ -314,3 +314,19 @@ def test_a_daemon_error_message_is_said_once(cli, daemon: Home) -> None:
     r = cli("rpc", "chat.send", "--params", '{"text": ""}')
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error -32602: nothing to send: the message is empty {")
+
+
+def test_rpc_stream_into_a_closed_pipe_exits_141_quietly(daemon: Home) -> None:
+    # `claw rpc … --stream | head -1`: the README's rule for a reader that goes away,
+    # not an error blaming the daemon.
+    params = json.dumps({"text": " ".join(f"w{i}" for i in range(5_000)), "model": "echo"})
+    argv = [sys.executable, "-m", "claw", "rpc", "chat.send_stream", "-p", params, "--stream"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["type"] == "chat.start"
+    proc.stdout.close()  # 5,000 deltas are more than a pipe holds: the next writes fail
+    try:
+        assert proc.wait(timeout=60) == 141
+    finally:
+        proc.kill()
+    assert proc.stderr.read() == ""
