@@ -264,6 +264,18 @@ def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
     assert not info_file(home).exists()
 
 
+def test_a_port_beyond_65535_is_refused_as_invalid_config(
+    home: Home, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Accepted, it made `claw serve` fail with "internal error: OverflowError".
+    r = cli("config", "set", "gateway.port", "70000")
+    assert r.exit_code == 2 and "gateway.port: must be at most 65535" in r.stderr, r.output
+    monkeypatch.setenv("CLAW_GATEWAY__PORT", "70000")
+    r = cli("serve")
+    assert r.exit_code == 2 and "CLAW_GATEWAY__PORT" in r.stderr, r.output
+    assert "internal error" not in r.stderr and not info_file(home).exists()
+
+
 def test_no_daemon_and_a_live_pid_without_the_lock(home: Home) -> None:
     assert daemon_status(home) == {"running": False, "home": str(home.root)}
     assert read_gateway_info(home) is None and stop_daemon(home, timeout=1) is False
