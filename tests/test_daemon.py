@@ -285,6 +285,8 @@ def test_no_daemon_and_a_live_pid_without_the_lock(home: Home) -> None:
     assert read_gateway_info(home) is None
     st = daemon_status(home)
     assert st["running"] is False and st["stale"] is True
+    said = claw(home, "status").stdout  # not "pid … is gone": `ps` shows it alive
+    assert f"pid {os.getpid()} is not a running claw daemon" in said, said
     assert stop_daemon(home, timeout=1) is False  # we are still here to check
     assert not info_file(home).exists()
 

@@ -77,8 +77,8 @@ def _describe(st: dict[str, Any]) -> str:
     if not st["running"]:
         if st.get("stale"):
             return (
-                f"not running (stale gateway.json: pid {st.get('pid')} is gone; "
-                "the next `claw serve` replaces it)"
+                f"not running (stale gateway.json: pid {st.get('pid')} is not a running "
+                "claw daemon; the next `claw serve` replaces it)"
             )
         return "not running"
     lines = [
