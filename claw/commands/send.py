@@ -87,6 +87,9 @@ def send_command(
     The reply is streamed on a terminal and printed whole when piped. The exchange is
     stored in the session's transcript before this returns. When a daemon (`claw serve`)
     runs for the state directory the turn goes through it (much faster start).
+
+    Exit status: 0 replied; 1 the turn failed (model failure, no daemon with --daemon,
+    the daemon lost mid-turn); 2 bad input (empty message, bad option); 130 interrupted.
     """
     st = state(ctx)
     if local and daemon:

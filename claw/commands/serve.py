@@ -30,6 +30,9 @@ def serve_command(
     Logs go to stderr and logs/daemon.log; gateway.json tells other commands where it
     listens. SIGTERM/SIGINT drain running turns, then exit 0; SIGHUP reloads config.toml.
     One daemon per state directory: a second one refuses (exit 1).
+
+    Exit status: 0 stopped cleanly; 1 another daemon runs here or HOST:PORT cannot be
+    used (in use, not an address of this machine); 2 a bad option or config.toml.
     """
     from claw.daemon import run_daemon
     from claw.state.config import load as load_config
