@@ -51,6 +51,11 @@ def log_file(home: Home) -> Path:
     return home.logs_dir / "daemon.log"
 
 
+def http_address(host: str, port: int) -> str:
+    """http://HOST:PORT as a URL: an IPv6 host goes in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def run_daemon(
     home: Home,
     config_loader: Callable[[], Config],
@@ -304,7 +309,7 @@ def daemon_status(home: Home) -> dict[str, Any]:
     if not _alive_daemon(home, pid):
         return {**out, "stale": True, "pid": pid or None}
     host, port = str(raw.get("host", "127.0.0.1")), int(raw.get("port") or 0)
-    out.update(running=True, pid=pid, host=host, port=port, address=f"http://{host}:{port}")
+    out.update(running=True, pid=pid, host=host, port=port, address=http_address(host, port))
     out.update(started_at=raw.get("started_at"), version=raw.get("version"))
     out.update(uptime_s=_uptime(raw.get("started_at")), connections=None, active_turns=None)
     try:

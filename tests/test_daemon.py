@@ -253,6 +253,27 @@ def test_more_signals_while_draining_do_not_kill_the_daemon(home: Home, daemons:
     assert "SIGINT received while draining: ignored" in log_file(home).read_text()
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_address_is_shown_as_a_url(home: Home, daemons: Daemons) -> None:
+    # `http://::1:PORT` is no URL: a script reading `status --json` could not use it.
+    proc = daemons.start("--host", "::1")
+    port = daemons.wait_ready(proc)["port"]
+    data = json.loads(claw(home, "status", "--json").stdout)
+    assert data["address"] == f"http://[::1]:{port}" and data["connections"] == 0, data
+    assert f"address: http://[::1]:{port} (ws ws://[::1]:{port}/ws)" in claw(home, "status").stdout
+    ready = f"listening on http://[::1]:{port} (ws://[::1]:{port}/ws)"
+    wait_for(lambda: ready in daemons.stderr(proc))
+
+
 def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -34,7 +34,7 @@ def serve_command(
     Exit status: 0 stopped cleanly; 1 another daemon runs here or HOST:PORT cannot be
     used (in use, not an address of this machine); 2 a bad option or config.toml.
     """
-    from claw.daemon import run_daemon
+    from claw.daemon import http_address, run_daemon
     from claw.state.config import load as load_config
 
     st = state(ctx)
@@ -44,7 +44,8 @@ def serve_command(
     bind_port = port if port is not None else int(conf.get("gateway.port"))
 
     def ready(h: str, p: int) -> None:
-        info(f"claw gateway listening on http://{h}:{p} (ws://{h}:{p}/ws)")
+        url = http_address(h, p)
+        info(f"claw gateway listening on {url} ({url.replace('http', 'ws', 1)}/ws)")
 
     run_daemon(
         home,
