@@ -274,6 +274,25 @@ def test_an_ipv6_address_is_shown_as_a_url(home: Home, daemons: Daemons) -> None
     wait_for(lambda: ready in daemons.stderr(proc))
 
 
+def test_send_to_a_busy_session_says_why(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    url, token = f"ws://127.0.0.1:{port}/ws", load_token(home)
+    params = {"text": " ".join(f"w{i}" for i in range(20_000)), "session_key": KEY}
+    streaming = threading.Thread(  # a watched echo turn streams word by word: it lasts
+        target=lambda: call_sync(url, token, "chat.send_stream", params, on_event=lambda e: None)
+    )
+    streaming.start()
+    try:
+        wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+        r = claw(home, "send", "--session", KEY, "hi")
+        assert r.returncode == 1, r.stderr
+        assert "error: Busy: a turn is running on this session" in r.stderr
+    finally:
+        rpc(home, port, "chat.abort", {"session_key": KEY})
+        streaming.join(timeout=30)
+
+
 def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

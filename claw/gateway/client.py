@@ -55,6 +55,8 @@ class GatewayError(ClawError):
             # (equal: a user-facing UsageError from the turn, its message already whole)
             where = f"{detail['param']}: " if "param" in detail else ""
             text = f"{message}: {where}{reason}"
+        elif isinstance(reason, str) and reason and reason != message:  # e.g. why -32003 busy
+            text = f"{message}: {reason}"
         super().__init__(text, hint=hint)
         self.exit_code = EXIT_USAGE if code in (INVALID_PARAMS, INVALID_REQUEST) else EXIT_RUNTIME
 
