@@ -293,6 +293,30 @@ def test_send_to_a_busy_session_says_why(home: Home, daemons: Daemons) -> None:
         streaming.join(timeout=30)
 
 
+def test_send_whose_turn_is_aborted_is_no_success(
+    home: Home, daemons: Daemons, tmp_path: Path
+) -> None:
+    # chat.abort from another shell stops the turn: `claw send` must not exit 0 with a
+    # truncated reply a script would take for the whole answer.
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    argv = [*claw_cmd(), "--home", str(home.root), "send", "--verbose", "-s", KEY, "-"]
+    words = " ".join(f"w{i}" for i in range(20_000))  # --verbose: streamed, word by word
+    (tmp_path / "words.txt").write_text(words)
+    with (tmp_path / "words.txt").open() as stdin:
+        sender = subprocess.Popen(
+            argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    try:
+        wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+        assert rpc(home, port, "chat.abort", {"session_key": KEY})["result"]["aborted"]
+        out, err = sender.communicate(timeout=30)
+    finally:
+        sender.kill()
+    assert sender.returncode == 1 and "the turn was aborted before it finished" in err, err
+    assert out == ""
+
+
 def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

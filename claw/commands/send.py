@@ -225,6 +225,11 @@ def _send_via_daemon(
         if wrote:
             sys.stdout.write("\n")
             sys.stdout.flush()
+    if result.get("status") == "interrupted":  # chat.abort from another client
+        raise ClawError(
+            "the turn was aborted before it finished (chat.abort); "
+            "its partial reply is kept in the transcript"
+        )
     duration_ms = int((time.monotonic() - started) * 1000)
     if as_json:
         print_json(_json_result(result, duration_ms))
