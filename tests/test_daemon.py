@@ -206,9 +206,8 @@ def test_sigkill_mid_turn_then_restart(home: Home, daemons: Daemons) -> None:
     assert not info_file(home).exists()
 
 
-def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> None:
-    proc = daemons.start()
-    port = daemons.wait_ready(proc)["port"]
+def long_turn(home: Home, port: int) -> tuple[threading.Thread, list[dict], str]:
+    """chat.send of 3,000 words in a thread (its reply lands in the list), running by now."""
     text = " ".join(f"word{i}" for i in range(3_000))  # echo detects (and fails) repetition
     replies: list[dict] = []
     sender = threading.Thread(
@@ -218,6 +217,13 @@ def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> Non
     )
     sender.start()
     wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+    return sender, replies, text
+
+
+def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    sender, replies, text = long_turn(home, port)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)  # draining now: new turns are refused, the running one goes on
     refused = rpc(home, port, "chat.send", {"text": "late", "session_key": "agent:main:other"})
@@ -233,16 +239,7 @@ def test_more_signals_while_draining_do_not_kill_the_daemon(home: Home, daemons:
     # Ctrl-C twice, `timeout`, systemd's KillMode=control-group: a stopping daemon often
     # gets its signal more than once. It must go on draining, then exit 0 and clean up.
     proc = daemons.start()
-    port = daemons.wait_ready(proc)["port"]
-    text = " ".join(f"word{i}" for i in range(3_000))
-    replies: list[dict] = []
-    sender = threading.Thread(
-        target=lambda: replies.append(
-            rpc(home, port, "chat.send", {"text": text, "session_key": KEY})
-        )
-    )
-    sender.start()
-    wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+    sender, replies, text = long_turn(home, daemons.wait_ready(proc)["port"])
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         proc.send_signal(signum)
         time.sleep(0.05)
