@@ -51,6 +51,11 @@ def log_file(home: Home) -> Path:
     return home.logs_dir / "daemon.log"
 
 
+def http_address(host: str, port: int) -> str:
+    """http://HOST:PORT as a URL: an IPv6 host goes in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def run_daemon(
     home: Home,
     config_loader: Callable[[], Config],
@@ -82,9 +87,17 @@ def run_daemon(
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 reload = partial(_reload, config, config_loader)  # also on config.toml changes
-                run = partial(
+                server = trio.CancelScope()  # cancelled by the first SIGTERM/SIGINT: drains
+
+                serving = partial(
                     serve, home, config, host=host, port=port, grace_s=grace_s, reload=reload
                 )
+
+                async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+                    with server:
+                        await serving(task_status=task_status)
+                    nursery.cancel_scope.cancel()  # drained: stop listening for signals
+
                 bound = await nursery.start(run)
                 _write_info(home, host, bound)
                 written = True
@@ -94,13 +107,18 @@ def run_daemon(
                 if on_ready is not None:
                     on_ready(host, bound)
                 nursery.start_soon(warm_up)
+                # Listen until the drain is over: a signal left unread when the receiver
+                # closes is re-raised with its default action, which kills the process
+                # (Ctrl-C twice, `timeout`, systemd signalling the whole group).
                 async for signum in signals:
-                    if signum == signal.SIGHUP:
+                    name = signal.Signals(signum).name
+                    if server.cancel_called:
+                        log.info("%s received while draining: ignored, still draining", name)
+                    elif signum == signal.SIGHUP:
                         await _reload(config, config_loader)
-                        continue
-                    log.info("%s received: draining", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()  # serve drains (shielded), then returns
-                    break
+                    else:
+                        log.info("%s received: draining", name)
+                        server.cancel()  # serve drains (shielded), then returns
 
     try:
         config = config_loader()
@@ -291,7 +309,7 @@ def daemon_status(home: Home) -> dict[str, Any]:
     if not _alive_daemon(home, pid):
         return {**out, "stale": True, "pid": pid or None}
     host, port = str(raw.get("host", "127.0.0.1")), int(raw.get("port") or 0)
-    out.update(running=True, pid=pid, host=host, port=port, address=f"http://{host}:{port}")
+    out.update(running=True, pid=pid, host=host, port=port, address=http_address(host, port))
     out.update(started_at=raw.get("started_at"), version=raw.get("version"))
     out.update(uptime_s=_uptime(raw.get("started_at")), connections=None, active_turns=None)
     try:

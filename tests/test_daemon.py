@@ -206,9 +206,8 @@ def test_sigkill_mid_turn_then_restart(home: Home, daemons: Daemons) -> None:
     assert not info_file(home).exists()
 
 
-def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> None:
-    proc = daemons.start()
-    port = daemons.wait_ready(proc)["port"]
+def long_turn(home: Home, port: int) -> tuple[threading.Thread, list[dict], str]:
+    """chat.send of 3,000 words in a thread (its reply lands in the list), running by now."""
     text = " ".join(f"word{i}" for i in range(3_000))  # echo detects (and fails) repetition
     replies: list[dict] = []
     sender = threading.Thread(
@@ -218,6 +217,13 @@ def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> Non
     )
     sender.start()
     wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+    return sender, replies, text
+
+
+def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    sender, replies, text = long_turn(home, port)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)  # draining now: new turns are refused, the running one goes on
     refused = rpc(home, port, "chat.send", {"text": "late", "session_key": "agent:main:other"})
@@ -227,6 +233,85 @@ def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> Non
     assert proc.wait(timeout=20) == 0
     assert not info_file(home).exists()
     assert jsonl.read_all(SessionStore(home).path(KEY)).bad_lines == []
+
+
+def test_more_signals_while_draining_do_not_kill_the_daemon(home: Home, daemons: Daemons) -> None:
+    # Ctrl-C twice, `timeout`, systemd's KillMode=control-group: a stopping daemon often
+    # gets its signal more than once. It must go on draining, then exit 0 and clean up.
+    proc = daemons.start()
+    sender, replies, text = long_turn(home, daemons.wait_ready(proc)["port"])
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        proc.send_signal(signum)
+        time.sleep(0.05)
+    sender.join(timeout=30)
+    assert replies and replies[0].get("result", {}).get("text") == text, replies
+    assert proc.wait(timeout=20) == 0, daemons.stderr(proc)
+    assert not info_file(home).exists()
+    assert "SIGINT received while draining: ignored" in log_file(home).read_text()
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_address_is_shown_as_a_url(home: Home, daemons: Daemons) -> None:
+    # `http://::1:PORT` is no URL: a script reading `status --json` could not use it.
+    proc = daemons.start("--host", "::1")
+    port = daemons.wait_ready(proc)["port"]
+    data = json.loads(claw(home, "status", "--json").stdout)
+    assert data["address"] == f"http://[::1]:{port}" and data["connections"] == 0, data
+    assert f"address: http://[::1]:{port} (ws ws://[::1]:{port}/ws)" in claw(home, "status").stdout
+    ready = f"listening on http://[::1]:{port} (ws://[::1]:{port}/ws)"
+    wait_for(lambda: ready in daemons.stderr(proc))
+
+
+def test_send_to_a_busy_session_says_why(home: Home, daemons: Daemons) -> None:
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    url, token = f"ws://127.0.0.1:{port}/ws", load_token(home)
+    params = {"text": " ".join(f"w{i}" for i in range(20_000)), "session_key": KEY}
+    streaming = threading.Thread(  # a watched echo turn streams word by word: it lasts
+        target=lambda: call_sync(url, token, "chat.send_stream", params, on_event=lambda e: None)
+    )
+    streaming.start()
+    try:
+        wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+        r = claw(home, "send", "--session", KEY, "hi")
+        assert r.returncode == 1, r.stderr
+        assert "error: Busy: a turn is running on this session" in r.stderr
+    finally:
+        rpc(home, port, "chat.abort", {"session_key": KEY})
+        streaming.join(timeout=30)
+
+
+def test_send_whose_turn_is_aborted_is_no_success(
+    home: Home, daemons: Daemons, tmp_path: Path
+) -> None:
+    # chat.abort from another shell stops the turn: `claw send` must not exit 0 with a
+    # truncated reply a script would take for the whole answer.
+    proc = daemons.start()
+    port = daemons.wait_ready(proc)["port"]
+    argv = [*claw_cmd(), "--home", str(home.root), "send", "--verbose", "-s", KEY, "-"]
+    words = " ".join(f"w{i}" for i in range(20_000))  # --verbose: streamed, word by word
+    (tmp_path / "words.txt").write_text(words)
+    with (tmp_path / "words.txt").open() as stdin:
+        sender = subprocess.Popen(
+            argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    try:
+        wait_for(lambda: KEY in daemon_status(home).get("running_sessions", []))
+        assert rpc(home, port, "chat.abort", {"session_key": KEY})["result"]["aborted"]
+        out, err = sender.communicate(timeout=30)
+    finally:
+        sender.kill()
+    assert sender.returncode == 1 and "the turn was aborted before it finished" in err, err
+    assert out == ""
 
 
 def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
@@ -240,6 +325,18 @@ def test_busy_port_is_a_clear_error(home: Home, daemons: Daemons) -> None:
     assert not info_file(home).exists()
 
 
+def test_a_port_beyond_65535_is_refused_as_invalid_config(
+    home: Home, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Accepted, it made `claw serve` fail with "internal error: OverflowError".
+    r = cli("config", "set", "gateway.port", "70000")
+    assert r.exit_code == 2 and "gateway.port: must be at most 65535" in r.stderr, r.output
+    monkeypatch.setenv("CLAW_GATEWAY__PORT", "70000")
+    r = cli("serve")
+    assert r.exit_code == 2 and "CLAW_GATEWAY__PORT" in r.stderr, r.output
+    assert "internal error" not in r.stderr and not info_file(home).exists()
+
+
 def test_no_daemon_and_a_live_pid_without_the_lock(home: Home) -> None:
     assert daemon_status(home) == {"running": False, "home": str(home.root)}
     assert read_gateway_info(home) is None and stop_daemon(home, timeout=1) is False
@@ -249,6 +346,8 @@ def test_no_daemon_and_a_live_pid_without_the_lock(home: Home) -> None:
     assert read_gateway_info(home) is None
     st = daemon_status(home)
     assert st["running"] is False and st["stale"] is True
+    said = claw(home, "status").stdout  # not "pid … is gone": `ps` shows it alive
+    assert f"pid {os.getpid()} is not a running claw daemon" in said, said
     assert stop_daemon(home, timeout=1) is False  # we are still here to check
     assert not info_file(home).exists()
 

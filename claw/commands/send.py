@@ -87,6 +87,9 @@ def send_command(
     The reply is streamed on a terminal and printed whole when piped. The exchange is
     stored in the session's transcript before this returns. When a daemon (`claw serve`)
     runs for the state directory the turn goes through it (much faster start).
+
+    Exit status: 0 replied; 1 the turn failed (model failure, no daemon with --daemon,
+    the daemon lost mid-turn); 2 bad input (empty message, bad option); 130 interrupted.
     """
     st = state(ctx)
     if local and daemon:
@@ -222,6 +225,11 @@ def _send_via_daemon(
         if wrote:
             sys.stdout.write("\n")
             sys.stdout.flush()
+    if result.get("status") == "interrupted":  # chat.abort from another client
+        raise ClawError(
+            "the turn was aborted before it finished (chat.abort); "
+            "its partial reply is kept in the transcript"
+        )
     duration_ms = int((time.monotonic() - started) * 1000)
     if as_json:
         print_json(_json_result(result, duration_ms))

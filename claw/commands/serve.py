@@ -30,8 +30,11 @@ def serve_command(
     Logs go to stderr and logs/daemon.log; gateway.json tells other commands where it
     listens. SIGTERM/SIGINT drain running turns, then exit 0; SIGHUP reloads config.toml.
     One daemon per state directory: a second one refuses (exit 1).
+
+    Exit status: 0 stopped cleanly; 1 another daemon runs here or HOST:PORT cannot be
+    used (in use, not an address of this machine); 2 a bad option or config.toml.
     """
-    from claw.daemon import run_daemon
+    from claw.daemon import http_address, run_daemon
     from claw.state.config import load as load_config
 
     st = state(ctx)
@@ -41,7 +44,8 @@ def serve_command(
     bind_port = port if port is not None else int(conf.get("gateway.port"))
 
     def ready(h: str, p: int) -> None:
-        info(f"claw gateway listening on http://{h}:{p} (ws://{h}:{p}/ws)")
+        url = http_address(h, p)
+        info(f"claw gateway listening on {url} ({url.replace('http', 'ws', 1)}/ws)")
 
     run_daemon(
         home,
@@ -77,8 +81,8 @@ def _describe(st: dict[str, Any]) -> str:
     if not st["running"]:
         if st.get("stale"):
             return (
-                f"not running (stale gateway.json: pid {st.get('pid')} is gone; "
-                "the next `claw serve` replaces it)"
+                f"not running (stale gateway.json: pid {st.get('pid')} is not a running "
+                "claw daemon; the next `claw serve` replaces it)"
             )
         return "not running"
     lines = [

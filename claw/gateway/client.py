@@ -48,12 +48,15 @@ class GatewayError(ClawError):
         self.code, self.data = code, data
         detail = data if isinstance(data, dict) else {}
         hint = detail.get("hint") if isinstance(detail.get("hint"), str) else None
-        text = message
-        if code == MODEL_FAILURE and detail.get("reason"):
-            text = f"{message} (model failure: {detail['reason']})"
-        elif code in (INVALID_PARAMS, INVALID_REQUEST) and detail.get("reason"):
+        text, reason = message, detail.get("reason")
+        if code == MODEL_FAILURE and reason:
+            text = f"{message} (model failure: {reason})"
+        elif code in (INVALID_PARAMS, INVALID_REQUEST) and reason and reason != message:
+            # (equal: a user-facing UsageError from the turn, its message already whole)
             where = f"{detail['param']}: " if "param" in detail else ""
-            text = f"{message}: {where}{detail['reason']}"
+            text = f"{message}: {where}{reason}"
+        elif isinstance(reason, str) and reason and reason != message:  # e.g. why -32003 busy
+            text = f"{message}: {reason}"
         super().__init__(text, hint=hint)
         self.exit_code = EXIT_USAGE if code in (INVALID_PARAMS, INVALID_REQUEST) else EXIT_RUNTIME
 
@@ -68,6 +71,15 @@ class GatewayUnavailable(ClawError):
     def __init__(self, message: str, *, sent: bool = True) -> None:
         super().__init__(message, hint="is `claw serve` still running? `--local` skips it")
         self.sent = sent
+
+
+class _EventHandlerFailed(Exception):
+    """What the caller's `on_event` raised (e.g. BrokenPipeError from `claw rpc --stream |
+    head`): carried past `call`'s connection-error handling and re-raised as it was."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def gateway_info(home: Any) -> dict[str, Any] | None:
@@ -130,6 +142,8 @@ async def call(
                 sent = True
                 await ws.send_message(json.dumps(msg, ensure_ascii=False))
                 return await _receive(ws, rid, on_event)
+    except _EventHandlerFailed as e:
+        raise e.error from None
     except ConnectionRejected as e:
         if e.status_code in (401, 403):
             raise GatewayError(
@@ -159,9 +173,12 @@ async def _receive(ws: Any, rid: int, on_event: OnEvent | None) -> Any:
         reply = json.loads(await ws.get_message())
         if isinstance(reply, dict) and "method" in reply:
             if reply["method"] == "event" and on_event is not None:
-                out = on_event(reply.get("params") or {})
-                if hasattr(out, "__await__"):
-                    await out
+                try:
+                    out = on_event(reply.get("params") or {})
+                    if hasattr(out, "__await__"):
+                        await out
+                except Exception as e:
+                    raise _EventHandlerFailed(e) from e
             continue
         if not isinstance(reply, dict) or reply.get("id") not in (rid, None):
             continue  # not ours (cannot happen with one call per connection)

@@ -19,6 +19,7 @@ class Field:
     help: str = ""
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     item: dict[str, Any] | None = None  # schema of each table in a list_table
 
 

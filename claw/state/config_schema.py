@@ -169,7 +169,7 @@ SCHEMA: Schema = {
     "memory": MEMORY,
     "gateway": {
         "host": Field("str", "127.0.0.1", "address the daemon listens on"),
-        "port": Field("int", 18789, "port the daemon listens on", minimum=0),
+        "port": Field("int", 18789, "port the daemon listens on", minimum=0, maximum=65535),
     },
     "channels": CHANNELS,
 }
@@ -278,6 +278,8 @@ def check(field: Field, value: Any, key: str) -> Any:
             raise UsageError(f"{key}: expected an integer, got {_show(value)}")
         if field.minimum is not None and value < field.minimum:
             raise UsageError(f"{key}: must be at least {field.minimum}, got {value}")
+        if field.maximum is not None and value > field.maximum:
+            raise UsageError(f"{key}: must be at most {field.maximum}, got {value}")
     if kind == "bool" and not isinstance(value, bool):
         raise UsageError(f"{key}: expected true or false, got {_show(value)}")
     if kind == "duration":

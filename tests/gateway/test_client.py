@@ -303,3 +303,30 @@ def test_only_light_clients_run_without_the_garbage_collector(daemon: Home) -> N
     assert r.returncode == 0 and "TEARDOWN gc=True" in r.stderr
     r, _ = entry("rpc", "no.such")  # a light client (its error exit goes through teardown)
     assert r.returncode == 1 and "TEARDOWN gc=False" in r.stderr
+
+
+def test_a_daemon_error_message_is_said_once(cli, daemon: Home) -> None:
+    # A UsageError from the turn comes back as -32602 whose data.reason is its message:
+    # shown once, as in-process (`claw send --local ""`) shows it.
+    r = cli("send", "--daemon", "--model", "echo", "")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[0] == "error: nothing to send: the message is empty"
+    r = cli("rpc", "chat.send", "--params", '{"text": ""}')
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error -32602: nothing to send: the message is empty {")
+
+
+def test_rpc_stream_into_a_closed_pipe_exits_141_quietly(daemon: Home) -> None:
+    # `claw rpc … --stream | head -1`: the README's rule for a reader that goes away,
+    # not an error blaming the daemon.
+    params = json.dumps({"text": " ".join(f"w{i}" for i in range(5_000)), "model": "echo"})
+    argv = [sys.executable, "-m", "claw", "rpc", "chat.send_stream", "-p", params, "--stream"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["type"] == "chat.start"
+    proc.stdout.close()  # 5,000 deltas are more than a pipe holds: the next writes fail
+    try:
+        assert proc.wait(timeout=60) == 141
+    finally:
+        proc.kill()
+    assert proc.stderr.read() == ""
