@@ -88,9 +88,16 @@ def run_daemon(
             async with trio.open_nursery() as nursery:
                 reload = partial(_reload, config, config_loader)  # also on config.toml changes
                 server = trio.CancelScope()  # cancelled by the first SIGTERM/SIGINT: drains
-
+                hurry = trio.Event()  # set by the second: running turns are aborted now
                 serving = partial(
-                    serve, home, config, host=host, port=port, grace_s=grace_s, reload=reload
+                    serve,
+                    home,
+                    config,
+                    host=host,
+                    port=port,
+                    grace_s=grace_s,
+                    reload=reload,
+                    hurry=hurry,
                 )
 
                 async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -108,12 +115,16 @@ def run_daemon(
                     on_ready(host, bound)
                 nursery.start_soon(warm_up)
                 # Listen until the drain is over: a signal left unread when the receiver
-                # closes is re-raised with its default action, which kills the process
-                # (Ctrl-C twice, `timeout`, systemd signalling the whole group).
+                # closes is re-raised with its default action, which kills the process.
+                # A second SIGTERM/SIGINT (Ctrl-C twice) cuts the grace period short; the
+                # daemon still aborts its turns cleanly and exits 0.
                 async for signum in signals:
                     name = signal.Signals(signum).name
-                    if server.cancel_called:
-                        log.info("%s received while draining: ignored, still draining", name)
+                    if server.cancel_called and signum == signal.SIGHUP:
+                        log.info("SIGHUP received while draining: ignored")
+                    elif server.cancel_called:
+                        log.info("%s received again: aborting running turns now", name)
+                        hurry.set()
                     elif signum == signal.SIGHUP:
                         await _reload(config, config_loader)
                     else:

@@ -237,17 +237,25 @@ def test_sigterm_lets_a_running_turn_finish(home: Home, daemons: Daemons) -> Non
 
 def test_more_signals_while_draining_do_not_kill_the_daemon(home: Home, daemons: Daemons) -> None:
     # Ctrl-C twice, `timeout`, systemd's KillMode=control-group: a stopping daemon often
-    # gets its signal more than once. It must go on draining, then exit 0 and clean up.
+    # gets its signal more than once. A SIGHUP while draining changes nothing; a second
+    # SIGTERM/SIGINT aborts the running turns now instead of after the grace period (what
+    # that does to a turn: tests/gateway/test_server.py::test_graceful_shutdown_mid_stream).
+    # Either way the daemon exits 0, cleans up and leaves whole transcripts.
     proc = daemons.start()
     sender, replies, text = long_turn(home, daemons.wait_ready(proc)["port"])
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
         proc.send_signal(signum)
         time.sleep(0.05)
-    sender.join(timeout=30)
-    assert replies and replies[0].get("result", {}).get("text") == text, replies
     assert proc.wait(timeout=20) == 0, daemons.stderr(proc)
+    sender.join(timeout=30)
+    reply = replies[0] if replies else {}
+    # echo's reply is made in one piece: it may be out before the abort
+    assert reply.get("result", {}).get("text") == text or reply["error"]["code"] == -32007
     assert not info_file(home).exists()
-    assert "SIGINT received while draining: ignored" in log_file(home).read_text()
+    log = log_file(home).read_text()
+    assert "SIGHUP received while draining: ignored" in log
+    assert "SIGINT received again: aborting running turns now" in log
+    assert jsonl.read_all(SessionStore(home).path(KEY)).bad_lines == []
 
 
 def _has_ipv6_loopback() -> bool:

@@ -28,8 +28,9 @@ def serve_command(
     """Run the gateway daemon (foreground, until SIGTERM or Ctrl-C).
 
     Logs go to stderr and logs/daemon.log; gateway.json tells other commands where it
-    listens. SIGTERM/SIGINT drain running turns, then exit 0; SIGHUP reloads config.toml.
-    One daemon per state directory: a second one refuses (exit 1).
+    listens. SIGTERM/SIGINT drain running turns (10 s to finish; a second signal aborts
+    them at once), then exit 0; SIGHUP reloads config.toml. One daemon per state
+    directory: a second one refuses (exit 1).
 
     Exit status: 0 stopped cleanly; 1 another daemon runs here or HOST:PORT cannot be
     used (in use, not an address of this machine); 2 a bad option or config.toml.

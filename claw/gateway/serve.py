@@ -50,12 +50,13 @@ async def serve(
     grace_s: float = 10.0,
     turn_threads: int = 16,
     reload: Callable[[], Awaitable[None]] | None = None,
+    hurry: trio.Event | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; `task_status.started(port)` reports the bound port (port 0
     asks the OS for a free one). Beside the gateway run the delivery worker and the
     heartbeat ticker; `reload` (the daemon's config reload) is called when config.toml
-    changes on disk."""
+    changes on disk. Setting `hurry` while draining ends the grace period at once."""
     token = load_token(home)
     check_bind(host, token)
     idem = IdempotencyStore(home)
@@ -135,7 +136,7 @@ async def serve(
                 await trio.sleep_forever()
             finally:
                 with trio.CancelScope(shield=True):
-                    await _drain(gw, app, grace_s)
+                    await _drain(gw, app, grace_s, hurry if hurry is not None else trio.Event())
                     unlisten()
                     stop.set()
                     with trio.move_on_after(hconf.graceful_timeout + 5):
@@ -167,13 +168,14 @@ async def _hand_to_worker(worker: Worker, entry_id: str) -> None:
         worker.add(entry)
 
 
-async def _drain(gw: Gateway, app: GatewayApp, grace_s: float) -> None:
+async def _drain(gw: Gateway, app: GatewayApp, grace_s: float, hurry: trio.Event) -> None:
     gw.closing = True
     with trio.move_on_after(grace_s):
-        while gw.running:
+        while gw.running and not hurry.is_set():
             await trio.sleep(0.02)
     if gw.running:
-        log.warning("aborting %d turn(s) still running after %.1fs", len(gw.running), grace_s)
+        why = "on a second signal" if hurry.is_set() else f"after {grace_s:.1f}s"
+        log.warning("aborting %d turn(s) still running %s", len(gw.running), why)
         for event in list(gw.running.values()):
             event.set()
         with trio.move_on_after(ABORT_WAIT_S):

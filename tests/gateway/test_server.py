@@ -289,7 +289,10 @@ def test_200_concurrent_streaming_clients(home):
     run(main, timeout=60)
 
 
-def test_graceful_shutdown_mid_stream(home):
+@pytest.mark.parametrize("hurried", [False, True], ids=["grace-over", "second-signal"])
+def test_graceful_shutdown_mid_stream(home, hurried):
+    """The running turn is aborted when the grace period is over, or at once when the
+    daemon is hurried (its second SIGTERM/SIGINT) during a long grace period."""
     from claw.gateway.serve import serve
     from claw.state.config import load
     from claw.state.sessions import SessionStore
@@ -297,13 +300,20 @@ def test_graceful_shutdown_mid_stream(home):
     scripted.install(["word " * 300], delay=0.02)
 
     async def main() -> None:
-        server_cs = trio.CancelScope()
+        server_cs, hurry = trio.CancelScope(), trio.Event()
+        grace_s = 60.0 if hurried else 0.2
 
         async def server(task_status=trio.TASK_STATUS_IGNORED) -> None:
             with server_cs:
                 cfg = load(home.config_file)
                 await serve(
-                    home, cfg, host="127.0.0.1", port=0, grace_s=0.2, task_status=task_status
+                    home,
+                    cfg,
+                    host="127.0.0.1",
+                    port=0,
+                    grace_s=grace_s,
+                    hurry=hurry,
+                    task_status=task_status,
                 )
 
         async with trio.open_nursery() as nursery:
@@ -317,15 +327,21 @@ def test_graceful_shutdown_mid_stream(home):
                     )
                 )
                 assert (await recv(ws))["params"]["type"] == "chat.start"
-                await recv(ws)  # a delta: the turn is streaming
+                with trio.fail_after(10):  # a delta: the turn is streaming (litellm warm)
+                    while (await recv(ws))["params"]["type"] != "chat.delta":
+                        pass
                 server_cs.cancel()
+                if hurried:
+                    await trio.sleep(0.1)
+                    hurry.set()
                 outcome = None
                 try:
-                    while True:
-                        msg = await recv(ws)
-                        if msg.get("id") == 9:
-                            outcome = msg
-                            break
+                    with trio.fail_after(5):  # far less than the 60 s grace when hurried
+                        while True:
+                            msg = await recv(ws)
+                            if msg.get("id") == 9:
+                                outcome = msg
+                                break
                 except ConnectionClosed:
                     outcome = "closed"
                 assert outcome == "closed" or outcome["error"]["code"] == -32007
