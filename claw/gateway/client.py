@@ -29,7 +29,10 @@ UNAUTHORIZED = -32001
 # WebSocket close codes the daemon uses instead of a response, as the JSON-RPC error they mean.
 CLOSE_CODES = {
     4401: (UNAUTHORIZED, "Unauthorized: wrong or missing gateway token"),
-    1009: (-32006, "Payload too large"),
+    1009: (
+        -32006,
+        "Payload too large: the daemon takes at most 1 MiB a request (claw send --local has none)",
+    ),
     1013: (-32003, "Busy: the daemon has too many connections, retry later"),
 }
 MAX_MESSAGE = 16 * 1024 * 1024  # replies may be large (history); the daemon limits requests

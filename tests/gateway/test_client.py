@@ -316,6 +316,16 @@ def test_a_daemon_error_message_is_said_once(cli, daemon: Home) -> None:
     assert r.stderr.startswith("error -32602: nothing to send: the message is empty {")
 
 
+def test_a_message_over_the_daemons_limit_says_the_limit_and_the_way_round(
+    cli, daemon: Home
+) -> None:
+    # The daemon closes the socket (1009) on a request over 1 MiB; "Payload too large"
+    # alone left the user guessing what to do.
+    r = cli("send", "--daemon", "--model", "echo", "w " * 600_000)
+    assert r.exit_code == 1, r.output
+    assert "at most 1 MiB a request (claw send --local has none)" in r.stderr.splitlines()[0]
+
+
 def test_rpc_stream_into_a_closed_pipe_exits_141_quietly(daemon: Home) -> None:
     # `claw rpc … --stream | head -1`: the README's rule for a reader that goes away,
     # not an error blaming the daemon.
