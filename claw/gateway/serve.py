@@ -65,6 +65,10 @@ async def serve(
     hconf = HyperConfig()
     hconf.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     hconf.graceful_timeout = 2.0
+    # hypercorn's default backlog (100) overflows when many clients connect at once (all of
+    # them reconnecting after a restart): the kernel drops their SYNs and they wait for
+    # TCP's retransmits, 1 s, 3 s, 7 s, ... The kernel caps it at net.core.somaxconn.
+    hconf.backlog = 2048
     hconf.accesslog = None
     hconf.websocket_max_message_size = app.limits.max_frame + 64 * 1024
     bound_ws_messages()  # hypercorn's own limit lets a client that ignores it grow memory
