@@ -12,7 +12,9 @@ Rows:
      (target p99 <= 50 ms at >= 500 calls/s), and one at 100 calls/s, below the ceiling.
      Also printed: the daemon's CPU per call over these phases (all its threads), and the
      CPU cost of one bare `litellm.completion` on echo, which bounds any turn that goes
-     through litellm (as every claw turn does).
+     through litellm (as every claw turn does), the clients' own CPU per call, and the machine's
+     ceiling: echo turns run in-process (as `--local` does, no gateway, no clients) in a loop
+     by one process, then by two at once, one per core.
   c. 10,000 idle authenticated connections (bearer header on the upgrade): the daemon's RSS
      (target <= 1 GB). RLIMIT_NOFILE is raised to its hard limit in both processes.
 
@@ -227,6 +229,55 @@ print((time.process_time() - t) / n)
 """
 
 
+TURN_FLOOR = r"""
+import shutil, sys, tempfile, time
+from pathlib import Path
+from claw.agent.turn import TurnRequest
+from claw.state.config import load
+from claw.state.home import Home
+from claw.state.init import initialise
+from claw.state.sessions import SessionStore
+from claw.supervisor.dispatch import supervise
+tmp = Path(tempfile.mkdtemp(prefix="claw-bench-turns-"))
+home = Home(tmp / "home")
+initialise(home)
+config, store = load(home.config_file), SessionStore(home)
+def turn(i):
+    req = TurnRequest("hi", "main", f"agent:main:bench{i % 100}", "echo", live=False)
+    for _event in supervise(home, config, store, req):
+        pass
+for i in range(100):
+    turn(i)
+print("ready", flush=True)
+sys.stdin.readline()  # every process starts at once
+seconds, n = float(sys.argv[1]), 0
+end = time.perf_counter() + seconds
+while time.perf_counter() < end:
+    turn(n)
+    n += 1
+print(n / seconds)
+shutil.rmtree(tmp, ignore_errors=True)
+"""
+
+
+def turn_ceiling(processes: int, seconds: float) -> float:
+    """Echo turns per second, all processes together, each running the in-process turn of
+    `claw send --local` (supervise: prompt, history, litellm, transcript) in a loop, with no
+    gateway and no client: what this machine could do if turns used every core and nothing
+    else ran."""
+    cmd = [sys.executable, "-c", TURN_FLOOR, str(seconds)]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(cmd, cwd=ROOT, **pipes) for _ in range(processes)]
+    for proc in procs:
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+            raise SystemExit("a turn process did not start")
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    return sum(float(proc.communicate()[0].strip()) for proc in procs)
+
+
 def litellm_floor() -> float:
     """CPU seconds of one bare non-streamed `litellm.completion` on echo: what any turn
     through litellm pays before claw does anything (measured in its own process)."""
@@ -298,14 +349,16 @@ def main() -> int:
         daemon_s, local_s = row_a(home, runs)
         ratio = local_s / daemon_s
         ok &= daemon_s <= 0.2 and ratio >= 10
-        cpu0 = cpu_times(proc.pid)
+        cpu0, own0 = cpu_times(proc.pid), time.process_time()
         b = trio.run(row_b, url, token, clients, [500.0, 100.0], 3)
-        cpu1 = cpu_times(proc.pid)
+        cpu1, own1 = cpu_times(proc.pid), time.process_time()
         calls = clients * (1 + 2 * 3)  # the burst, then 3 calls each at two rates
         user_ms, sys_ms = ((cpu1[i] - cpu0[i]) / calls * 1000 for i in (0, 1))
+        client_ms = (own1 - own0) / calls * 1000
         _rate, got, _p50, p99 = b["paced"][0]
         ok &= p99 <= 0.05 and got >= 500 * 0.95
         floor = litellm_floor()
+        turns = [turn_ceiling(n, 1.0 if args.quick else 5.0) for n in (1, 2)]
         reached, before, after, why = trio.run(row_c, url, token, idle, proc.pid)
         ok &= reached == idle and after <= 1024
     finally:
@@ -335,9 +388,14 @@ def main() -> int:
         f"{'b. daemon CPU per call over row b, user / system':<58} "
         f"{user_ms:>14.2f} / {sys_ms:.2f} ms  (all threads)"
     )
+    print(f"{'b. clients CPU per call (this process, over row b)':<58} {client_ms:>25.2f} ms")
     print(
         f"{'b. floor: one bare litellm.completion (echo), CPU':<58} {floor * ms:>25.2f} ms"
         f"  (= at most {1 / floor:.0f}/s on one core)"
+    )
+    print(
+        f"{'b. ceiling: in-process echo turns/s, 1 / 2 processes':<58} "
+        f"{turns[0]:>17.0f} / {turns[1]:.0f}/s  (no gateway, no clients)"
     )
     print(f"{f'c. idle authenticated connections reached (of {idle})':<58} {reached:>28}  ({why})")
     print(
