@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -84,7 +84,7 @@ def run_daemon(
         from claw.gateway.serve import serve  # here: status/stop never load the server
 
         # Open before the server starts, so a SIGTERM during startup still drains.
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
             async with trio.open_nursery() as nursery:
                 reload = partial(_reload, config, config_loader)  # also on config.toml changes
                 server = trio.CancelScope()  # cancelled by the first SIGTERM/SIGINT: drains
@@ -131,25 +131,54 @@ def run_daemon(
                         log.info("%s received: draining", name)
                         server.cancel()  # serve drains (shielded), then returns
 
-    try:
-        config = config_loader()
+    with _late_signals_ignored():  # until gateway.json is gone and the lock released
         try:
-            trio.run(main, config)
-        except (OSError, BaseExceptionGroup) as e:
-            err: BaseException = e  # trio wraps task errors in groups: show the one that happened
-            while isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
-                err = err.exceptions[0]
-            if isinstance(err, OSError):  # the port is taken, the address is not ours, …
-                raise ClawError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
-            raise err from None
-        log.info("claw daemon stopped")
+            _run_trio(main, config_loader(), host, port)
+            log.info("claw daemon stopped")
+        finally:
+            if written:
+                with contextlib.suppress(FileNotFoundError):
+                    info_file(home).unlink()
+            logging.getLogger("claw").removeHandler(handler)
+            handler.close()
+            lock.release()
+
+
+def _run_trio(main: Callable[[Config], Any], config: Config, host: str, port: int) -> None:
+    try:
+        trio.run(main, config)
+    except (OSError, BaseExceptionGroup) as e:
+        err: BaseException = e  # trio wraps task errors in groups: show the one that happened
+        while isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
+            err = err.exceptions[0]
+        if isinstance(err, OSError):  # the port is taken, the address is not ours, …
+            raise ClawError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+        raise err from None
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _late_signals_ignored() -> Iterator[None]:
+    """Signals that come outside trio's receiver are logged and ignored, not fatal.
+
+    When the drain is over the receiver closes, and trio redelivers what it still holds to
+    the handlers that were there before it: with the defaults, a last SIGTERM (Ctrl-C
+    three times, systemd signalling the whole group) killed a daemon that had finished
+    draining, before it removed gateway.json. (Also the instants before the receiver
+    opens.) Python-level handlers are reset at exec, so child processes keep the defaults.
+    """
+
+    def late(signum: int, _frame: Any) -> None:
+        log.info("%s received while stopping: ignored", signal.Signals(signum).name)
+
+    saved = {signum: signal.signal(signum, late) for signum in STOP_SIGNALS}
+    try:
+        yield
     finally:
-        if written:
-            with contextlib.suppress(FileNotFoundError):
-                info_file(home).unlink()
-        logging.getLogger("claw").removeHandler(handler)
-        handler.close()
-        lock.release()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 async def warm_up() -> None:
