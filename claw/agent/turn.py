@@ -81,9 +81,15 @@ class TurnRequest:
     inbound_id: str | None = None  # the journaled channel message this turn answers
 
 
-def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
-    if not req.text.strip():
+def check_text(text: str) -> str:
+    """A message to send: not empty, not only white space (every entry point checks it)."""
+    if not text.strip():
         raise UsageError("nothing to send: the message is empty")
+    return text
+
+
+def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
+    check_text(req.text)
     agent_id = check_agent(config, req.agent_id)
     key = validate_session_key(req.session_key or main_key(agent_id))
     candidates = candidates_for(config, agent_id, req.model)

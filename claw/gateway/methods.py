@@ -24,7 +24,7 @@ from claw import __version__
 from claw.agent.events import AgentEnd
 from claw.agent.lanes import LANES
 from claw.agent.selection import check_agent
-from claw.agent.turn import TurnRequest
+from claw.agent.turn import TurnRequest, check_text
 from claw.errors import UsageError
 from claw.gateway import rpc_errors as codes
 from claw.gateway.idempotency import IdempotencyStore, validate_key
@@ -176,11 +176,13 @@ async def sessions_list(gw: Gateway, caller: Caller, p: ListParams) -> dict[str,
 
 
 def _param(name: str, check: Callable[[str], str], value: str) -> str:
-    """`check(value)`, its UsageError as -32602 naming the param (clients read data.param)."""
+    """`check(value)`; its UsageError as -32602 naming the param (clients read data.param),
+    with its message kept whole, as a UsageError from the turn has it."""
     try:
         return check(value)
     except UsageError as e:
-        raise invalid_params(name, e.message) from None
+        data = {"param": name, "reason": e.message}
+        raise RpcError(codes.INVALID_PARAMS, e.message, data) from None
 
 
 def _session_key(key: str) -> str:
@@ -255,8 +257,7 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
         raise invalid_params("timeout_s", "must be a number of seconds, > 0 and <= 86400")
     if p.mode is not None and p.mode not in MODES:
         raise invalid_params("mode", f"must be one of {', '.join(MODES)}")
-    if not p.text.strip():
-        raise invalid_params("text", "nothing to send: the message is empty")
+    _param("text", check_text, p.text)
     if p.idempotency_key is not None:
         _param("idempotency_key", validate_key, p.idempotency_key)
     agent_id = check_agent(gw.config, p.agent_id or "main")
