@@ -31,6 +31,7 @@ from claw.gateway import (
     task_methods,  # noqa: F401  (registers the tasks.* methods)
 )
 from claw.gateway import rpc_errors as codes
+from claw.gateway.auth_wait import AuthWait
 from claw.gateway.hooks import HookError, HookLimits
 from claw.gateway.hooks import receive as receive_hook
 from claw.gateway.http_io import CLOSE, Receive, Scope, Send, client_ip, read_body, reply
@@ -104,6 +105,7 @@ class GatewayApp:
         self.gw, self.token = gw, token
         self.limits = limits or Limits()
         self.throttle = AuthThrottle()
+        self.auth_wait = AuthWait(self.throttle)
         self.conns: set[WsConn] = set()
         self.unauthenticated = 0  # connections without a token yet: a stranger holds these
         self.http_rates: OrderedDict[str, RateLimiter] = OrderedDict()  # per client IP
@@ -134,12 +136,12 @@ class GatewayApp:
 
     async def authenticate(self, client: str, token: str | None) -> bool:
         """Constant-time check, slowed per client IP after repeated failures."""
-        await trio.sleep(self.throttle.delay_for(client))
-        if check_token(token, self.token):
-            self.throttle.succeeded(client)
-            return True
-        self.throttle.failed(client)
-        return False
+        async with self.auth_wait.turn(client):
+            if check_token(token, self.token):
+                self.throttle.succeeded(client)
+                return True
+            self.throttle.failed(client)
+            return False
 
     async def _rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") != "POST":
@@ -189,7 +191,8 @@ class GatewayApp:
         if scope.get("method") != "POST":
             await reply(send, 405, encode({"error": "use POST"}), [(b"allow", b"POST")])
             return
-        await trio.sleep(self.throttle.delay_for(client_ip(scope)))  # after wrong tokens
+        async with self.auth_wait.turn(client_ip(scope)):  # after wrong tokens
+            pass
         body = await read_body(scope, receive, self.limits.max_body)
         if body is None:
             await reply(send, 413, encode({"error": "body too large"}), CLOSE)

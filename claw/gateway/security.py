@@ -127,8 +127,9 @@ class AuthThrottle:
     after the last one, or at the first success. Memory is bounded: beyond `max_clients`
     the least recently failing clients are forgotten.
 
-    Use: `await trio.sleep(t.delay_for(ip))`, check the token, then `failed(ip)` or
-    `succeeded(ip)`. The delay comes before the answer so a guesser cannot learn early.
+    Use: wait `delay_for(ip)` (the server does it in `claw.gateway.auth_wait`), check the
+    token, then `failed(ip)` or `succeeded(ip)`. The delay comes before the answer so a
+    guesser cannot learn early.
     """
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import trio
 
 from claw.gateway.app import Limits
 from tests.gateway.live import run, running
@@ -51,6 +52,32 @@ def test_health_needs_no_token_over_http_either(home):
             assert r.json()["error"]["code"] == -32001
             r = await c.post("/rpc", json={**auth, "params": {"token": srv.token}})
             assert r.json()["result"] == {"authenticated": True}
+
+    run(main)
+
+
+def test_parallel_wrong_tokens_wait_in_turn(home):
+    """Repeated failed auth is slowed down (issue #4 §6), also when the guesses come all at
+    once: after the free failures, each waits its own growing delay (0.25, 0.5, 1 s), one
+    after another, where all three used to wait the same 0.25 s together."""
+
+    async def main() -> None:
+        async with running(home) as srv, httpx.AsyncClient(base_url=srv.http) as c:
+            wrong = {"authorization": "Bearer wrong"}
+
+            async def guess() -> None:
+                r = await c.post("/rpc", json=HEALTH | {"method": "status"}, headers=wrong)
+                assert r.status_code == 401
+
+            for _ in range(3):  # typos are free
+                await guess()
+            started = trio.current_time()
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(guess)
+            assert trio.current_time() - started >= 1.7
+            r = await c.post("/rpc", json=HEALTH, headers={"authorization": f"Bearer {srv.token}"})
+            assert r.status_code == 200  # the right token still gets in (after its wait)
 
     run(main)
 
