@@ -8,7 +8,6 @@ from datetime import datetime
 import typer
 
 from claw.commands._base import print_json, state, sub_app
-from claw.state.names import validate_agent_id
 
 app = sub_app("Run or inspect the heartbeat (periodic HEARTBEAT.md checks).")
 
@@ -35,12 +34,14 @@ def run_once(
 
     For cron when no daemon runs: it takes the same lock as the daemon, so the two never
     run one agent's heartbeat at once. Exit status 0 whatever the outcome (skipped, silent
-    or sent); 1 if the model failed.
+    or sent); 1 if the model failed or the agent is unknown; 2 if its settings are invalid.
     """
+    from claw.agent.selection import check_agent
     from claw.heartbeat.runner import run_once as run
 
     st = state(ctx)
-    out = run(st.home(), st.config(), validate_agent_id(agent), force=force, dry_run=dry_run)
+    config = st.config()
+    out = run(st.home(), config, check_agent(config, agent), force=force, dry_run=dry_run)
     if as_json:
         print_json(out.to_dict())
     else:

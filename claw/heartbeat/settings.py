@@ -43,8 +43,9 @@ class Settings:
 
     def in_active_hours(self, now: datetime) -> bool:
         """Wall-clock hours in the configured zone: a window may cross midnight
-        ("22:00"-"06:00"), and a DST change moves the window with the clocks."""
-        if self.start is None or self.end is None:
+        ("22:00"-"06:00"), and a DST change moves the window with the clocks. Equal ends
+        ("00:00"-"24:00") are the whole day, not an empty window that never opens."""
+        if self.start is None or self.end is None or self.start == self.end:
             return True
         local = now.astimezone(self.tz()).time() if self.zone else now.astimezone().time()
         if self.start <= self.end:
@@ -68,7 +69,7 @@ def settings_for(config: Config, agent: str) -> Settings:
     end = hours.get("end")
     if (start is None) != (end is None):
         raise ConfigError(f"{key}.active_hours: give both start and end")
-    return Settings(
+    settings = Settings(
         agent=agent,
         enabled=bool(section.get("enabled", True)),
         every_s=parse_duration(section.get("every", "30m")),
@@ -81,3 +82,5 @@ def settings_for(config: Config, agent: str) -> Settings:
         ack_max_chars=int(section.get("ack_max_chars", 300)),
         dedup_window_s=parse_duration(section.get("dedup_window", "24h")),
     )
+    settings.tz()  # an unknown zone is a config error now, before any part of a run
+    return settings
