@@ -77,8 +77,10 @@ def make_schedule(
         )
     zone(tz)
     if at is not None:
-        ts = at.timestamp()
-        if ts <= now:
+        # Stored with whole seconds: round up, or "--at now" would be stored before `now`
+        # and never run.
+        ts = float(math.ceil(at.timestamp()))
+        if at.timestamp() <= now:
             raise UsageError(f"--at: {format_local(ts, tz)} is in the past")
         return Schedule("at", format_instant(ts), tz)
     if every is not None:

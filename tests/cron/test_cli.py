@@ -142,3 +142,12 @@ def test_short_help_matches_the_command_table() -> None:
     from claw.cli import COMMANDS, load_command
 
     assert load_command("cron").get_short_help_str(200) == HELP == COMMANDS["cron"].help
+
+
+def test_at_now_is_due_at_once(cli, home: Home) -> None:
+    r = cli(
+        "cron", "add", "--name", "asap", "--at", "now", "--notify", "hi", "--deliver", "mock:me"
+    )
+    assert r.exit_code == 0, r.output
+    assert "next run -" not in r.stdout
+    assert JobStore(home).get("asap").next_run_at is not None
