@@ -77,11 +77,11 @@ def make_schedule(
         )
     zone(tz)
     if at is not None:
-        # Stored with whole seconds: round up, or "--at now" would be stored before `now`
-        # and never run.
-        ts = float(math.ceil(at.timestamp()))
-        if at.timestamp() <= now:
-            raise UsageError(f"--at: {format_local(ts, tz)} is in the past")
+        # Stored with whole seconds, so "now" (this very second) is the next whole second:
+        # truncated, it was stored before `now` and never ran.
+        if at.timestamp() < now - 1.0:
+            raise UsageError(f"--at: {format_local(at.timestamp(), tz)} is in the past")
+        ts = float(max(math.ceil(at.timestamp()), math.floor(now) + 1))
         return Schedule("at", format_instant(ts), tz)
     if every is not None:
         try:

@@ -162,8 +162,8 @@ def test_make_schedule_checks_its_input() -> None:
 def test_an_at_within_the_current_second_still_runs() -> None:
     """`--at now` (or "in 0m"): the stored instant has whole seconds, and truncating it put
     it before `now`, so the job was added with no next run and never ran."""
-    now = paris(2026, 3, 1) + 0.25
-    at = datetime.fromtimestamp(now + 0.5, PARIS)
-    s = make_schedule(at=at, every=None, cron=None, tz="Europe/Paris", now=now)
-    nxt = s.next_after(now)
-    assert nxt is not None and now < nxt <= now + 1
+    for now, delta in ((paris(2026, 3, 1) + 0.25, 0.5), (paris(2026, 3, 1), 0.0)):
+        at = datetime.fromtimestamp(now + delta, PARIS)  # delta 0: "--at now" exactly
+        s = make_schedule(at=at, every=None, cron=None, tz="Europe/Paris", now=now)
+        nxt = s.next_after(now)
+        assert nxt is not None and now < nxt <= now + 1
