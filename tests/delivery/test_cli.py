@@ -15,6 +15,7 @@ from claw.delivery.queue import QueueStore
 from claw.gateway.security import load_token
 from claw.state.config import set_value
 from claw.state.home import Home
+from tests.conftest import run_claw
 from tests.test_daemon import Daemons, claw, rpc
 
 
@@ -61,6 +62,21 @@ def test_notify_wait_without_daemon(cli, home: Home) -> None:
     assert cli("queue", "retry", "--all").exit_code == 0
     assert json.loads(cli("queue", "flush", "--json").stdout)["delivered"] == 1
     assert [m["to"] for m in read_outbox(home)] == ["carol", "dave"]
+
+
+def test_notify_wait_behind_a_backing_off_message_keeps_its_timeout(cli, home: Home) -> None:
+    # An older message to the same peer is backing off, so FIFO holds the new one back:
+    # `--wait` must still give up at its --timeout (it used to spin at 100% CPU forever).
+    set_value(home.config_file, "channels.mock.flaky_to", '["erin"]')
+    first = cli("notify", "--channel", "mock", "--to", "erin", "first").stdout.strip()
+    assert json.loads(cli("queue", "flush", "--json").stdout)["retry"] == 1
+    started = time.monotonic()
+    args = ("notify", "-c", "mock", "--to", "erin", "--wait", "--timeout", "1", "x")
+    r = run_claw(*args, timeout=30)
+    assert r.returncode == 1 and "not delivered within 1s" in r.stderr, r.stderr
+    assert time.monotonic() - started < 15
+    listed = json.loads(cli("queue", "list", "--json").stdout)
+    assert listed[0]["id"] == first and len(listed) == 2 and not read_outbox(home)
 
 
 def test_purge_needs_yes_without_a_terminal(cli, home: Home) -> None:
