@@ -9,7 +9,7 @@ import typer
 from claw.commands._base import info, print_json, state
 from claw.commands.send import read_text
 from claw.delivery.entry import Delivery
-from claw.errors import ClawError
+from claw.errors import ClawError, UsageError
 
 
 def notify_command(
@@ -51,7 +51,11 @@ def notify_command(
 
     st = state(ctx)
     home = st.home()
-    entry = service.enqueue(home, channel, to, [read_text(text)], account=account)
+    # Split to the channel's limit, as every other sender does (one oversized part fails).
+    if not channel or not to:
+        raise UsageError("--channel and --to must not be empty")
+    target = f"{channel}:{to}"
+    entry = service.enqueue_reply(home, st.config(), target, read_text(text), account=account)
     daemon = read_gateway_info(home) is not None
     if not wait:
         if as_json:

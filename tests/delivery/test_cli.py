@@ -79,6 +79,18 @@ def test_notify_wait_behind_a_backing_off_message_keeps_its_timeout(cli, home: H
     assert listed[0]["id"] == first and len(listed) == 2 and not read_outbox(home)
 
 
+def test_notify_splits_a_long_message_to_the_channel_limit(cli, home: Home) -> None:
+    # Like every other sender, notify fits the channel's limit: one oversized part would
+    # be refused by Telegram or Discord and fail for good.
+    set_value(home.config_file, "channels.mock.max_message_chars", "100")
+    text = "\n\n".join(f"paragraph {i} " + "word " * 15 for i in range(5))
+    assert cli("notify", "--channel", "mock", "--to", "gina", text).exit_code == 0
+    assert json.loads(cli("queue", "flush", "--json").stdout)["delivered"] == 1
+    sent = read_outbox(home)
+    assert len(sent) > 1 and all(len(m["text"]) <= 100 for m in sent)
+    assert " ".join(m["text"] for m in sent).split() == text.split()
+
+
 def test_purge_needs_yes_without_a_terminal(cli, home: Home) -> None:
     for peer in ("a", "b"):
         cli("notify", "--channel", "mock", "--to", peer, "x")
