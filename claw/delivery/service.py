@@ -16,7 +16,7 @@ from claw.delivery import entry as entries
 from claw.delivery.entry import Delivery
 from claw.delivery.flush import FlushReport, QueueBusy, flush
 from claw.delivery.queue import QueueStore
-from claw.errors import ClawError, UsageError
+from claw.errors import TimedOut, UsageError
 from claw.state.config import Config
 from claw.state.home import Home
 
@@ -187,7 +187,7 @@ def wait(
             except QueueBusy:
                 pass  # someone else is delivering: watch them do it
         if deadline is not None and time.monotonic() > deadline:
-            raise ClawError(
+            raise TimedOut(
                 f"queue entry {entry_id} not delivered within {timeout:g}s; it stays queued",
                 hint=f"`claw queue show {entry_id}` shows its last error",
             )

@@ -77,6 +77,10 @@ def test_notify_wait_behind_a_backing_off_message_keeps_its_timeout(cli, home: H
     assert time.monotonic() - started < 15
     listed = json.loads(cli("queue", "list", "--json").stdout)
     assert listed[0]["id"] == first and len(listed) == 2 and not read_outbox(home)
+    # With --json a script still gets {id, state, error} when the wait times out.
+    r = cli("notify", "-c", "mock", "--to", "erin", "--wait", "--timeout", "0.1", "--json", "y")
+    out = json.loads(r.stdout)
+    assert r.exit_code == 1 and out["state"] == "pending" and "within 0.1s" in out["error"]
 
 
 def test_notify_splits_a_long_message_to_the_channel_limit(cli, home: Home) -> None:
