@@ -36,6 +36,16 @@ def test_notify_then_flush_delivers_once(cli, home: Home) -> None:
     assert cli("queue", "list").stderr.strip() == "the queue is empty"
 
 
+def test_delivered_messages_are_kept_in_private_directories(cli, home: Home) -> None:
+    # The mock channel's outbox holds message text: every directory on its way is 0700
+    # (mkdir -p used to create the parent `channels/` with the umask's 0755).
+    assert cli("notify", "--channel", "mock", "--to", "alice", "secret").exit_code == 0
+    assert json.loads(cli("queue", "flush", "--json").stdout)["delivered"] == 1
+    for path in (home.root / "channels", home.root / "channels" / "mock", home.root / "queue"):
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    assert (home.root / "queue" / "journal.jsonl").stat().st_mode & 0o777 == 0o600
+
+
 def test_notify_reads_stdin_and_refuses_bad_input(cli) -> None:
     r = cli("notify", "--channel", "mock", "--to", "bob", "-", input="from stdin\n")
     assert r.exit_code == 0
