@@ -3,10 +3,13 @@ file-backed mock channel (and, for the daemon path and events, a real `claw serv
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from pathlib import Path
 
+import pytest
 import trio
 from trio_websocket import open_websocket_url
 
@@ -210,3 +213,22 @@ def test_the_daemon_answers_journaled_inbound_messages(home: Home, daemons: Daem
     assert sent["alice"] == "ping"  # the echo model's answer
     assert "claw pairing approve" in sent["eve"]
     assert inbox.pending() == []
+
+
+def test_a_full_disk_is_a_clear_error_not_an_internal_one(
+    cli, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (A read-only directory cannot be tried here when the tests run as root.)
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if fd > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    r = cli("notify", "--channel", "mock", "--to", "alice", "hello")
+    monkeypatch.setattr(os, "write", real_write)
+    assert r.exit_code == 1 and "internal error" not in r.stderr, r.stderr
+    assert "No space left on device" in r.stderr and r.stdout == ""
+    assert json.loads(cli("queue", "list", "--json").stdout) == []
