@@ -7,6 +7,7 @@ anything else is a bug and is shown as such (with a traceback when CLAW_DEBUG=1)
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -114,12 +115,26 @@ class ClawGroup(TyperGroup):
             # vendors click, so match the shape rather than a private class.
             if os.environ.get("CLAW_DEBUG") or (hasattr(e, "show") and hasattr(e, "exit_code")):
                 raise
+            if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+                where = f" ({e.filename})" if e.filename else ""
+                report(
+                    ClawError(
+                        f"cannot write the state directory: {e.strerror}{where}",
+                        hint="free some space (or make it writable) and run it again; "
+                        "what was written before is kept",
+                    )
+                )
+                raise typer.Exit(EXIT_RUNTIME) from None
             typer.echo(
                 styled("error:", fg="red", bold=True, err=True)
                 + f" internal error: {type(e).__name__}: {e} (CLAW_DEBUG=1 shows the traceback)",
                 err=True,
             )
             raise typer.Exit(EXIT_RUNTIME) from None
+
+
+# A full, over-quota or read-only disk (or a directory made unwritable): the user's to fix.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def _drop_stdout() -> None:

@@ -81,8 +81,8 @@ complete -c claw -n '__fish_seen_subcommand_from notify' -s c -l channel -x -d '
 complete -c claw -n '__fish_seen_subcommand_from notify' -l to -x -d 'Who receives it: a chat id, or a webhook target name. [required]'
 complete -c claw -n '__fish_seen_subcommand_from notify' -l account -x -d 'The channel account to send from. [default: default]'
 complete -c claw -n '__fish_seen_subcommand_from notify' -l wait -d 'Wait until it is delivered; exit 1 if it fails for good. Without a daemon, delivers here and retries on the queue\'s schedule.'
-complete -c claw -n '__fish_seen_subcommand_from notify' -l timeout -x -d 'With --wait: give up waiting after this. [x>=0.1]'
-complete -c claw -n '__fish_seen_subcommand_from notify' -l json -d 'Print {id, state, error} as JSON.'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l timeout -x -d 'With --wait: give up waiting after this (exit 1; it stays queued). [x>=0.1]'
+complete -c claw -n '__fish_seen_subcommand_from notify' -l json -d 'Print {id, state, error} as JSON (state: pending, delivered or failed).'
 complete -c claw -n '__fish_seen_subcommand_from notify' -s h -l help -d 'Show this message and exit.'
 
 # claw queue

@@ -9,7 +9,7 @@ import typer
 from claw.commands._base import info, print_json, state
 from claw.commands.send import read_text
 from claw.delivery.entry import Delivery
-from claw.errors import ClawError
+from claw.errors import ClawError, TimedOut, UsageError
 
 
 def notify_command(
@@ -37,9 +37,13 @@ def notify_command(
         "--timeout",
         metavar="SECONDS",
         min=0.1,
-        help="With --wait: give up waiting after this.",
+        help="With --wait: give up waiting after this (exit 1; it stays queued).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print {id, state, error} as JSON."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print {id, state, error} as JSON (state: pending, delivered or failed).",
+    ),
 ) -> None:
     """Queue a message for delivery and print its queue id.
 
@@ -51,7 +55,11 @@ def notify_command(
 
     st = state(ctx)
     home = st.home()
-    entry = service.enqueue(home, channel, to, [read_text(text)], account=account)
+    # Split to the channel's limit, as every other sender does (one oversized part fails).
+    if not channel or not to:
+        raise UsageError("--channel and --to must not be empty")
+    target = f"{channel}:{to}"
+    entry = service.enqueue_reply(home, st.config(), target, read_text(text), account=account)
     daemon = read_gateway_info(home) is not None
     if not wait:
         if as_json:
@@ -66,9 +74,15 @@ def notify_command(
         left = max(0, round(e.next_attempt_at - time.time()))
         info(f"attempt {e.attempts} failed ({e.last_error}); next try in {left}s")
 
-    failed = service.wait(
-        home, st.config(), entry.id, daemon=daemon, timeout=timeout, on_retry=retrying
-    )
+    try:
+        failed = service.wait(
+            home, st.config(), entry.id, daemon=daemon, timeout=timeout, on_retry=retrying
+        )
+    except TimedOut as e:
+        if not as_json:
+            raise
+        print_json({"id": entry.id, "state": "pending", "error": e.message})
+        raise typer.Exit(1) from None
     result = {"id": entry.id, "state": "failed" if failed else "delivered"}
     result["error"] = failed.last_error if failed else None
     if as_json:

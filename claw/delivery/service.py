@@ -16,7 +16,7 @@ from claw.delivery import entry as entries
 from claw.delivery.entry import Delivery
 from claw.delivery.flush import FlushReport, QueueBusy, flush
 from claw.delivery.queue import QueueStore
-from claw.errors import ClawError, UsageError
+from claw.errors import TimedOut, UsageError
 from claw.state.config import Config
 from claw.state.home import Home
 
@@ -177,18 +177,22 @@ def wait(
             seen_attempts = entry.attempts
             if on_retry is not None and entry.last_error:
                 on_retry(entry)
+        held_back = False  # an older entry to the same peer is backing off (FIFO)
         if not daemon and entry.next_attempt_at <= time.time():
             try:
-                run_flush(home, config, only={entry_id})
-                continue
+                report = run_flush(home, config, only={entry_id})
+                if report.outcomes:
+                    continue
+                held_back = True
             except QueueBusy:
                 pass  # someone else is delivering: watch them do it
         if deadline is not None and time.monotonic() > deadline:
-            raise ClawError(
+            raise TimedOut(
                 f"queue entry {entry_id} not delivered within {timeout:g}s; it stays queued",
                 hint=f"`claw queue show {entry_id}` shows its last error",
             )
         pause = WAIT_POLL_S
         if not daemon:
-            pause = max(WAIT_POLL_S, min(1.0, entry.next_attempt_at - time.time()))
+            due_in = 1.0 if held_back else entry.next_attempt_at - time.time()
+            pause = max(WAIT_POLL_S, min(1.0, due_in))
         time.sleep(pause)

@@ -8,6 +8,7 @@ the rename itself is durable.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import sys
@@ -29,7 +30,7 @@ def fsync_dir(path: Path) -> None:
 def write_all(fd: int, data: bytes, path: object) -> None:
     """One write of `data`; a short write (a full disk) is an error, never half a record."""
     if os.write(fd, data) != len(data):
-        raise OSError(f"short write to {path} (disk full?)")
+        raise OSError(errno.ENOSPC, "short write (disk full?)", str(path))
 
 
 def sync_filesystem(path: Path) -> bool:

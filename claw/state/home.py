@@ -75,7 +75,15 @@ class Home:
 
 
 def make_private_dir(path: Path) -> None:
-    """mkdir -p with mode 0700 on every directory it creates, and on `path` itself."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    """mkdir -p with mode 0700 on every directory it creates, and on `path` itself.
+    (Path.mkdir(parents=True) would give the missing parents the umask's mode, e.g. 0755.)"""
+    missing = []
+    parent = path
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=DIR_MODE, exist_ok=True)
+        directory.chmod(DIR_MODE)  # mkdir's mode is masked by the umask
     if (path.stat().st_mode & 0o777) != DIR_MODE:
         path.chmod(DIR_MODE)

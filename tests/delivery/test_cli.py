@@ -3,10 +3,13 @@ file-backed mock channel (and, for the daemon path and events, a real `claw serv
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from pathlib import Path
 
+import pytest
 import trio
 from trio_websocket import open_websocket_url
 
@@ -15,6 +18,7 @@ from claw.delivery.queue import QueueStore
 from claw.gateway.security import load_token
 from claw.state.config import set_value
 from claw.state.home import Home
+from tests.conftest import run_claw
 from tests.test_daemon import Daemons, claw, rpc
 
 
@@ -33,6 +37,16 @@ def test_notify_then_flush_delivers_once(cli, home: Home) -> None:
     assert [m["text"] for m in read_outbox(home)] == ["hello alice"]
     assert json.loads(cli("queue", "flush", "--json").stdout)["delivered"] == 0
     assert cli("queue", "list").stderr.strip() == "the queue is empty"
+
+
+def test_delivered_messages_are_kept_in_private_directories(cli, home: Home) -> None:
+    # The mock channel's outbox holds message text: every directory on its way is 0700
+    # (mkdir -p used to create the parent `channels/` with the umask's 0755).
+    assert cli("notify", "--channel", "mock", "--to", "alice", "secret").exit_code == 0
+    assert json.loads(cli("queue", "flush", "--json").stdout)["delivered"] == 1
+    for path in (home.root / "channels", home.root / "channels" / "mock", home.root / "queue"):
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    assert (home.root / "queue" / "journal.jsonl").stat().st_mode & 0o777 == 0o600
 
 
 def test_notify_reads_stdin_and_refuses_bad_input(cli) -> None:
@@ -61,6 +75,37 @@ def test_notify_wait_without_daemon(cli, home: Home) -> None:
     assert cli("queue", "retry", "--all").exit_code == 0
     assert json.loads(cli("queue", "flush", "--json").stdout)["delivered"] == 1
     assert [m["to"] for m in read_outbox(home)] == ["carol", "dave"]
+
+
+def test_notify_wait_behind_a_backing_off_message_keeps_its_timeout(cli, home: Home) -> None:
+    # An older message to the same peer is backing off, so FIFO holds the new one back:
+    # `--wait` must still give up at its --timeout (it used to spin at 100% CPU forever).
+    set_value(home.config_file, "channels.mock.flaky_to", '["erin"]')
+    first = cli("notify", "--channel", "mock", "--to", "erin", "first").stdout.strip()
+    assert json.loads(cli("queue", "flush", "--json").stdout)["retry"] == 1
+    started = time.monotonic()
+    args = ("notify", "-c", "mock", "--to", "erin", "--wait", "--timeout", "1", "x")
+    r = run_claw(*args, timeout=30)
+    assert r.returncode == 1 and "not delivered within 1s" in r.stderr, r.stderr
+    assert time.monotonic() - started < 15
+    listed = json.loads(cli("queue", "list", "--json").stdout)
+    assert listed[0]["id"] == first and len(listed) == 2 and not read_outbox(home)
+    # With --json a script still gets {id, state, error} when the wait times out.
+    r = cli("notify", "-c", "mock", "--to", "erin", "--wait", "--timeout", "0.1", "--json", "y")
+    out = json.loads(r.stdout)
+    assert r.exit_code == 1 and out["state"] == "pending" and "within 0.1s" in out["error"]
+
+
+def test_notify_splits_a_long_message_to_the_channel_limit(cli, home: Home) -> None:
+    # Like every other sender, notify fits the channel's limit: one oversized part would
+    # be refused by Telegram or Discord and fail for good.
+    set_value(home.config_file, "channels.mock.max_message_chars", "100")
+    text = "\n\n".join(f"paragraph {i} " + "word " * 15 for i in range(5))
+    assert cli("notify", "--channel", "mock", "--to", "gina", text).exit_code == 0
+    assert json.loads(cli("queue", "flush", "--json").stdout)["delivered"] == 1
+    sent = read_outbox(home)
+    assert len(sent) > 1 and all(len(m["text"]) <= 100 for m in sent)
+    assert " ".join(m["text"] for m in sent).split() == text.split()
 
 
 def test_purge_needs_yes_without_a_terminal(cli, home: Home) -> None:
@@ -168,3 +213,22 @@ def test_the_daemon_answers_journaled_inbound_messages(home: Home, daemons: Daem
     assert sent["alice"] == "ping"  # the echo model's answer
     assert "claw pairing approve" in sent["eve"]
     assert inbox.pending() == []
+
+
+def test_a_full_disk_is_a_clear_error_not_an_internal_one(
+    cli, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (A read-only directory cannot be tried here when the tests run as root.)
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if fd > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    r = cli("notify", "--channel", "mock", "--to", "alice", "hello")
+    monkeypatch.setattr(os, "write", real_write)
+    assert r.exit_code == 1 and "internal error" not in r.stderr, r.stderr
+    assert "No space left on device" in r.stderr and r.stdout == ""
+    assert json.loads(cli("queue", "list", "--json").stdout) == []
