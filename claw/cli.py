@@ -115,7 +115,7 @@ class ClawGroup(TyperGroup):
             # vendors click, so match the shape rather than a private class.
             if os.environ.get("CLAW_DEBUG") or (hasattr(e, "show") and hasattr(e, "exit_code")):
                 raise
-            if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+            if isinstance(e, OSError) and _storage_error(e):
                 where = f" ({e.filename})" if e.filename else ""
                 report(
                     ClawError(
@@ -133,8 +133,12 @@ class ClawGroup(TyperGroup):
             raise typer.Exit(EXIT_RUNTIME) from None
 
 
-# A full, over-quota or read-only disk (or a directory made unwritable): the user's to fix.
-_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+def _storage_error(e: OSError) -> bool:
+    """A full, over-quota or read-only disk, or a file made unwritable: the user's to fix.
+    Permission errors count only with a file named (not, say, signalling a process)."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    return e.errno in (errno.EACCES, errno.EPERM) and bool(e.filename)
 
 
 def _drop_stdout() -> None:
