@@ -284,7 +284,7 @@ complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subco
 complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a rm -d 'Delete a job and its run log.'
 complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a enable -d 'Turn a job back on (after failures, or `disable`); its next run counts from now.'
 complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a disable -d 'Stop a job from running on schedule (it stays listed; `enable` resumes it).'
-complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a run -d 'Run a job now, in this process (its schedule is unchanged); exit 1 if it fails.'
+complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a run -d 'Run a job now, in this process (its schedule is unchanged).'
 complete -c claw -n '__fish_seen_subcommand_from cron; and not __fish_seen_subcommand_from add list rm enable disable run runs' -a runs -d 'Show a job\'s run log, oldest first.'
 
 # claw cron add

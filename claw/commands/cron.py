@@ -70,7 +70,11 @@ def add(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the job as JSON."),
 ) -> None:
-    """Add a job: one schedule (--at, --every or --cron), one action (--message or --notify)."""
+    """Add a job: one schedule (--at, --every or --cron), one action (--message or --notify).
+
+    Exit status: 0 added; 2 a bad schedule, action or name, or the name is taken (nothing
+    is added).
+    """
     from claw.cron.manage import JobSpec, add_job
     from claw.cron.schedule import format_local
 
@@ -128,7 +132,10 @@ def list_(
 
 @app.command("rm")
 def rm(ctx: typer.Context, name: str = NAME_ARG) -> None:
-    """Delete a job and its run log."""
+    """Delete a job and its run log.
+
+    Exit status: 0 deleted; 1 no such job.
+    """
     from claw.cron.manage import remove_job
 
     remove_job(state(ctx).home(), name)
@@ -161,7 +168,10 @@ def run(
     name: str = NAME_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
 ) -> None:
-    """Run a job now, in this process (its schedule is unchanged); exit 1 if it fails."""
+    """Run a job now, in this process (its schedule is unchanged).
+
+    Exit status: 0 it ran fine; 1 it failed, or no such job.
+    """
     from claw.cron.jobs import JobStore
     from claw.cron.runner import run_job
 

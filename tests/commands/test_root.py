@@ -42,10 +42,13 @@ def test_help_shows_exit_status_epilog(cli) -> None:
     assert "CLAW_HOME" in flat
 
 
-@pytest.mark.parametrize("command", ["send", "serve", "status", "stop", "rpc"])
+@pytest.mark.parametrize(
+    "command", ["send", "serve", "status", "stop", "rpc", "cron add", "cron rm", "cron run"]
+)
 def test_daemon_side_commands_say_their_exit_status(cli, command: str) -> None:
-    # Scripts branch on these: `send --daemon` with no daemon, a busy port, a stale pid.
-    flat = " ".join(cli(command, "--help").stdout.split())
+    # Scripts branch on these: `send --daemon` with no daemon, a busy port, a stale pid,
+    # a cron job that cannot be added or is not there.
+    flat = " ".join(cli(*command.split(), "--help").stdout.split())
     assert "Exit status:" in flat or "exits 2" in flat, flat
 
 

@@ -59,6 +59,13 @@ def test_notify_reads_stdin_and_refuses_bad_input(cli) -> None:
     assert cli("queue", "show", "1795249496141477806-11f70533").exit_code == 1  # no such entry
 
 
+def test_notify_timeout_without_wait_is_refused_and_queues_nothing(cli, home: Home) -> None:
+    # --timeout only bounds --wait; alone it was silently ignored.
+    r = cli("notify", "--channel", "mock", "--to", "bob", "--timeout", "5", "x")
+    assert r.exit_code == 2 and "give --wait too" in r.stderr
+    assert json.loads(cli("queue", "list", "--json").stdout) == []
+
+
 def test_notify_wait_without_daemon(cli, home: Home) -> None:
     r = cli("notify", "--channel", "mock", "--to", "carol", "--wait", "--json", "now")
     assert r.exit_code == 0, r.output
