@@ -14,6 +14,7 @@ Writers hold `locks/memory.lock` (see `sync`); readers never wait (WAL).
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -26,7 +27,9 @@ from claw.state.home import FILE_MODE, Home, make_private_dir
 if TYPE_CHECKING:
     import numpy as np
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
+_UNREADABLE = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB: not a lock or a full disk
 INDEX_NAME = "index.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,6 +80,19 @@ class MemoryIndex:
     def __init__(self, home: Home) -> None:
         self.path = index_path(home)
         make_private_dir(self.path.parent)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:
+            if getattr(e, "sqlite_errorcode", None) not in _UNREADABLE:
+                raise
+            # a cache of the files: one SQLite cannot read is dropped; the next sync refills it
+            log.warning("%s is unreadable (%s): starting it anew", self.path, e)
+            self.db.close()
+            for p in self.path.parent.glob(self.path.name + "*"):
+                p.unlink(missing_ok=True)
+            self._open()
+
+    def _open(self) -> None:
         new = not self.path.exists()
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         if new:

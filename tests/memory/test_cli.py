@@ -131,3 +131,20 @@ def test_help_does_not_load_the_memory_machinery() -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines()}
     heavy = {"numpy", "sqlite3", "wordllama", "tokenizers", "safetensors", "claw.memory.search"}
     assert "claw.cli" in imported and not imported & heavy
+
+
+def test_a_corrupt_index_is_rebuilt_from_the_notes(home: Home, cli) -> None:
+    """The index is a cache of the files: one SQLite cannot read is rebuilt, not an
+    'internal error' that even `--rebuild` repeats."""
+    assert cli("memory", "add", "The bike lock code is 4812").exit_code == 0
+    path = home.root / "memory" / "index.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    r = cli("memory", "status", "--json")
+    assert r.exit_code == 0, r.output
+    r = cli("memory", "search", "bike lock", "--json")
+    assert r.exit_code == 0, r.output
+    assert "4812" in json.loads(r.stdout)["results"][0]["snippet"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_bytes(b"garbage")
+    assert cli("memory", "index", "--rebuild").exit_code == 0
+
