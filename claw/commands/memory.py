@@ -33,15 +33,15 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search long-term facts, daily notes and conversations (updates the index first)."""
+    from claw.agent.selection import check_agent
     from claw.memory.service import recall
-    from claw.state.names import validate_agent_id
 
     home, config = _check(ctx)
     found = recall(
         home,
         config,
         query,
-        agent=validate_agent_id(agent) if agent else None,
+        agent=check_agent(config, agent) if agent else None,
         k=k,
         sync="all",
     )
@@ -69,8 +69,8 @@ def index(
 ) -> None:
     """Bring the index up to date now (only what changed is read; the daemon does this
     on its own as files change). Shows a progress bar on a terminal."""
+    from claw.agent.selection import check_agent
     from claw.memory.sync import Indexer
-    from claw.state.names import validate_agent_id
 
     if rebuild and agent:
         from claw.errors import UsageError
@@ -90,7 +90,7 @@ def index(
     show = sys.stderr.isatty() and not as_json
     try:
         report = indexer.sync(
-            validate_agent_id(agent) if agent else None,
+            check_agent(config, agent) if agent else None,
             rebuild=rebuild,
             progress=progress if show else None,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from claw.errors import ClawError
+from claw.errors import ClawError, UsageError
 from claw.memory.search import Recall, search
 from claw.memory.settings import MemorySettings
 from claw.state.config import Config
@@ -43,7 +43,7 @@ def recall(
     from claw.tasks.when import user_zone
 
     if not query.strip():
-        raise ClawError("the query is empty")
+        raise UsageError("the query is empty")
     settings = MemorySettings.from_config(config)
     require_enabled(settings)
     indexer = Indexer(

@@ -148,3 +148,13 @@ def test_a_corrupt_index_is_rebuilt_from_the_notes(home: Home, cli) -> None:
     path.write_bytes(b"garbage")
     assert cli("memory", "index", "--rebuild").exit_code == 0
 
+
+def test_an_unknown_agent_or_an_empty_query_is_a_usage_error(home: Home, cli) -> None:
+    """A typo in --agent must not look like 'nothing remembered'; an empty query is bad
+    input (exit 2), as the gateway's -32602 for it says."""
+    r = cli("memory", "search", "lock", "--agent", "ghost")
+    assert r.exit_code == 1 and "unknown agent 'ghost'" in r.output
+    r = cli("memory", "index", "--agent", "ghost")
+    assert r.exit_code == 1 and "unknown agent 'ghost'" in r.output
+    r = cli("memory", "search", "  ")
+    assert r.exit_code == 2 and "the query is empty" in r.output
