@@ -178,6 +178,8 @@ def test_route(cli, home: Home) -> None:
     assert "no binding matched: the default agent" in r.stdout
     r = cli("route", "--channel", "slack")
     assert r.exit_code == 2 and "--peer" in r.output
+    r = cli("route", "--channel", "slack", "--peer", "")  # main dm_scope: no peer in the key
+    assert r.exit_code == 2 and "invalid peer" in r.stderr
 
 
 def test_invalid_binding_is_a_config_error(cli, home: Home) -> None:
