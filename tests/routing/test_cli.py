@@ -104,6 +104,9 @@ def test_agents_add_list_remove(cli, home: Home) -> None:
     assert r.exit_code == 2 and "invalid agent id" in r.stderr
     r = cli("agents", "add", "x", "--dm-scope", "nope")
     assert r.exit_code == 2 and "--dm-scope" in r.stderr
+    r = cli("agents", "add", "x", "--model", " ")  # not silently model.default
+    assert r.exit_code == 2 and "--model" in r.stderr
+    assert "x" not in [a["id"] for a in json.loads(cli("agents", "list", "--json").stdout)]
 
     r = cli("agents", "remove", "work")  # no terminal: refuses without --yes
     assert r.exit_code == 2 and "--yes" in r.stderr
