@@ -114,6 +114,9 @@ def parse_message(config: Config, name: str, body: bytes) -> InboundMessage:
             raise HookError(400, f"'{key}' must be a string of at most {MAX_FIELD} characters")
         if value is not None and any(c.isspace() or not c.isprintable() for c in str(value)):
             raise HookError(400, f"'{key}' must not contain spaces or control characters")
+        if value is not None and key != "id" and ":" in str(value):
+            # it becomes part of a session key, whose parts ':' separates
+            raise HookError(400, f"'{key}' must not contain ':'")
         fields[key] = None if value is None else str(value)
     reply_target = hook_settings(config, name).get("reply_target")
     meta: dict[str, Any] = {"hook": name}

@@ -20,10 +20,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from claw.errors import ClawError, NotFound
+from claw.errors import ClawError, InvalidName, NotFound
 from claw.state.atomic import atomic_write_text
 from claw.state.home import Home, make_private_dir
 from claw.state.locks import FileLock, file_lock
+from claw.state.names import validate_simple_name
 
 if TYPE_CHECKING:
     from claw.routing.route import Inbound
@@ -79,6 +80,17 @@ class Decision:
 def normalise_code(code: str) -> str:
     """What the owner typed, as stored: upper case, without spaces or dashes."""
     return "".join(c for c in code.upper() if c not in " -\t")
+
+
+def checked_code(code: str) -> str:
+    """The normalised code, or InvalidName when what was typed cannot be a code at all."""
+    wanted = normalise_code(code)
+    if len(wanted) != CODE_LENGTH or not (wanted.isascii() and wanted.isalnum()):
+        raise InvalidName(
+            f"{code!r} is not a pairing code: {CODE_LENGTH} letters and digits, "
+            "as the person was sent"
+        )
+    return wanted
 
 
 def new_code(taken: set[str] | None = None) -> str:
@@ -178,7 +190,7 @@ class PairingStore:
     def approve(self, code: str, now: float | None = None) -> ApprovedPeer:
         """Approve the peer that got `code`; the code is used up."""
         now = time.time() if now is None else now
-        wanted = normalise_code(code)
+        wanted = checked_code(code)
         with self._lock():
             pending, approved = self._read()
             found = next((p for p in pending if p.code == wanted), None)
@@ -204,6 +216,10 @@ class PairingStore:
             return peer
 
     def revoke(self, channel: str, peer: str, account: str = "default") -> ApprovedPeer:
+        validate_simple_name(channel, "channel name")
+        validate_simple_name(account, "account")
+        if not peer.strip():
+            raise InvalidName("a peer id is required (see `claw pairing list --all`)")
         with self._lock():
             pending, approved = self._read()
             key = (channel, account, peer)

@@ -52,9 +52,11 @@ def add_agent(
         raise UsageError(f"agent {agent!r} already exists")
     if dm_scope not in DM_SCOPES:
         raise UsageError(f"--dm-scope: expected one of {', '.join(DM_SCOPES)}, got {dm_scope!r}")
+    if model is not None and not model.strip():
+        raise UsageError("--model: give a model, e.g. openai/gpt-4o-mini (or leave it out)")
     path = home.config_file
     config_mod.set_value(path, f"agents.{agent}.dm_scope", dm_scope)
-    if model:
+    if model is not None:
         config_mod.set_value(path, f"agents.{agent}.model", model)
     create_workspace(home, agent)
     return workspace_dir(home, agent)

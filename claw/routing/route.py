@@ -184,6 +184,8 @@ def with_thread(key: str, thread: str | None) -> str:
 
 def route(config: Any, msg: Inbound) -> Route:
     validate_simple_name(msg.channel, "channel name")
+    if not msg.peer or not msg.peer.isprintable():
+        raise InvalidName(f"invalid peer {msg.peer!r}: the sender's id, printable, not empty")
     winner, tier = pick(parse_bindings(config), msg)
     if winner is None:
         agent, index, why = DEFAULT_AGENT, None, "no binding matched: the default agent"

@@ -116,6 +116,11 @@ def test_hook_refusals(home: Home, receiver: Receiver) -> None:
             assert (
                 await call(post, "alerts", {"text": "x", "from": "a b"}, "hook-secret-1")
             ).status_code == 400
+            # ':' separates session-key parts: such a thread or sender could never be
+            # routed, so it is refused at the door instead of staying pending forever
+            for bad in ({"thread": "a:b"}, {"from": "a:b"}):
+                r = await call(post, "alerts", {"text": "x", **bad}, "hook-secret-1")
+                assert r.status_code == 400 and "':'" in r.json()["error"]
             get = await call(lambda: httpx.get(f"{server.http}/hooks/alerts"))
             assert get.status_code == 405
             # a token in the URL is never accepted

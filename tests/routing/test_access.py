@@ -209,3 +209,17 @@ def test_cli(cli, home: Home) -> None:
     assert r.exit_code == 1 and "not an approved peer" in r.stderr
     r = cli("pairing", "revoke", "--channel", "telegram")
     assert r.exit_code == 2 and "--peer" in r.output
+
+
+def test_cli_refuses_malformed_codes_and_names(cli, home: Home) -> None:
+    """What cannot be a code or a channel is a usage error (exit 2) that says so."""
+    for bad in ("", "  ", "ABC", "ABCDEFGHJ", "ABCD/EFG"):
+        r = cli("pairing", "approve", bad)
+        assert r.exit_code == 2, (bad, r.output)
+        assert "not a pairing code" in r.stderr
+    r = cli("pairing", "approve", "abcd-efgh")  # typed loosely: still a code, just unknown
+    assert r.exit_code == 1 and "no pending pairing code ABCDEFGH" in r.stderr
+    r = cli("pairing", "revoke", "--channel", "Bad/x", "--peer", "1")
+    assert r.exit_code == 2 and "invalid channel name" in r.stderr
+    r = cli("pairing", "revoke", "--channel", "telegram", "--peer", "")
+    assert r.exit_code == 2 and "peer" in r.stderr

@@ -104,6 +104,9 @@ def test_agents_add_list_remove(cli, home: Home) -> None:
     assert r.exit_code == 2 and "invalid agent id" in r.stderr
     r = cli("agents", "add", "x", "--dm-scope", "nope")
     assert r.exit_code == 2 and "--dm-scope" in r.stderr
+    r = cli("agents", "add", "x", "--model", " ")  # not silently model.default
+    assert r.exit_code == 2 and "--model" in r.stderr
+    assert "x" not in [a["id"] for a in json.loads(cli("agents", "list", "--json").stdout)]
 
     r = cli("agents", "remove", "work")  # no terminal: refuses without --yes
     assert r.exit_code == 2 and "--yes" in r.stderr
@@ -178,6 +181,8 @@ def test_route(cli, home: Home) -> None:
     assert "no binding matched: the default agent" in r.stdout
     r = cli("route", "--channel", "slack")
     assert r.exit_code == 2 and "--peer" in r.output
+    r = cli("route", "--channel", "slack", "--peer", "")  # main dm_scope: no peer in the key
+    assert r.exit_code == 2 and "invalid peer" in r.stderr
 
 
 def test_invalid_binding_is_a_config_error(cli, home: Home) -> None:
