@@ -37,10 +37,10 @@ from claw.agent.failover import Failover
 from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.rerun import resumable_user
-from claw.agent.selection import candidates_for, check_agent, guard_context
+from claw.agent.selection import candidates_for, check_agent, check_text, guard_context
 from claw.agent.session_lane import SessionLane
 from claw.agent.tool_round import run_tools
-from claw.errors import ModelError, TimedOut, UsageError
+from claw.errors import ModelError, TimedOut
 from claw.state import transcript
 from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
@@ -79,13 +79,6 @@ class TurnRequest:
     footer: str = ""  # appended to the reply (stored and shown), e.g. failed sub-tasks
     record: dict[str, Any] = field(default_factory=dict)  # extra fields on the reply record
     inbound_id: str | None = None  # the journaled channel message this turn answers
-
-
-def check_text(text: str) -> str:
-    """A message to send: not empty, not only white space (every entry point checks it)."""
-    if not text.strip():
-        raise UsageError("nothing to send: the message is empty")
-    return text
 
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:

@@ -55,12 +55,12 @@ def notify_command(
 
     st = state(ctx)
     home = st.home()
-    # Split to the channel's limit, as every other sender does (one oversized part fails).
     if not channel or not to:
         raise UsageError("--channel and --to must not be empty")
     if timeout is not None and not wait:  # before anything is queued: nothing happens
         raise UsageError("--timeout is how long --wait waits: give --wait too")
     target = f"{channel}:{to}"
+    # Split to the channel's limit, as every other sender does (one oversized part fails).
     entry = service.enqueue_reply(home, st.config(), target, read_text(text), account=account)
     daemon = read_gateway_info(home) is not None
     if not wait:

@@ -23,8 +23,8 @@ import trio
 from claw import __version__
 from claw.agent.events import AgentEnd
 from claw.agent.lanes import LANES
-from claw.agent.selection import check_agent
-from claw.agent.turn import TurnRequest, check_text
+from claw.agent.selection import check_agent, check_text
+from claw.agent.turn import TurnRequest
 from claw.errors import UsageError
 from claw.gateway import rpc_errors as codes
 from claw.gateway.idempotency import IdempotencyStore, validate_key

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from claw.agent.events import AgentEnd, AgentStart, Event, ModeDecision
+from claw.agent.selection import check_text
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
@@ -23,8 +24,6 @@ from claw.supervisor.decide import decide
 
 
 def supervise(home: Home, config: Config, store: SessionStore, req: Any) -> Iterator[Event]:
-    from claw.agent.turn import check_text, run_turn  # lazily, as run_turn always was
-
     check_text(req.text)
     decision = decide(config, req.text, req.mode, home=home)
     held = [_event(decision)]  # shown right after AgentStart: streams start with chat.start
@@ -45,6 +44,8 @@ def supervise(home: Home, config: Config, store: SessionStore, req: Any) -> Iter
         yield from held  # multi mode's progress comes before its answer's AgentStart
         yield from _tagged(run_multi(home, config, store, req, _route(decision)), "multi", [])
         return
+    from claw.agent.turn import run_turn
+
     single = replace(req, record=_route(decision))
     yield from _tagged(run_turn(home, config, store, single), "single", held)
 
