@@ -54,7 +54,7 @@ class AppState:
             conf = self.config()  # a broken config.toml is reported by every such command
             from claw.state.sessions import SessionStore
 
-            self._store = SessionStore(self.home(), fsync=bool(conf.get("sessions.fsync")))
+            self._store = SessionStore.configured(self.home(), conf)
         return self._store
 
 

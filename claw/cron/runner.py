@@ -189,7 +189,7 @@ def _turn(
     req = TurnRequest(
         job.message or "", job.agent, key, lane="cron", channel="cron", abort=abort, live=False
     )
-    store = SessionStore(home, fsync=bool(config.get("sessions.fsync")))
+    store = SessionStore.configured(home, config)
     result = None
     try:
         events = run_turn(home, config, store, req)

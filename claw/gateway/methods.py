@@ -70,7 +70,7 @@ class Gateway:
         # SessionStore's index holds a sqlite3 connection bound to its creating thread.
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = SessionStore(self.home)
+            store = self._local.store = SessionStore.configured(self.home, self.config)
         return store
 
 

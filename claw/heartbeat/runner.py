@@ -232,7 +232,7 @@ def _forget(
     from claw.state import transcript
     from claw.state.sessions import SessionStore
 
-    store = SessionStore(home, fsync=bool(config.get("sessions.fsync")))
+    store = SessionStore.configured(home, config)
     try:
         store.append(main_key(agent), [transcript.retraction(*span, reason)], agent=agent)
     finally:
@@ -258,7 +258,7 @@ def _turn(
         lane="heartbeat",
         live=False,
     )
-    store = SessionStore(home, fsync=bool(config.get("sessions.fsync")))
+    store = SessionStore.configured(home, config)
     result, first = None, None
     try:
         for event in run_turn(home, config, store, req):

@@ -115,7 +115,7 @@ def handle(
     )
     result = None
     try:
-        for event in supervise(home, config, SessionStore(home), req):
+        for event in supervise(home, config, SessionStore.configured(home, config), req):
             if isinstance(event, AgentEnd):
                 result = event.result
     except ModelError as e:

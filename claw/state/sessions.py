@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from claw.errors import NotFound
 from claw.state import jsonl, transcript
@@ -26,6 +26,9 @@ from claw.state.locks import FileLock, file_lock
 from claw.state.names import decode_component, encode_component, validate_session_key
 from claw.state.session_index import SessionIndex, SessionRow, preview_of
 from claw.state.session_keys import agent_of
+
+if TYPE_CHECKING:
+    from claw.state.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,12 @@ class SessionStore:
         for d in (self.root, self.transcripts, self.archive_dir, self.lock_dir):
             make_private_dir(d)
         self._index: SessionIndex | None = None
+
+    @classmethod
+    def configured(cls, home: Home, config: Config) -> SessionStore:
+        """A store that honours `sessions.fsync`: every writer of transcripts opens it
+        this way, so the setting means the same in the daemon, the CLI and the runners."""
+        return cls(home, fsync=bool(config.get("sessions.fsync", True)))
 
     # -- paths and locks -------------------------------------------------------------
     def path(self, key: str) -> Path:

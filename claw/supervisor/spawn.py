@@ -110,7 +110,7 @@ def report_back(home: Home, config: Config, rec: SubagentRecord) -> Report:
         deny_tools=("spawn",),  # a report does not start the next subagent by itself
         record={"subagent_report": rec.id},
     )
-    store = SessionStore(home, fsync=bool(config.get("sessions.fsync", True)))
+    store = SessionStore.configured(home, config)
     result = None
     try:
         for event in run_turn(home, config, store, req):

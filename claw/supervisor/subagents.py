@@ -82,7 +82,7 @@ def run_one(
     from claw.agent.turn import TurnRequest, run_turn
     from claw.state.sessions import SessionStore
 
-    store = SessionStore(home, fsync=bool(config.get("sessions.fsync", True)))
+    store = SessionStore.configured(home, config)
     req = TurnRequest(
         rec.task,
         agent_id=rec.agent,

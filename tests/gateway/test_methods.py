@@ -104,3 +104,28 @@ def test_a_retry_after_a_dropped_connection_gets_the_reply_not_a_second_turn(hom
         ]
 
     run(main)
+
+
+def test_the_daemon_honours_sessions_fsync(home, monkeypatch):
+    """`sessions.fsync = false` means the same through the daemon as in-process: the
+    daemon's transcript appends skip fsync (they used to fsync whatever the setting)."""
+    from claw.state import jsonl
+
+    with open(home.config_file, "a", encoding="utf-8") as fh:
+        fh.write("\n[sessions]\nfsync = false\n")
+    seen: list[bool] = []
+    real = jsonl.append_locked
+
+    def spy(path, data, *, fsync=True):
+        seen.append(fsync)
+        return real(path, data, fsync=fsync)
+
+    monkeypatch.setattr(jsonl, "append_locked", spy)
+
+    async def main() -> None:
+        async with running(home) as server, ws_client(server) as ws:
+            reply = await call(ws, "chat.send", {"text": "hi", "model": "echo"})
+            assert reply["result"]["text"] == "hi"
+
+    run(main)
+    assert seen and not any(seen)
