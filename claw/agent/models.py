@@ -107,6 +107,7 @@ def litellm() -> Any:
     import litellm as _litellm
 
     _litellm.suppress_debug_info = True  # it prints "Give Feedback" banners to stdout
+    _litellm.disable_streaming_logging = True
     with _lock:
         missing = [p for p in _providers if p not in _registered]
         if missing:
