@@ -29,6 +29,7 @@ from claw.errors import UsageError
 from claw.gateway import rpc_errors as codes
 from claw.gateway.idempotency import IdempotencyStore, validate_key
 from claw.gateway.protocol import Id, Methods
+from claw.gateway.relay import EventRelay, abort_on_cancel
 from claw.gateway.rpc_errors import RpcError, invalid_params
 from claw.gateway.turn_events import event_params
 from claw.state.config import Config
@@ -358,28 +359,29 @@ def _request_scope(key: str, text: str) -> str:
 async def _turn(
     gw: Gateway, req: TurnRequest, abort: threading.Event, notify: Notify | None
 ) -> dict[str, Any]:
+    relay = None if notify is None else EventRelay(notify, abort)
+
     def work() -> Any:
         events = supervise(gw.home, gw.config, gw.store(), req)
-        result, sink = None, notify
+        result = None
         try:
             for event in events:
                 if isinstance(event, AgentEnd):
                     result = event.result
-                params = event_params(event) if sink is not None else None
-                if params is not None and sink is not None:
-                    try:
-                        trio.from_thread.run_sync(sink, params)
-                    except BaseException:  # the client is gone or too slow: stop the turn
-                        sink = None
-                        abort.set()
+                if relay is not None and (params := event_params(event)) is not None:
+                    relay.put(params)  # a refused event sets `abort`: the turn stops
         finally:
             events.close()
         return result
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_abort_on_cancel, abort)
+        nursery.start_soon(abort_on_cancel, abort)
+        if relay is not None:
+            nursery.start_soon(relay.run)
         result = await trio.to_thread.run_sync(work, limiter=gw.limiter)
         nursery.cancel_scope.cancel()
+    if relay is not None:
+        relay.flush()  # what the worker queued last goes before the result
     if result.status == "error":
         raise RpcError(codes.FAILED, result.text)
     if result.status in ("interrupted", "timeout") and gw.closing:
@@ -389,11 +391,3 @@ async def _turn(
     keys = ("message_id", "text", "session_key", "status", "model", "duration_ms", "mode")
     out = {k: getattr(result, k) for k in keys}
     return out | {"timestamp": now_iso(), "tokens_used": tokens, "usage": usage}
-
-
-async def _abort_on_cancel(abort: threading.Event) -> None:
-    """The worker thread cannot be cancelled; a cancelled caller stops it via the flag."""
-    try:
-        await trio.sleep_forever()
-    finally:
-        abort.set()
