@@ -70,10 +70,14 @@ class OriginLog:
         except FileNotFoundError:
             return None
         needle = json.dumps(origin_, ensure_ascii=False).encode()
-        lines = (line for line in raw.split(b"\n") if needle in line)
-        for rec in parse_lines(lines).records:
-            if rec.get("origin") == origin_:
-                return rec
+        at = raw.find(needle)  # a byte search: a week of records is not split into lines
+        while at >= 0:
+            start, end = raw.rfind(b"\n", 0, at) + 1, raw.find(b"\n", at)
+            end = len(raw) if end < 0 else end
+            for rec in parse_lines([raw[start:end]]).records:
+                if rec.get("origin") == origin_:
+                    return rec
+            at = raw.find(needle, end)
         return None
 
     def prune(self, now: float | None = None) -> int:
