@@ -81,6 +81,8 @@ def test_a_cron_run_killed_after_queueing_is_not_run_again(
     assert run["status"] == "ok" and run["recovered"] is True and run["delivery_id"]
     assert [m["text"] for m in read_outbox(home)] == ["status report"]
     assert model_calls(home, cron_key("report")) == 1
+    shown = claw(home, "cron", "runs", "report")
+    assert "queued before a crash" in shown.stdout, shown.stderr
 
 
 def heartbeat_home(home: Home) -> None:
