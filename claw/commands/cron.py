@@ -226,6 +226,8 @@ def _run_line(r: dict[str, Any], zone: str, format_local: Any) -> str:
     parts.append(f"{took:.1f}s")
     if r.get("delivery_id"):
         parts.append(f"queued {r['delivery_id']}")
+    if r.get("recovered"):
+        parts.append("(queued before a crash: not run again)")
     if r.get("error"):
         parts.append(r["error"])
     if r.get("disabled"):

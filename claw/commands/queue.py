@@ -109,7 +109,7 @@ def purge(
         return
     kind = "failed" if failed else "pending"
     confirm_or_refuse(f"Delete {len(doomed)} {kind} deliveries?", yes)
-    removed = sum(store.remove(e.id, failed=failed) for e in doomed)
+    removed = sum(store.remove(e.id, failed=failed, origin=e.origin) for e in doomed)
     info(f"purged {removed} {kind} deliveries")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from claw.cron.jobs import Finished, Job, JobStore
 from claw.cron.schedule import format_instant
+from claw.delivery import origins
 from claw.errors import ClawError
 from claw.state.config import Config
 from claw.state.home import Home
@@ -45,6 +46,7 @@ class RunRecord:
     reply_status: str | None = None  # the turn's: ok | silent | error | …
     reply: str | None = None  # the reply (the run log keeps its start; the session, all)
     delivery_id: str | None = None
+    recovered: bool = False  # queued by an earlier attempt that crashed before this record
     disabled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,8 +92,15 @@ def run_job(
         ) from None
     try:
         record = RunRecord(job.name, trigger, clock(), scheduled_for=due)
+        # A scheduled run names its occurrence: if a crash came between queueing its
+        # message and this record, the retry finds it queued and runs nothing again.
+        origin = None if due is None else origins.origin("cron", job.name, due)
         try:
-            _execute(home, config, job, record, abort)
+            if origin is not None and (queued := origins.queued(home, origin)):
+                record.delivery_id, record.recovered = queued, True
+                log.info("cron job %s: the run due %s was queued before a crash", job.name, due)
+            else:
+                _execute(home, config, job, record, abort, origin)
         except ClawError as e:
             record.status, record.error = "error", e.message
         except Exception as e:  # a bug, or a library's error: this run failed, not the daemon
@@ -158,12 +167,17 @@ def _record(
 
 
 def _execute(
-    home: Home, config: Config, job: Job, record: RunRecord, abort: threading.Event | None
+    home: Home,
+    config: Config,
+    job: Job,
+    record: RunRecord,
+    abort: threading.Event | None,
+    origin: str | None,
 ) -> None:
     if job.notify is not None:
         if not job.deliver:
             raise ClawError("a --notify job needs --deliver CHANNEL:PEER")
-        record.delivery_id = _deliver(home, config, job, job.notify, None)
+        record.delivery_id = _deliver(home, config, job, job.notify, None, origin)
         return
     if not job.message:
         raise ClawError("the job has neither a message nor a notify text")
@@ -175,7 +189,7 @@ def _execute(
     if reply_status != "ok":
         raise ClawError(f"the turn ended {reply_status}: {text or 'no reply'}")
     if job.deliver and text.strip():
-        record.delivery_id = _deliver(home, config, job, text, key)
+        record.delivery_id = _deliver(home, config, job, text, key, origin)
 
 
 def _turn(
@@ -206,8 +220,13 @@ def _turn(
     return result.text or "", result.status, key, result.message_id or None
 
 
-def _deliver(home: Home, config: Config, job: Job, text: str, key: str | None) -> str:
+def _deliver(
+    home: Home, config: Config, job: Job, text: str, key: str | None, origin: str | None
+) -> str:
+    """Queue the run's message; a scheduled run's under its origin (exactly once)."""
     from claw.delivery.service import enqueue_reply
 
-    entry = enqueue_reply(home, config, job.deliver or "", text, agent=job.agent, session_key=key)
-    return entry.id
+    target, meta = job.deliver or "", {"agent": job.agent, "session_key": key}
+    if origin is None:  # a manual run: nothing retries it, each one is its own message
+        return enqueue_reply(home, config, target, text, **meta).id
+    return origins.enqueue_once(home, config, target, text, origin_=origin, **meta).id

@@ -72,6 +72,8 @@ async def deliver(
         return Outcome("retry", error, decision.retry_at)
     if entry.inbound_id:  # before the entry goes: see claw.delivery.inbox (replies)
         await trio.to_thread.run_sync(store.mark_inbound_done, entry)
+    if entry.origin:  # likewise: a scheduled sender's retry must find it sent
+        await trio.to_thread.run_sync(store.mark_origin_done, entry, "delivered")
     await trio.to_thread.run_sync(store.delivered, entry)
     return Outcome("delivered")
 

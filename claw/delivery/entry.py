@@ -59,6 +59,7 @@ class Delivery:
     reply_to: str | None = None  # the channel's id of the message this answers
     thread: str | None = None  # topic / thread id, when the channel has them
     inbound_id: str | None = None  # the journaled message this replies to (marked done first)
+    origin: str | None = None  # the scheduled occurrence it comes from (claw.delivery.origins)
     created_at: float = field(default_factory=time.time)
     attempts: int = 0
     next_attempt_at: float = 0.0  # epoch seconds; 0: due now
@@ -136,6 +137,7 @@ def make(
     reply_to: str | None = None,
     thread: str | None = None,
     inbound_id: str | None = None,
+    origin: str | None = None,
     entry_id: str | None = None,
 ) -> Delivery:
     """A new pending entry, validated: names never reach a path unchecked, and an empty
@@ -158,4 +160,5 @@ def make(
         reply_to=reply_to,
         thread=thread,
         inbound_id=inbound_id,
+        origin=origin,
     )

@@ -152,6 +152,14 @@ class QueueStore:
         with contextlib.suppress(NotFound):
             self._inbox.done(entry.inbound_id or "", f"answered: {entry.id}")
 
+    def mark_origin_done(self, entry: Delivery, outcome: str) -> None:
+        """Record that the scheduled occurrence this entry comes from has been sent (or
+        purged), durably, before the entry goes: see claw.delivery.origins."""
+        from claw.delivery.origins import OriginLog
+
+        if entry.origin:
+            OriginLog(self.dir).record(entry.origin, entry.id, outcome)
+
     def fail(self, entry: Delivery, reason: str, error: str | None = None) -> None:
         """Park the entry in failed/: the copy there is durable before the pending one goes
         (a crash in between leaves both; `load` then drops the pending copy)."""
@@ -177,9 +185,13 @@ class QueueStore:
         fsync_dir(self.failed_dir)
         return entry
 
-    def remove(self, entry_id: str, *, failed: bool) -> bool:
+    def remove(self, entry_id: str, *, failed: bool, origin: str | None = None) -> bool:
+        """Delete an entry for good; one from a scheduled send (`origin`) is recorded
+        first, so the sender's retry after a crash does not queue it again."""
         if not failed:
             self._before_removing()
+        if origin and self.path(entry_id, failed=failed).exists():
+            self.mark_origin_done(Delivery(entry_id, "", "", [], origin=origin), "purged")
         try:
             os.unlink(self.path(entry_id, failed=failed))
         except FileNotFoundError:

@@ -88,10 +88,12 @@ def enqueue(
     reply_to: str | None = None,
     thread: str | None = None,
     inbound_id: str | None = None,
+    origin: str | None = None,
     entry_id: str | None = None,
 ) -> Delivery:
     """Queue a message durably; known channel names only (a typo fails here, not later).
-    `inbound_id` marks a reply to a journaled message; `entry_id` a reserved queue id."""
+    `inbound_id` marks a reply to a journaled message, `origin` a scheduled send
+    (claw.delivery.origins); `entry_id` a reserved queue id."""
     from claw.channels.registry import known_channels
 
     if channel not in known_channels():
@@ -108,6 +110,7 @@ def enqueue(
         reply_to=reply_to,
         thread=thread,
         inbound_id=inbound_id,
+        origin=origin,
         entry_id=entry_id,
     )
     return QueueStore(home).enqueue(entry)

@@ -3,7 +3,8 @@
 A task added with `--remind` is announced at its due time (within a tick of the daemon's
 heartbeat clock, or at the next `claw heartbeat run-once`), once: the store records that it
 was reminded. The message needs no model: "Reminder: <title> (due <local time>)", queued for
-the agent's heartbeat target.
+the agent's heartbeat target. It is queued under its origin (`reminder:<task>:<due>`), so a
+crash between queueing it and marking the task reminded does not send it twice.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def send_reminders(
     home: Home, config: Config, settings: Settings, target: str | None, now: float
 ) -> list[str]:
     """Queue the reminders that are due for this agent's tasks; their queue ids."""
-    from claw.delivery.service import enqueue_reply
+    from claw.delivery.origins import enqueue_once, origin, queued
     from claw.tasks.store import TaskStore
 
     store = TaskStore(home)
@@ -61,9 +62,16 @@ def send_reminders(
             text += f" (due {due.astimezone(zone):%a %d %b %H:%M})"
         if task.notes:
             text += f"\n{task.notes}"
+        # A task's reminder is armed again by a new due time: one origin per due time.
+        occurrence = origin("reminder", task.id, due.timestamp() if due else 0.0)
         if target is None:
             log.warning("reminder for task %s has no target (heartbeat.target)", task.id)
+        elif queued(home, occurrence) is not None:
+            log.info("reminder for task %s was queued before a crash", task.id)
         else:
-            sent.append(enqueue_reply(home, config, target, text, agent=settings.agent).id)
+            entry = enqueue_once(
+                home, config, target, text, origin_=occurrence, agent=settings.agent
+            )
+            sent.append(entry.id)
         store.mark_reminded(task.id, moment)
     return sent

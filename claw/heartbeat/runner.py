@@ -75,10 +75,22 @@ def run_once(
             state.armed_at = max(state.armed_at, armed_at)
         state.prune(now, settings.dedup_window_s)
         reminded = [] if dry_run else _reminders(home, config, settings, now)
-        out = _chain(
-            home, config, settings, state, now, force=force, dry_run=dry_run, busy=busy, inbox=inbox
-        )
+        out = None if dry_run else _recover(home, state, settings)
+        if out is None:
+            out = _chain(
+                home,
+                config,
+                settings,
+                state,
+                now,
+                force=force,
+                dry_run=dry_run,
+                busy=busy,
+                inbox=inbox,
+            )
         out.reminders = reminded
+        if not dry_run:  # the run's outcome is saved with it: no longer in flight
+            state.pending_at = None
         state.last_check_at, state.last_outcome, state.last_reason = now, out.outcome, out.reason
         base = state.last_run_at if state.last_run_at is not None else state.armed_at
         state.next_due_at = out.next_due_at = max(base, state.armed_at) + settings.every_s
@@ -138,7 +150,8 @@ def _chain(
         return Outcome(
             agent, "would-run", "run", "every check passed; --dry-run stops before the model"
         )
-    state.last_run_at = now
+    state.last_run_at = state.pending_at = now
+    state.save(home)  # write ahead: a crash from here on is recognised by the next run
     reply, error, span = _turn(home, config, settings, checklist, now)
     if error is not None:
         return Outcome(agent, "error", "run", error, model_called=True)
@@ -161,11 +174,40 @@ def _chain(
             else "target 'last': nobody has talked to this agent on a channel yet"
         )
         return Outcome(agent, "no-target", "run", reason, model_called=True, reply=reply)
-    from claw.delivery.service import enqueue_reply
+    from claw.delivery.origins import enqueue_once, origin
 
-    entry = enqueue_reply(home, config, target, reply, agent=agent, session_key=main_key(agent))
+    entry = enqueue_once(
+        home,
+        config,
+        target,
+        reply,
+        origin_=origin("heartbeat", agent, now),
+        agent=agent,
+        session_key=main_key(agent),
+    )
     state.sent[fp] = now
     return Outcome(agent, "sent", "run", f"queued for {target}", True, reply, entry.id)
+
+
+def _recover(home: Home, state: HeartbeatState, settings: Settings) -> Outcome | None:
+    """A run that crashed after calling the model (its `pending_at` still saved): if it
+    queued its message, this run records it as sent and calls no model (the Outcome);
+    if not, it is forgotten and the chain goes on (None)."""
+    at = state.pending_at
+    if at is None:
+        return None
+    from claw.delivery.origins import origin, queued
+    from claw.delivery.queue import QueueStore
+
+    state.pending_at, state.last_run_at = None, max(state.last_run_at or at, at)
+    entry_id = queued(home, origin("heartbeat", settings.agent, at))
+    if entry_id is None:
+        return None
+    entry = QueueStore(home).load(entry_id)  # still queued: remember its text for dedup
+    if entry is not None:
+        state.sent[fingerprint("\n".join(entry.parts))] = at
+    reason = f"the run at {_local(at, settings)} queued its message before a crash"
+    return Outcome(settings.agent, "sent", "recovered", reason, delivery_id=entry_id)
 
 
 def _reminders(home: Home, config: Config, settings: Settings, now: float) -> list[str]:

@@ -1,6 +1,6 @@
 """What the heartbeat remembers per agent (`heartbeat/<agent>.json`), across restarts:
 when it was first armed and last ran, the last outcome and why, and the fingerprints of
-messages it sent inside the dedup window."""
+messages it sent inside the dedup window, and a run in flight (see `pending_at`)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ class HeartbeatState:
     last_reason: str | None = None
     next_due_at: float | None = None
     sent: dict[str, float] = field(default_factory=dict)  # fingerprint -> sent at
+    # Saved before the model is called, cleared with the run's outcome: still set at the
+    # next run, it names a run that crashed, whose message may have been queued already.
+    pending_at: float | None = None
 
     @staticmethod
     def path(home: Home, agent: str) -> Path:
