@@ -17,6 +17,7 @@ from claw.state.config import Config
 from claw.state.home import Home
 
 log = logging.getLogger("claw.heartbeat")
+_waiting: set[str] = set()  # reminders already warned about having no target (this process)
 
 
 def _zone(settings: Settings, config: Config):
@@ -64,9 +65,17 @@ def send_reminders(
             text += f"\n{task.notes}"
         # A task's reminder is armed again by a new due time: one origin per due time.
         occurrence = origin("reminder", task.id, due.timestamp() if due else 0.0)
-        if target is None:
-            log.warning("reminder for task %s has no target (heartbeat.target)", task.id)
-        elif queued(home, occurrence) is not None:
+        if target is None:  # kept armed: it goes out once a chat gives the agent a target
+            if occurrence not in _waiting:
+                _waiting.add(occurrence)
+                why = (
+                    f"agents.{settings.agent}.heartbeat.target is none"
+                    if settings.target == "none"
+                    else f"nobody has talked to agent {settings.agent} on a channel yet"
+                )
+                log.warning("reminder for task %s is waiting for a target: %s", task.id, why)
+            continue
+        if queued(home, occurrence) is not None:
             log.info("reminder for task %s was queued before a crash", task.id)
         else:
             entry = enqueue_once(

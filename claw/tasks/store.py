@@ -99,7 +99,12 @@ class TaskStore:
 
     def reminders_due(self, now: datetime) -> list[Task]:
         """Open tasks with a reminder whose time has come and that were not reminded yet."""
-        return [t for t in self.due_tasks(now) if t.remind and t.reminded_at is None]
+        return [t for t in self.due_tasks(now) if _armed(t)]
+
+    def next_reminder_at(self) -> datetime | None:
+        """When the earliest reminder still to send is due (past, if one is overdue): the
+        daemon's heartbeat clock wakes for it."""
+        return min((_due(t) for t in self._read() if _armed(t)), default=None)
 
     # -- changes (read-modify-write under the lock) --
 
@@ -271,6 +276,11 @@ def _aware(moment: datetime) -> datetime:
 
 def _due(task: Task) -> datetime:
     return datetime.fromisoformat(task.due or "")
+
+
+def _armed(task: Task) -> bool:
+    """An open task with a due time whose reminder is still to send."""
+    return task.is_open and bool(task.due) and task.remind and task.reminded_at is None
 
 
 def _order(task: Task) -> tuple[Any, ...]:

@@ -298,3 +298,86 @@ def test_silent_heartbeats_do_not_grow_later_prompts(home: Home) -> None:
     assert run_once(home, config, "main", force=True, now=T0 + 30).outcome == "duplicate"
     # A message that was sent stays in the conversation; the repeat does not.
     assert len(script.calls[-1]) == sizes[0] + 2
+
+
+def test_a_reminder_with_no_target_yet_waits_for_one_instead_of_vanishing(home: Home) -> None:
+    """`target = "last"` before anyone has talked to the agent: the reminder stays due (it
+    used to be marked reminded and lost) and goes out once a chat gives it a target."""
+    from datetime import UTC, datetime, timedelta
+
+    from claw.heartbeat.last_target import remember
+    from claw.tasks.store import TaskStore
+
+    scripted.install(["HEARTBEAT_OK"] * 4)
+    config = setup(home, "# nothing\n", target="last")
+    due = datetime.fromtimestamp(T0, UTC) + timedelta(minutes=5)
+    task = TaskStore(home).add("Pay rent", due=due, remind=True)
+    assert run_once(home, config, "main", force=True, now=T0 + 600).reminders == []
+    assert run_once(home, config, "main", force=True, now=T0 + 700).reminders == []
+    assert TaskStore(home).get(task.id).reminded_at is None  # still armed
+    remember(home, "main", "mock", "me")
+    assert len(run_once(home, config, "main", force=True, now=T0 + 800).reminders) == 1
+    assert run_once(home, config, "main", force=True, now=T0 + 900).reminders == []
+    run_flush(home, config)
+    assert [m["text"].split(" (")[0] for m in read_outbox(home)] == ["Reminder: Pay rent"]
+
+
+def test_the_daemon_sends_reminders_for_an_agent_whose_heartbeat_is_off(home: Home) -> None:
+    """Reminders need no model: turning the heartbeat's check-ins off must not silence
+    them in the daemon (`claw heartbeat run-once` already sent them)."""
+    from datetime import UTC, datetime, timedelta
+
+    import trio
+
+    from claw.heartbeat.ticker import Ticker
+    from claw.tasks.store import TaskStore
+
+    script = scripted.install(["should not be called"])
+    setup(home, "- check the disk\n", enabled="false")
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    TaskStore(home).add("Pay rent", due=due, remind=True)
+
+    async def main() -> None:
+        with trio.fail_after(15):
+            ticker = Ticker(home, load(home.config_file), tick_s=0.2)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(ticker.run)
+                while not (ticker.last.get("main") and ticker.last["main"].reminders):
+                    await trio.sleep(0.05)
+                assert ticker.last["main"].step == "enabled"  # no check-in, no model
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert script.calls == []
+    run_flush(home, load(home.config_file))
+    assert [m["text"].split(" (")[0] for m in read_outbox(home)] == ["Reminder: Pay rent"]
+
+
+def test_the_daemon_wakes_for_a_reminder_not_at_the_next_heartbeat(home: Home) -> None:
+    """With the next heartbeat an hour away, a reminder added meanwhile and due in two
+    seconds goes out then: the ticker used to sleep until the heartbeat was due."""
+    from datetime import UTC, datetime, timedelta
+
+    import trio
+
+    from claw.heartbeat.ticker import Ticker
+    from claw.tasks.store import TaskStore
+
+    scripted.install(["should not be called"])
+    setup(home, "- check the disk\n", every="1h")
+
+    async def main() -> None:
+        with trio.fail_after(20):
+            ticker = Ticker(home, load(home.config_file), tick_s=3600)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(ticker.run)
+                assert ticker.last["main"].step == "interval"
+                await trio.sleep(0.5)  # let the watches start
+                due = datetime.now(UTC) + timedelta(seconds=2)
+                TaskStore(home).add("Pay rent", due=due, remind=True)
+                while not ticker.last["main"].reminders:
+                    await trio.sleep(0.05)
+                assert datetime.now(UTC) >= due.replace(microsecond=0)  # stored to the second
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
