@@ -21,6 +21,7 @@ class Field:
     minimum: int | None = None
     maximum: int | None = None
     item: dict[str, Any] | None = None  # schema of each table in a list_table
+    secret: bool = False  # a token, key or password: masked wherever settings are listed
 
 
 Schema = dict[str, Any]  # values are Field or nested Schema

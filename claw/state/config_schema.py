@@ -22,7 +22,7 @@ from claw.state.names import validate_agent_id, validate_simple_name
 PROFILE: Schema = {
     "name": Field("str", help="profile name, shown in errors and cooldowns"),
     "api_key_env": Field("str", help="environment variable that holds the API key"),
-    "api_key": Field("str", help="the API key itself (prefer api_key_env)"),
+    "api_key": Field("str", help="the API key itself (prefer api_key_env)", secret=True),
 }
 
 BINDING_MATCH: Schema = {
@@ -81,9 +81,11 @@ SCHEMA: Schema = {
             WILDCARD: {
                 "command": Field("str", help="stdio server: the program to start"),
                 "args": Field("list_str", [], "stdio server: its arguments"),
-                "env": Field("dict_str", {}, "stdio server: extra environment variables"),
+                "env": Field(
+                    "dict_str", {}, "stdio server: extra environment variables", secret=True
+                ),
                 "url": Field("str", help="streamable HTTP server: its URL"),
-                "headers": Field("dict_str", {}, "HTTP server: extra headers"),
+                "headers": Field("dict_str", {}, "HTTP server: extra headers", secret=True),
                 "timeout_s": Field("int", 30, "start-up and per-call time limit", minimum=1),
                 "enabled": Field("bool", True, "set false to keep the server off"),
             }
