@@ -14,7 +14,7 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # str int bool duration enum list_str list_table dict_str peer
+    kind: str  # str int bool duration enum list_str list_table dict_str peer zone clock target
     default: Any = None  # None: unset unless given
     help: str = ""
     choices: tuple[str, ...] = ()
