@@ -59,7 +59,10 @@ def set_(
     A secret is not echoed back. Prefer the *_env keys (e.g. channels.telegram.token_env)
     to keep secrets out of the file.
     """
+    from claw.gateway.hooks import refuse_gateway_token
+
     st = state(ctx)
+    refuse_gateway_token(st.home(), key, value)
     stored = cfg.set_value(st.home().config_file, key, value)
     typer.echo(f"{key} = {_render(mask_value(key, stored))}")
 
