@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench._report import Row, fmt_s, new_home, report  # noqa: E402
 from claw.memory.embed import EmbedderStatus, resolve  # noqa: E402
-from claw.memory.index import EXACT_MAX, VECTORS, MemoryIndex  # noqa: E402
+from claw.memory.index import MemoryIndex  # noqa: E402
 from claw.memory.search import search  # noqa: E402
 from claw.memory.settings import MemorySettings  # noqa: E402
 from claw.memory.sync import Indexer  # noqa: E402
+from claw.memory.vectors import EXACT_MAX, VECTORS  # noqa: E402
 from claw.state import jsonl, transcript  # noqa: E402
 from claw.state.config import load  # noqa: E402
 from claw.state.home import Home, make_private_dir  # noqa: E402

@@ -232,8 +232,8 @@ _claw() {
         "claw queue") opts="-h --help"; subs="list show retry purge stats flush"; args="" ;;
         "claw queue list") opts="--failed --limit --json -h --help"; subs=""; args="" ;;
         "claw queue show") opts="-h --help"; subs=""; args="1" ;;
-        "claw queue retry") opts="--all -h --help"; subs=""; args="1" ;;
-        "claw queue purge") opts="--failed --older-than -y --yes -h --help"; subs=""; args="" ;;
+        "claw queue retry") opts="--all --json -h --help"; subs=""; args="1" ;;
+        "claw queue purge") opts="--failed --older-than -y --yes --json -h --help"; subs=""; args="" ;;
         "claw queue stats") opts="--json -h --help"; subs=""; args="" ;;
         "claw queue flush") opts="--json -h --help"; subs=""; args="" ;;
         "claw heartbeat") opts="-h --help"; subs="run-once status"; args="" ;;

@@ -89,7 +89,7 @@ complete -c claw -n '__fish_seen_subcommand_from notify' -s h -l help -d 'Show t
 complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -s h -l help -d 'Show this message and exit.'
 complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a list -d 'List queued deliveries, oldest first (or the failed ones).'
 complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a show -d 'Print one entry, whole, as JSON (pending or failed).'
-complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a retry -d 'Put failed deliveries back in the queue, attempts reset, due now.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a retry -d 'Put failed deliveries back in the queue, attempts reset, due now; prints...'
 complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a purge -d 'Delete queued (or failed) deliveries for good.'
 complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a stats -d 'Depth, what is due, the oldest entry\'s age, and failures by reason.'
 complete -c claw -n '__fish_seen_subcommand_from queue; and not __fish_seen_subcommand_from list show retry purge stats flush' -a flush -d 'Deliver what is due now, in this process (for cron when no daemon runs).'
@@ -105,12 +105,14 @@ complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcomma
 
 # claw queue retry
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from retry' -l all -d 'Every failed entry.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from retry' -l json -d 'Print {"retried": [ids]}.'
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from retry' -s h -l help -d 'Show this message and exit.'
 
 # claw queue purge
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -l failed -d 'Purge failed entries (default: pending).'
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -l older-than -x -d 'Only entries queued longer ago, e.g. 7d.'
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -s y -l yes -d 'Do not ask for confirmation.'
+complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -l json -d 'Print {"purged": N, "failed": bool}.'
 complete -c claw -n '__fish_seen_subcommand_from queue; and __fish_seen_subcommand_from purge' -s h -l help -d 'Show this message and exit.'
 
 # claw queue stats

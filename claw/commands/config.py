@@ -9,6 +9,7 @@ import typer
 from claw.commands._base import print_json, state, sub_app
 from claw.state import config as cfg
 from claw.state import config_schema
+from claw.state.config_secrets import is_secret, mask_value
 
 app = sub_app("Read and change settings (config.toml).")
 
@@ -25,11 +26,15 @@ def get(
 ) -> None:
     """Print the effective value of KEY (environment, else file, else default).
 
-    Exits 1, printing nothing, when KEY has no value.
+    Exits 1, printing nothing, when KEY has no value. A secret (a token, API key or
+    signing secret) is printed only when KEY names it; getting a table masks the
+    secrets in it as ********.
     """
     config_schema.lookup(key)
     conf = state(ctx).config()
     value = conf.get(key)
+    if not is_secret(key):
+        value = mask_value(key, value)
     if as_json:
         print_json(value)
     elif value is None:
@@ -49,10 +54,17 @@ def set_(
         ..., help="Value; lists as a,b,c or JSON; durations as 30m, 2h; booleans true/false."
     ),
 ) -> None:
-    """Set KEY to VALUE in config.toml (validated against the key's type)."""
+    """Set KEY to VALUE in config.toml (validated against the key's type).
+
+    A secret is not echoed back. Prefer the *_env keys (e.g. channels.telegram.token_env)
+    to keep secrets out of the file.
+    """
+    from claw.gateway.hooks import refuse_gateway_token
+
     st = state(ctx)
+    refuse_gateway_token(st.home(), key, value)
     stored = cfg.set_value(st.home().config_file, key, value)
-    typer.echo(f"{key} = {_render(stored)}")
+    typer.echo(f"{key} = {_render(mask_value(key, stored))}")
 
 
 @app.command("unset")
@@ -67,9 +79,13 @@ def list_(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print [{key, value, source}] as JSON."),
 ) -> None:
-    """List every effective setting and where it comes from (default, file, env)."""
+    """List every effective setting and where it comes from (default, file, env).
+
+    Secrets (tokens, API keys, signing secrets) are masked as ********; `claw config
+    get KEY` prints one.
+    """
     conf = state(ctx).config()
-    rows = [(k, v, conf.source(k)) for k, v in cfg.flatten(conf.data)]
+    rows = [(k, mask_value(k, v), conf.source(k)) for k, v in cfg.flatten(conf.data)]
     if as_json:
         print_json([{"key": k, "value": v, "source": s} for k, v, s in rows])
         return

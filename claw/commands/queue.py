@@ -64,6 +64,9 @@ def list_(
 def show(
     ctx: typer.Context,
     entry_id: str = typer.Argument(..., metavar="ID", help="A queue id (from `claw queue list`)."),
+    as_json: bool = typer.Option(
+        True, "--json", hidden=True, help="Print JSON (what it prints anyway)."
+    ),
 ) -> None:
     """Print one entry, whole, as JSON (pending or failed)."""
     from dataclasses import asdict
@@ -76,16 +79,20 @@ def retry(
     ctx: typer.Context,
     entry_id: str = typer.Argument(None, metavar="ID", help="A failed entry's id."),
     all_: bool = typer.Option(False, "--all", help="Every failed entry."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"retried": [ids]}.'),
 ) -> None:
-    """Put failed deliveries back in the queue, attempts reset, due now."""
+    """Put failed deliveries back in the queue, attempts reset, due now; prints their ids."""
     store = _store(ctx)
     if bool(entry_id) == all_:
         raise UsageError("give one ID or --all")
     ids = store.ids(failed=True) if all_ else [entry_id]
     for i in ids:
         store.retry(i)
-        typer.echo(i)
-    if all_ and not ids:
+        if not as_json:
+            typer.echo(i)
+    if as_json:
+        print_json({"retried": ids})
+    elif all_ and not ids:
         info("no failed deliveries")
 
 
@@ -97,6 +104,7 @@ def purge(
         None, "--older-than", metavar="DURATION", help="Only entries queued longer ago, e.g. 7d."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"purged": N, "failed": bool}.'),
 ) -> None:
     """Delete queued (or failed) deliveries for good."""
     from claw.state.durations import parse_duration
@@ -104,13 +112,15 @@ def purge(
     store = _store(ctx)
     cutoff = time.time() - parse_duration(older_than) if older_than else None
     doomed = [e for e in store.entries(failed=failed) if cutoff is None or e.created_at < cutoff]
-    if not doomed:
-        info("nothing to purge")
-        return
     kind = "failed" if failed else "pending"
-    confirm_or_refuse(f"Delete {len(doomed)} {kind} deliveries?", yes)
-    removed = sum(store.remove(e.id, failed=failed, origin=e.origin) for e in doomed)
-    info(f"purged {removed} {kind} deliveries")
+    removed = 0
+    if doomed:
+        confirm_or_refuse(f"Delete {len(doomed)} {kind} deliveries?", yes)
+        removed = sum(store.remove(e.id, failed=failed, origin=e.origin) for e in doomed)
+    if as_json:
+        print_json({"purged": removed, "failed": failed})
+    else:
+        info(f"purged {removed} {kind} deliveries" if doomed else "nothing to purge")
 
 
 @app.command("stats")

@@ -18,20 +18,26 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from claw.delivery.inbox import InboundMessage
-from claw.errors import ClawError, InvalidName
-from claw.gateway.security import RateLimiter, bearer_from_headers, check_token
+from claw.errors import ClawError, InvalidName, UsageError
+from claw.gateway.security import RateLimiter, bearer_from_headers, check_token, load_token
 from claw.state.config import Config
 from claw.state.names import validate_simple_name
 
 if TYPE_CHECKING:
     from claw.channels.runtime import ChannelRuntime
+    from claw.state.home import Home
 
 log = logging.getLogger("claw.gateway.hooks")
 MAX_FIELD = 256
+# What a token is compared with when there is no hook of that name (or it is refused),
+# so an unknown hook costs the same comparison as a known one.
+_NO_HOOK = secrets.token_urlsafe(32)
+_warned_shared: set[str] = set()
 
 
 DEFAULT_RATE_PER_S = 20
@@ -76,8 +82,10 @@ def hook_token(config: Config, name: str) -> str | None:
 def authorise(config: Config, name: str, headers: Any, gateway_token: str) -> None:
     """Raise HookError unless the request carries this hook's token.
 
-    An unknown hook and a wrong token look the same from outside (401): a caller cannot
-    probe which hook names exist.
+    An unknown hook, a wrong or missing token, and a hook refused because its token is
+    the gateway token all look the same from outside (401, same body): a caller cannot
+    probe which hook names exist. Only a caller presenting the gateway token itself is
+    told why such a hook is refused.
     """
     try:
         validate_simple_name(name, "hook name")
@@ -86,10 +94,32 @@ def authorise(config: Config, name: str, headers: Any, gateway_token: str) -> No
     expected = hook_token(config, name)
     presented = bearer_from_headers(headers)
     if expected is not None and check_token(expected, gateway_token):
-        log.error("hook %r: its token equals the gateway token; refusing it", name)
-        raise HookError(403, "this hook's token must differ from the gateway token")
-    if expected is None or not check_token(presented, expected):
+        if name not in _warned_shared:
+            _warned_shared.add(name)
+            log.error("hook %r: its token equals the gateway token; refusing every call", name)
+        if check_token(presented, gateway_token):
+            raise HookError(403, "this hook's token must differ from the gateway token")
+        expected = None
+    if not check_token(presented, expected or _NO_HOOK):
         raise HookError(401, "unauthorized")
+
+
+def refuse_gateway_token(home: Home, key: str, value: str) -> None:
+    """`claw config set channels.webhook.hooks.<name>.token` refuses the gateway token: a
+    hook token is handed to third-party services, and must not open the whole gateway
+    (the gateway would refuse the hook anyway)."""
+    parts = key.split(".")
+    if len(parts) != 5 or parts[:3] != ["channels", "webhook", "hooks"] or parts[4] != "token":
+        return
+    try:
+        gateway_token = load_token(home)
+    except ClawError:
+        return  # no gateway token yet: `claw init` will draw a fresh random one
+    if check_token(value.strip(), gateway_token):
+        raise UsageError(
+            f"{key}: a hook's token must differ from the gateway token",
+            hint="use another secret, e.g. one from `openssl rand -hex 32`",
+        )
 
 
 def parse_message(config: Config, name: str, body: bytes) -> InboundMessage:

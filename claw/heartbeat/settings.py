@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claw.errors import ConfigError
 from claw.state.config import Config
+from claw.state.config_checks import parse_clock
 from claw.state.durations import parse_duration
 
 DEFAULT_PROMPT = (
@@ -53,14 +54,6 @@ class Settings:
         return local >= self.start or local < self.end
 
 
-def _clock(value: str, key: str) -> time:
-    try:
-        hours, minutes = (int(x) for x in value.split(":"))
-        return time(0, 0) if (hours, minutes) == (24, 0) else time(hours, minutes)
-    except (ValueError, AttributeError):
-        raise ConfigError(f"{key}: expected HH:MM, got {value!r}") from None
-
-
 def settings_for(config: Config, agent: str) -> Settings:
     section = dict(config.get(f"agents.{agent}.heartbeat") or {})
     hours = dict(section.get("active_hours") or {})
@@ -73,8 +66,8 @@ def settings_for(config: Config, agent: str) -> Settings:
         agent=agent,
         enabled=bool(section.get("enabled", True)),
         every_s=parse_duration(section.get("every", "30m")),
-        start=_clock(start, f"{key}.active_hours.start") if start else None,
-        end=_clock(end, f"{key}.active_hours.end") if end else None,
+        start=parse_clock(start, f"{key}.active_hours.start") if start else None,
+        end=parse_clock(end, f"{key}.active_hours.end") if end else None,
         zone=hours.get("timezone") or config.get("user.timezone") or None,
         target=str(section.get("target") or "last"),
         model=section.get("model") or None,

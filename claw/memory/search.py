@@ -19,8 +19,9 @@ from typing import Any
 
 from claw.errors import ClawError
 from claw.memory.embed import EmbedderStatus, resolve
-from claw.memory.index import VECTORS, Hit, MemoryIndex
+from claw.memory.index import Hit, MemoryIndex
 from claw.memory.settings import MemorySettings
+from claw.memory.vectors import VECTORS
 from claw.state.config import Config
 from claw.state.home import Home
 

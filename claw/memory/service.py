@@ -4,9 +4,11 @@ gateway and auto-recall alike, so they all see the same index the same way."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from claw.errors import ClawError, UsageError
+from claw.memory.index import unreadable
 from claw.memory.search import Recall, search
 from claw.memory.settings import MemorySettings
 from claw.state.config import Config
@@ -49,29 +51,41 @@ def recall(
     indexer = Indexer(
         home, config, settings=settings, lock_wait=-1 if sync == "all" else QUICK_LOCK_WAIT_S
     )
-    if sync != "none":
-        try:
-            indexer.sync(agent, transcripts=None if sync == "all" else False)
-        except IndexBusy:
-            log.info("memory index busy: searching it as it is")
     zone = user_zone(config.get("user.timezone"))
-    return search(
-        home,
-        config,
-        query,
-        agent=agent,
-        k=k,
-        settings=settings,
-        embedder=indexer.embedder,
-        exclude=exclude,
-        zone=zone,
-    )
+
+    def sync_then_search() -> Recall:
+        if sync != "none":
+            try:
+                indexer.sync(agent, transcripts=None if sync == "all" else False)
+            except IndexBusy:
+                log.info("memory index busy: searching it as it is")
+        return search(
+            home,
+            config,
+            query,
+            agent=agent,
+            k=k,
+            settings=settings,
+            embedder=indexer.embedder,
+            exclude=exclude,
+            zone=zone,
+        )
+
+    try:
+        return sync_then_search()
+    except sqlite3.DatabaseError as e:
+        if not unreadable(e):
+            raise
+        indexer.discard_unreadable(e)
+    if sync == "none":
+        sync = "notes"  # an empty index answers nothing: refill it from the notes first
+    return sync_then_search()
 
 
 def status(home: Home, config: Config) -> dict[str, Any]:
     """What `claw memory status` shows: mode, model, counts, size on disk."""
     from claw.memory.embed import resolve
-    from claw.memory.index import MemoryIndex, index_path
+    from claw.memory.index import index_path
 
     settings = MemorySettings.from_config(config)
     emb = resolve(config, settings.embedding_model) if settings.enabled else None
@@ -94,7 +108,25 @@ def status(home: Home, config: Config) -> dict[str, Any]:
         out["size_bytes"] = sum(
             p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()
         )
-        with MemoryIndex(home) as idx:
-            out.update(idx.stats())
-            out["vectors_model"] = idx.meta("embedding_model")
+        out.update(_index_stats(home, config, settings))
     return out
+
+
+def _index_stats(home: Home, config: Config, settings: MemorySettings) -> dict[str, Any]:
+    """Counts from the index; one SQLite finds corrupt is rebuilt from the notes first."""
+    from claw.memory.index import MemoryIndex
+    from claw.memory.sync import Indexer
+
+    def stats() -> dict[str, Any]:
+        with MemoryIndex(home) as idx:
+            return {**idx.stats(), "vectors_model": idx.meta("embedding_model")}
+
+    try:
+        return stats()
+    except sqlite3.DatabaseError as e:
+        if not unreadable(e):
+            raise
+        indexer = Indexer(home, config, settings=settings)
+        indexer.discard_unreadable(e)
+        indexer.sync(transcripts=False)
+    return stats()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -28,7 +29,7 @@ from typing import Any
 from claw.errors import ClawError
 from claw.memory import sources as S
 from claw.memory.embed import EmbedderStatus, resolve
-from claw.memory.index import MemoryIndex, index_path, to_blob
+from claw.memory.index import MemoryIndex, discard, index_path, to_blob, unreadable
 from claw.memory.settings import MemorySettings
 from claw.state.config import Config
 from claw.state.home import Home
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 LOCK_WAIT_S = 120.0
 EMBED_BATCH = 256
 Progress = Callable[[int, int], None]
+
+
+def _warn_rebuild(path: Path, error: BaseException) -> None:
+    log.warning("%s is corrupt (%s): rebuilding it from the notes", path, error)
 
 
 class IndexBusy(ClawError):
@@ -84,13 +89,19 @@ class Indexer:
         return file_lock(self.home.locks_dir / "memory.lock", timeout=self.lock_wait)
 
     def _locked(self, work: Callable[[MemoryIndex, SyncReport], None]) -> SyncReport:
-        report = SyncReport()
+        """Run `work` on the index under the writers' lock. An index SQLite finds corrupt
+        on the way is deleted and `work` done again on a fresh one (it is a cache)."""
         start = time.perf_counter()
         try:
-            with self.lock(), MemoryIndex(self.home) as idx:
-                self._check_model(idx)
-                work(idx, report)
-                self._fill_vectors(idx, report)
+            with self.lock():
+                try:
+                    report = self._run(work)
+                except sqlite3.DatabaseError as e:
+                    if not unreadable(e):
+                        raise
+                    _warn_rebuild(index_path(self.home), e)
+                    discard(index_path(self.home))
+                    report = self._run(work)
         except Timeout:
             raise IndexBusy(
                 "the memory index is busy (another process holds locks/memory.lock)",
@@ -98,6 +109,29 @@ class Indexer:
             ) from None
         report.seconds = round(time.perf_counter() - start, 3)
         return report
+
+    def _run(self, work: Callable[[MemoryIndex, SyncReport], None]) -> SyncReport:
+        report = SyncReport()
+        with MemoryIndex(self.home) as idx:
+            self._check_model(idx)
+            work(idx, report)
+            self._fill_vectors(idx, report)
+        return report
+
+    def discard_unreadable(self, error: BaseException) -> None:
+        """A reader found the index corrupt mid-query: delete it under the writers' lock
+        (waiting as long as a sync may take); the caller syncs and asks again."""
+        _warn_rebuild(index_path(self.home), error)
+        if 0 <= self.lock_wait < LOCK_WAIT_S:
+            self.lock_wait = LOCK_WAIT_S  # the rebuild is needed: no quick give-up now
+        try:
+            with self.lock():
+                discard(index_path(self.home))
+        except Timeout:
+            raise IndexBusy(
+                "the memory index is corrupt and another process holds locks/memory.lock",
+                hint="run `claw memory index --rebuild` when it is done",
+            ) from None
 
     # -- entry points ------------------------------------------------------------------
     def sync(

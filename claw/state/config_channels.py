@@ -16,7 +16,7 @@ CHANNELS: Schema = {
     "telegram": {
         "enabled": Field("bool", False, "receive messages in the daemon (claw serve)"),
         "token_env": Field("str", help="environment variable holding the bot token"),
-        "token": Field("str", help="the bot token itself (prefer token_env)"),
+        "token": Field("str", help="the bot token itself (prefer token_env)", secret=True),
         "api_base": Field(
             "str", "https://api.telegram.org", "Bot API base URL (a local Bot API server)"
         ),
@@ -35,7 +35,7 @@ CHANNELS: Schema = {
     "discord": {
         "enabled": Field("bool", False, "receive messages in the daemon (claw serve)"),
         "token_env": Field("str", help="environment variable holding the bot token"),
-        "token": Field("str", help="the bot token itself (prefer token_env)"),
+        "token": Field("str", help="the bot token itself (prefer token_env)", secret=True),
         "api_base": Field("str", "https://discord.com/api/v10", "REST API base URL"),
         "gateway_url": Field(
             "str", "wss://gateway.discord.gg/?v=10&encoding=json", "gateway WebSocket URL"
@@ -71,7 +71,7 @@ CHANNELS: Schema = {
                 "token_env": Field(
                     "str", help="environment variable holding this hook's bearer token"
                 ),
-                "token": Field("str", help="the token itself (prefer token_env)"),
+                "token": Field("str", help="the token itself (prefer token_env)", secret=True),
                 "reply_target": Field(
                     "str", help="outbound target (channels.webhook.targets) for replies"
                 ),
@@ -88,7 +88,9 @@ CHANNELS: Schema = {
                 "secret_env": Field(
                     "str", help="environment variable holding the HMAC signing secret"
                 ),
-                "secret": Field("str", help="the signing secret itself (prefer secret_env)"),
+                "secret": Field(
+                    "str", help="the signing secret itself (prefer secret_env)", secret=True
+                ),
                 "timeout_s": Field("int", 10, "per-request time limit, seconds", minimum=1),
             }
         },

@@ -14,13 +14,14 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # str int bool duration enum list_str list_table dict_str peer
+    kind: str  # str int bool duration enum list_str list_table dict_str peer zone clock target
     default: Any = None  # None: unset unless given
     help: str = ""
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
     item: dict[str, Any] | None = None  # schema of each table in a list_table
+    secret: bool = False  # a token, key or password: masked wherever settings are listed
 
 
 Schema = dict[str, Any]  # values are Field or nested Schema

@@ -13,6 +13,7 @@ from typing import Any
 
 from claw.errors import ConfigError, UsageError
 from claw.state.config_channels import CHANNELS
+from claw.state.config_checks import check_target, check_zone, parse_clock
 from claw.state.config_field import WILDCARD, Field, Schema
 from claw.state.config_memory import MEMORY
 from claw.state.config_supervisor import SUPERVISOR
@@ -22,7 +23,7 @@ from claw.state.names import validate_agent_id, validate_simple_name
 PROFILE: Schema = {
     "name": Field("str", help="profile name, shown in errors and cooldowns"),
     "api_key_env": Field("str", help="environment variable that holds the API key"),
-    "api_key": Field("str", help="the API key itself (prefer api_key_env)"),
+    "api_key": Field("str", help="the API key itself (prefer api_key_env)", secret=True),
 }
 
 BINDING_MATCH: Schema = {
@@ -53,7 +54,7 @@ SCHEMA: Schema = {
         ),
     },
     "user": {
-        "timezone": Field("str", help="your IANA time zone, e.g. Europe/Paris (default: system)"),
+        "timezone": Field("zone", help="your IANA time zone, e.g. Europe/Paris (default: system)"),
     },
     "plugins": Field("list_str", [], "Python modules with claw hook implementations"),
     "lanes": {
@@ -81,9 +82,11 @@ SCHEMA: Schema = {
             WILDCARD: {
                 "command": Field("str", help="stdio server: the program to start"),
                 "args": Field("list_str", [], "stdio server: its arguments"),
-                "env": Field("dict_str", {}, "stdio server: extra environment variables"),
+                "env": Field(
+                    "dict_str", {}, "stdio server: extra environment variables", secret=True
+                ),
                 "url": Field("str", help="streamable HTTP server: its URL"),
-                "headers": Field("dict_str", {}, "HTTP server: extra headers"),
+                "headers": Field("dict_str", {}, "HTTP server: extra headers", secret=True),
                 "timeout_s": Field("int", 30, "start-up and per-call time limit", minimum=1),
                 "enabled": Field("bool", True, "set false to keep the server off"),
             }
@@ -111,13 +114,13 @@ SCHEMA: Schema = {
                 "enabled": Field("bool", True, "run the heartbeat for this agent"),
                 "every": Field("duration", "30m", "time between heartbeat runs"),
                 "active_hours": {
-                    "start": Field("str", help="HH:MM: runs only from this time…"),
-                    "end": Field("str", help="HH:MM: …until this one (may cross midnight)"),
+                    "start": Field("clock", help="HH:MM: runs only from this time…"),
+                    "end": Field("clock", help="HH:MM: …until this one (may cross midnight)"),
                     "timezone": Field(
-                        "str", help="IANA zone of those hours (default user.timezone)"
+                        "zone", help="IANA zone of those hours (default user.timezone)"
                     ),
                 },
-                "target": Field("str", "last", "where messages go: last, none, or CHANNEL:PEER"),
+                "target": Field("target", "last", "where messages go: last, none, or CHANNEL:PEER"),
                 "model": Field("str", help="model for heartbeat turns (default: the agent's)"),
                 "prompt": Field("str", help="instructions before HEARTBEAT.md (default built in)"),
                 "ack_max_chars": Field(
@@ -271,6 +274,12 @@ def _json(text: str, key: str) -> Any:
 def check(field: Field, value: Any, key: str) -> Any:
     """Validate a typed value (from TOML or parsed text); returns the value to store."""
     kind = field.kind
+    if kind == "zone":
+        check_zone(value, key)
+    if kind == "clock":
+        parse_clock(value, key)
+    if kind == "target":
+        check_target(value, key)
     if kind == "str" and not isinstance(value, str):
         raise UsageError(f"{key}: expected a string, got {_show(value)}")
     if kind == "int":

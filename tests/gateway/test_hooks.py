@@ -135,17 +135,43 @@ def test_hook_refusals(home: Home, receiver: Receiver) -> None:
 def test_a_hook_whose_token_is_the_gateway_token_is_refused(home: Home, receiver: Receiver) -> None:
     from claw.gateway.security import load_token
 
-    configure(home, receiver, token=load_token(home))
+    configure(home, receiver)
+    # Written by hand (`claw config set` refuses it): the hook is off for everyone.
+    with home.config_file.open("a") as f:
+        f.write(f'\n[channels.webhook.hooks.shared]\ntoken = "{load_token(home)}"\n')
 
     async def main() -> None:
         async with running(home) as server:
-            r = await trio.to_thread.run_sync(
-                hook, server.port, "alerts", {"text": "x"}, server.token
-            )
+
+            def post(name: str, tok: str | None) -> httpx.Response:
+                return hook(server.port, name, {"text": "x"}, tok)
+
+            call = trio.to_thread.run_sync
+            # Only the holder of the gateway token learns why the hook is refused.
+            r = await call(post, "shared", server.token)
             assert r.status_code == 403 and "differ" in r.json()["error"]
+            # A stranger cannot tell that hook from one that does not exist.
+            for tok in (None, "wrong", "hook-secret-1"):
+                known = await call(post, "shared", tok)
+                unknown = await call(post, "nosuch", tok)
+                assert (known.status_code, known.content) == (unknown.status_code, unknown.content)
+                assert known.status_code == 401
             server.nursery.cancel_scope.cancel()
 
     run(main)
+    assert Inbox(home).pending() == []
+
+
+def test_config_set_refuses_the_gateway_token_as_a_hook_token(cli, home: Home) -> None:
+    from claw.gateway.security import load_token
+
+    before = home.config_file.read_text()
+    r = cli("config", "set", "channels.webhook.hooks.alerts.token", load_token(home))
+    assert r.exit_code == 2, r.output
+    assert "gateway token" in r.stderr
+    assert load_token(home) not in r.output
+    assert home.config_file.read_text() == before
+    assert cli("config", "set", "channels.webhook.hooks.alerts.token", "other").exit_code == 0
 
 
 def test_a_hook_without_reply_target_answers_without_sending(

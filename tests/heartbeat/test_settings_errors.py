@@ -19,9 +19,12 @@ def test_run_once_refuses_an_unknown_agent(cli, home: Home) -> None:
 
 def test_an_unknown_zone_is_one_clear_error(home: Home) -> None:
     (home.agent_dir("main") / "HEARTBEAT.md").write_text("- check the disk\n")
-    set_value(home.config_file, "agents.main.heartbeat.active_hours.timezone", "Mars/Base")
-    set_value(home.config_file, "agents.main.heartbeat.active_hours.start", "08:00")
-    set_value(home.config_file, "agents.main.heartbeat.active_hours.end", "22:00")
+    # `claw config set` refuses it now; a hand-edited file is caught when it is read.
+    with home.config_file.open("a") as f:
+        f.write(
+            "\n[agents.main.heartbeat.active_hours]\n"
+            'timezone = "Mars/Base"\nstart = "08:00"\nend = "22:00"\n'
+        )
     r = run_claw("heartbeat", "run-once", "--force")
     assert r.returncode == 2, r.stderr
     assert "unknown time zone 'Mars/Base'" in r.stderr
