@@ -8,6 +8,7 @@ column, and an unknown key with the closest valid one.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from claw.errors import ConfigError, UsageError
 from claw.state import config_schema as schema
 from claw.state.atomic import atomic_write_text
 from claw.state.locks import lock_for
+
+log = logging.getLogger("claw.config")
 
 ENV_PREFIX = "CLAW_"
 HEADER = (
@@ -61,7 +64,19 @@ class Config:
 
 
 def read_file(path: Path) -> dict[str, Any]:
-    """config.toml as a dict ({} when missing); syntax errors name line and column."""
+    """config.toml as a dict ({} when missing), validated; syntax errors name line and
+    column."""
+    data = _read_toml(path)
+    try:
+        schema.validate_tree(data, schema.SCHEMA)
+    except UsageError as e:
+        raise ConfigError(f"{path}: {e.message}") from None
+    return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """config.toml parsed but not validated: what `set`/`unset` start from, so they can
+    repair a value that makes every other command refuse the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -77,10 +92,6 @@ def read_file(path: Path) -> dict[str, Any]:
             column = len(text.rsplit("\n", 1)[-1]) + 1
             msg = msg.replace("end of document", f"line {line}, column {column}")
         raise ConfigError(f"{path}: invalid TOML: {msg}") from None
-    try:
-        schema.validate_tree(data, schema.SCHEMA)
-    except UsageError as e:
-        raise ConfigError(f"{path}: {e.message}") from None
     return data
 
 
@@ -138,33 +149,56 @@ def set_value(path: Path, key: str, raw: str) -> Any:
     field_ = leaf_field(key)
     value = schema.parse_value(field_, raw, key)
     with lock_for(path):
-        data = read_file(path)
+        data = _read_toml(path)
         set_in(data, key.split("."), value)
-        schema.validate_tree(data, schema.SCHEMA)
+        _refuse_if_worse(path, data, key)
         write_file(path, data)
     return value
+
+
+def _refuse_if_worse(path: Path, data: dict[str, Any], key: str) -> None:
+    """Refuse a change that makes the file invalid; one whose only fault lies elsewhere
+    (the same with `key` left out) is written, so bad values can be fixed one at a time."""
+    try:
+        schema.validate_tree(data, schema.SCHEMA)
+    except UsageError as e:
+        without = copy.deepcopy(data)
+        _remove(without, key.split("."))
+        try:
+            schema.validate_tree(without, schema.SCHEMA)
+        except UsageError as other:
+            if other.message == e.message:
+                log.warning("%s: %s (not changed by setting %s)", path, e.message, key)
+                return
+        raise
 
 
 def unset_value(path: Path, key: str) -> bool:
     """Remove a key from the file (back to its default); False if it was not set."""
     schema.lookup(key)
-    parts = key.split(".")
     with lock_for(path):
-        data = read_file(path)
-        chain = [data]
-        for part in parts[:-1]:
-            nxt = chain[-1].get(part)
-            if not isinstance(nxt, dict):
-                return False
-            chain.append(nxt)
-        if parts[-1] not in chain[-1]:
+        data = _read_toml(path)
+        if not _remove(data, key.split(".")):
             return False
-        del chain[-1][parts[-1]]
-        # Drop tables left empty, but keep top-level sections.
-        for depth in range(len(chain) - 1, 1, -1):
-            if not chain[depth]:
-                del chain[depth - 1][parts[depth - 1]]
         write_file(path, data)
+    return True
+
+
+def _remove(data: dict[str, Any], parts: list[str]) -> bool:
+    """Delete a dotted key from a tree, and the tables it leaves empty (top-level
+    sections stay); False if it was not there."""
+    chain = [data]
+    for part in parts[:-1]:
+        nxt = chain[-1].get(part)
+        if not isinstance(nxt, dict):
+            return False
+        chain.append(nxt)
+    if parts[-1] not in chain[-1]:
+        return False
+    del chain[-1][parts[-1]]
+    for depth in range(len(chain) - 1, 1, -1):
+        if not chain[depth]:
+            del chain[depth - 1][parts[depth - 1]]
     return True
 
 

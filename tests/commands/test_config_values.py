@@ -60,6 +60,21 @@ def test_bad_zone_written_by_hand_is_reported_at_load(cli, home) -> None:
     assert "config.toml" in r.stderr
 
 
+def test_config_set_and_unset_repair_a_file_other_commands_refuse(cli, home) -> None:
+    """A bad value written by hand stops every command that reads the file; `config set`
+    and `unset` are how a user fixes it, so they must work on it, one key at a time."""
+    text = home.config_file.read_text().replace("port = 18789", "port = 99999")
+    home.config_file.write_text(text + '\n[user]\ntimezone = "Mars/Olympus"\n')
+    assert cli("config", "get", "user.timezone").exit_code == 2
+    r = cli("config", "set", "user.timezone", "Europe/Paris")  # gateway.port still bad
+    assert r.exit_code == 0, r.output
+    assert "gateway.port" in r.stderr  # said, not hidden
+    assert cli("config", "set", "user.timezone", "Mars/X").exit_code == 2  # new faults: no
+    assert cli("config", "unset", "gateway.port").exit_code == 0
+    r = cli("config", "get", "user.timezone")
+    assert r.exit_code == 0 and r.stdout.strip() == "Europe/Paris"
+
+
 def test_bad_zone_from_the_environment_names_the_variable(cli, monkeypatch) -> None:
     monkeypatch.setenv("CLAW_USER__TIMEZONE", "Mars/Olympus")
     r = cli("config", "get", "user.timezone")
