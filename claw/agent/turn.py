@@ -98,6 +98,8 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
         try:
             yield from turn.run()
         except (completion.Aborted, KeyboardInterrupt, GeneratorExit) as e:
+            if turn.ended:  # closed after AgentEnd: the turn is complete and recorded
+                raise
             status = "timeout" if abort.timed_out else "interrupted"
             turn.interrupted(status)
             if isinstance(e, completion.Aborted) and not abort.timed_out:
@@ -153,6 +155,7 @@ class _Turn:
         self.pending: list[completion.ToolCall] = []  # calls recorded, results not yet
         self.system = ""
         self.last_id = ""
+        self.ended = False  # AgentEnd made: nothing more may be recorded
 
     # -- the loop -------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
@@ -329,6 +332,7 @@ class _Turn:
             tools=list(self.tools_used),
             reasoning=self.reasoning,
         )
+        self.ended = True
         self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict)
         return AgentEnd(result, status)
 
