@@ -3,17 +3,21 @@ stops early, and what a misbehaving tool, MCP server or hook can (not) do to a t
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from claw.agent.events import AgentEnd
+from claw.agent import env
+from claw.agent.events import AgentEnd, ToolEnd
 from claw.agent.turn import TurnRequest, run_turn
 from claw.state import config as cfg
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
 from tests import scripted
-from tests.agent._helpers import msgs
+from tests.agent._helpers import msgs, turn
 
 
 def _summary(home: Home) -> list[tuple[str, Any]]:
@@ -37,3 +41,36 @@ def test_closing_the_stream_after_agent_end_records_nothing_more(home: Home) -> 
     finally:
         store.close()
     assert _summary(home) == [("user", None), ("assistant", "ok")]
+
+
+@pytest.mark.timeout(60)
+def test_an_mcp_tool_with_an_invalid_schema_is_left_out(home: Home) -> None:
+    """A server's garbage input schema would crash argument validation mid-turn (leaving
+    a tool call without result) and make a hosted provider refuse every request."""
+    garbage = Path(__file__).parent / "mcp_servers" / "garbage.py"
+    cfg.set_value(home.config_file, "mcp.servers.junk.command", sys.executable)
+    cfg.set_value(home.config_file, "mcp.servers.junk.args", json.dumps([str(garbage)]))
+    script = scripted.install(
+        [
+            {
+                "text": "",
+                "tool_calls": [
+                    {"name": "mcp__junk__bad_type", "arguments": {"x": 1}, "id": "a"},
+                    {"name": "mcp__junk__good", "arguments": {"x": "y"}, "id": "b"},
+                ],
+            },
+            "Done.",
+        ]
+    )
+    try:
+        events = turn(home, "use the tools", model="scripted/test")
+    finally:
+        env.close_mcp()
+    offered = [t["function"]["name"] for t in script.params[0]["tools"]]
+    assert "mcp__junk__good" in offered
+    assert "mcp__junk__bad_type" not in offered and "mcp__junk__bad_keyword" not in offered
+    ends = {e.call_id: e for e in events if isinstance(e, ToolEnd)}
+    assert ends["a"].is_error and "unknown tool" in ends["a"].result
+    assert (ends["b"].result, ends["b"].is_error) == ("good ran", False)
+    assert events[-1].result.text == "Done."
+    assert _summary(home)[-1] == ("assistant", "ok")

@@ -161,7 +161,8 @@ class McpServers(AbstractContextManager["McpServers"]):
         try:
             async with AsyncExitStack() as stack:
                 try:  # fail (and free tools()) before the teardown, which may take seconds
-                    session, srv.listed = await _connect(stack, srv, errlog)
+                    session, listed = await _connect(stack, srv, errlog)
+                    srv.listed = [t for t in listed if _schema_ok(srv.name, t)]
                 except Exception as e:
                     self._fail(srv, _reason(e, srv, errlog, offset))
                     raise
@@ -232,11 +233,31 @@ class McpServers(AbstractContextManager["McpServers"]):
                     continue
                 taken.add(name)
                 desc = t.description or f"{t.name} (from MCP server {srv.name})"
-                schema = t.input_schema if isinstance(t.input_schema, dict) else {}
-                schema = schema if schema.get("type", "object") == "object" else {}  # must be
-                params = {"type": "object", "properties": {}, **schema}
-                out.append(McpTool(name, desc, params, srv.name, t.name, self))
+                out.append(McpTool(name, desc, _parameters(t), srv.name, t.name, self))
         return out
+
+
+def _parameters(tool: Any) -> dict[str, Any]:
+    """A tool's input schema as a tool `parameters` object schema."""
+    schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
+    schema = schema if schema.get("type", "object") == "object" else {}  # must be
+    return {"type": "object", "properties": {}, **schema}
+
+
+def _schema_ok(server: str, tool: Any) -> bool:
+    """Is the tool's schema a valid JSON schema? A server's garbage schema would crash
+    argument validation mid-turn and make a hosted provider refuse every request that
+    offers the tool, so such a tool is left out (with a warning), not the whole server."""
+    import jsonschema
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(_parameters(tool))
+    except jsonschema.SchemaError as e:
+        log.warning(
+            "mcp: skipping tool %r of %r: invalid input schema: %s", tool.name, server, e.message
+        )
+        return False
+    return True
 
 
 async def _connect(stack: AsyncExitStack, srv: _Server, errlog: Any) -> tuple[ClientSession, list]:
