@@ -18,6 +18,7 @@ from claw.state.home import Home
 from claw.state.sessions import SessionStore
 from tests import scripted
 from tests.agent._helpers import msgs, turn
+from tests.conftest import run_claw
 
 
 def _summary(home: Home) -> list[tuple[str, Any]]:
@@ -74,3 +75,33 @@ def test_an_mcp_tool_with_an_invalid_schema_is_left_out(home: Home) -> None:
     assert (ends["b"].result, ends["b"].is_error) == ("good ran", False)
     assert events[-1].result.text == "Done."
     assert _summary(home)[-1] == ("assistant", "ok")
+
+
+# -- untrusted skills ---------------------------------------------------------------------
+
+_ALIAS_BOMB = "metadata:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"  b{i}: &b{i} [{', '.join(['*' + ('a' if i == 1 else f'b{i - 1}')] * 9)}]\n"
+    for i in range(1, 9)
+)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "front",
+    ["metadata: &a [*a]\n", _ALIAS_BOMB],
+    ids=["self-referencing alias", "alias bomb"],
+)
+def test_a_skill_using_yaml_aliases_is_skipped_with_a_warning(home: Home, front: str) -> None:
+    """YAML aliases in a downloaded skill's front matter build a cyclic value (which
+    `skills list --json` cannot write) or a billion-element one (which it writes for
+    minutes): such a skill is malformed, skipped with a warning naming its file."""
+    good = home.agent_dir("main") / "skills" / "good" / "SKILL.md"
+    good.parent.mkdir(parents=True)
+    good.write_text("---\nname: good\ndescription: Fine.\n---\nbody\n")
+    bad = home.agent_dir("main") / "skills" / "bad" / "SKILL.md"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(f"---\nname: bad\ndescription: Aliases.\n{front}---\nbody\n")
+    r = run_claw("skills", "list", "--json", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert [s["name"] for s in json.loads(r.stdout)] == ["good"]
+    assert str(bad) in r.stderr and "alias" in r.stderr
