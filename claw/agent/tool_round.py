@@ -70,6 +70,6 @@ def run_tools(turn: Any, calls: list[completion.ToolCall]) -> Iterator[Event]:
 def _parse_args(raw: str) -> dict[str, Any] | None:
     try:
         value = json.loads(raw or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         return None
     return value if isinstance(value, dict) else None

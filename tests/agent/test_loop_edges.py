@@ -105,3 +105,28 @@ def test_a_skill_using_yaml_aliases_is_skipped_with_a_warning(home: Home, front:
     assert r.returncode == 0, r.stderr
     assert [s["name"] for s in json.loads(r.stdout)] == ["good"]
     assert str(bad) in r.stderr and "alias" in r.stderr
+
+
+# -- the model's malformed tool calls ---------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_deeply_nested_tool_arguments_are_an_error_result_for_the_model(home: Home) -> None:
+    """JSON nested too deep for the parser raises RecursionError, not ValueError: it must
+    go back to the model like any other unparseable arguments, not kill the turn and
+    leave its tool call without a result (which providers refuse from then on)."""
+    nested = '{"a": ' * 3_000 + "1" + "}" * 3_000
+    script = scripted.install(
+        [
+            {"text": "", "tool_calls": [{"name": "current_time", "arguments": nested, "id": "n"}]},
+            "Sorry, let me try again later.",
+        ],
+        context_window=100_000,
+    )
+    events = turn(home, "what time is it?", model="scripted/test")
+    end = next(e for e in events if isinstance(e, ToolEnd))
+    assert end.is_error and "not valid JSON" in end.result
+    assert events[-1].result.text == "Sorry, let me try again later."
+    tool_results = [m for m in script.calls[1] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_results] == ["n"]
+    assert _summary(home)[-1] == ("assistant", "ok")
