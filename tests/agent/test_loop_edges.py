@@ -17,7 +17,7 @@ from claw.state import config as cfg
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
 from tests import scripted
-from tests.agent._helpers import msgs, turn
+from tests.agent._helpers import MAIN, msgs, turn
 from tests.conftest import run_claw
 
 
@@ -130,3 +130,22 @@ def test_deeply_nested_tool_arguments_are_an_error_result_for_the_model(home: Ho
     tool_results = [m for m in script.calls[1] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_results] == ["n"]
     assert _summary(home)[-1] == ("assistant", "ok")
+
+
+# -- text that is not valid Unicode --------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_lone_surrogates_in_the_question_and_the_reply_are_stored(home: Home) -> None:
+    """A JSON `\\ud83d` escape (a provider splitting an emoji, a gateway client, a channel
+    message) or undecodable argv bytes give Python text with a lone surrogate, which
+    UTF-8 cannot encode: storing the exchange failed with an internal error and lost it."""
+    scripted.install([{"text": "half an emoji \ud83d here", "tool_calls": []}])
+    events = turn(home, "caf\udce9?", model="scripted/test")
+    assert events[-1].result.status == "ok"
+    stored = [(m["role"], m["content"]) for m in msgs(home)]
+    assert stored == [("user", "caf\udce9?"), ("assistant", "half an emoji \ud83d here")]
+    r = run_claw("sessions", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [row["key"] for row in json.loads(r.stdout)] == [MAIN], r.stderr
+    assert "index not updated" not in r.stderr
