@@ -272,16 +272,10 @@ class _Turn:
             return False
         yield CompactionStart("overflow", len(pairs))
         self.env.hooks.before_compaction(self.env.hook_ctx, plan.older)
-        max_chars = max(2000, (info.context_window - self.max_tokens) * 3)
-        summary_opts = completion.CallOptions(
-            max_tokens=min(self.max_tokens, 1024),
-            timeout=opts.timeout,
-            api_key=opts.api_key,
-            api_base=opts.api_base,
-        )
-        summary = completion.complete_text(
-            info, compaction.summary_messages(plan.older, max_chars), summary_opts
-        )
+        summary = compaction.summarise(info, plan.older, self.max_tokens, opts)
+        if not summary:  # written, it would make the model forget the older part for good
+            log.warning("compaction: %s returned an empty summary; nothing compacted", info.name)
+            return False
         self.store.append(
             self.key, [transcript.compaction(summary, plan.first_kept_id)], agent=self.agent_id
         )

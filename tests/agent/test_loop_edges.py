@@ -12,12 +12,16 @@ import pytest
 
 from claw.agent import env
 from claw.agent.events import AgentEnd, ToolEnd
+from claw.agent.models import litellm
 from claw.agent.turn import TurnRequest, run_turn
+from claw.errors import ClawError
 from claw.state import config as cfg
+from claw.state import transcript
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
 from tests import scripted
-from tests.agent._helpers import MAIN, msgs, turn
+from tests.agent._helpers import MAIN, msgs, records, turn
+from tests.agent.test_loop import _seed_history
 from tests.conftest import run_claw
 
 
@@ -149,3 +153,42 @@ def test_lone_surrogates_in_the_question_and_the_reply_are_stored(home: Home) ->
     assert r.returncode == 0, r.stderr
     assert [row["key"] for row in json.loads(r.stdout)] == [MAIN], r.stderr
     assert "index not updated" not in r.stderr
+
+
+# -- compaction ------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("summary", ["", "<think>Nothing worth keeping.</think>"])
+def test_an_empty_summary_is_not_written_over_the_history(home: Home, summary: str) -> None:
+    """A summariser that answers nothing (or only reasons) must not replace the older
+    history with an empty summary for good: the model would silently forget it."""
+    _seed_history(home)
+    before = transcript.replay(records(home))
+    lm = litellm()
+    scripted.install(
+        [lm.ContextWindowExceededError("prompt is too long", "test", "scripted"), summary],
+        context_window=4096,
+    )
+    with pytest.raises(ClawError, match="overflow"):
+        turn(home, "and now?", model="scripted/test")
+    recs = records(home)
+    assert [r for r in recs if r.get("type") == "compaction"] == []
+    assert transcript.replay(recs) == before  # the failed exchange is left out
+
+
+@pytest.mark.timeout(60)
+def test_a_summary_is_stored_without_the_summarisers_reasoning(home: Home) -> None:
+    _seed_history(home)
+    lm = litellm()
+    scripted.install(
+        [
+            lm.ContextWindowExceededError("prompt is too long", "test", "scripted"),
+            "<think>Let me see what matters.</think>The user asked ten questions.",
+            "Here is the answer.",
+        ],
+        context_window=4096,
+    )
+    assert turn(home, "and now?", model="scripted/test")[-1].result.status == "ok"
+    comps = [r for r in records(home) if r.get("type") == "compaction"]
+    assert [c["summary"] for c in comps] == ["The user asked ten questions."]
