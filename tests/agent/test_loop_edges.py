@@ -192,3 +192,24 @@ def test_a_summary_is_stored_without_the_summarisers_reasoning(home: Home) -> No
     assert turn(home, "and now?", model="scripted/test")[-1].result.status == "ok"
     comps = [r for r in records(home) if r.get("type") == "compaction"]
     assert [c["summary"] for c in comps] == ["The user asked ten questions."]
+
+
+@pytest.mark.timeout(60)
+def test_arguments_too_deep_to_copy_are_an_error_result_for_the_model(home: Home) -> None:
+    """Arguments json can parse but Python cannot copy or validate recursively (a few
+    hundred levels): the failure goes back to the model, the turn and its transcript
+    stay whole."""
+    nested = '{"a": ' * 600 + "1" + "}" * 600
+    script = scripted.install(
+        [
+            {"text": "", "tool_calls": [{"name": "list_dir", "arguments": nested, "id": "d"}]},
+            "That did not work.",
+        ],
+        context_window=100_000,
+    )
+    events = turn(home, "list", model="scripted/test")
+    end = next(e for e in events if isinstance(e, ToolEnd))
+    assert end.is_error and "RecursionError" in end.result
+    assert events[-1].result.text == "That did not work."
+    assert [m["tool_call_id"] for m in script.calls[1] if m["role"] == "tool"] == ["d"]
+    assert _summary(home)[-1] == ("assistant", "ok")
