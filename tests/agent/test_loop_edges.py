@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,12 @@ import pytest
 from claw.agent import env
 from claw.agent.events import AgentEnd, ToolEnd
 from claw.agent.models import litellm
-from claw.agent.turn import TurnRequest, run_turn
+from claw.agent.providers.stream import chunk
+from claw.agent.turn import TurnRequest, TurnTimeout, run_turn
 from claw.errors import ClawError
 from claw.state import config as cfg
 from claw.state import transcript
+from claw.state.cooldowns import CooldownStore
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
 from tests import scripted
@@ -213,3 +217,54 @@ def test_arguments_too_deep_to_copy_are_an_error_result_for_the_model(home: Home
     assert events[-1].result.text == "That did not work."
     assert [m["tool_call_id"] for m in script.calls[1] if m["role"] == "tool"] == ["d"]
     assert _summary(home)[-1] == ("assistant", "ok")
+
+
+# -- failover ----------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_running_out_of_turn_time_does_not_cool_the_auth_profile_down(home: Home) -> None:
+    """The model call's timeout is what is left of the turn's. When the turn's own
+    deadline cuts the call off, the key is not at fault: cooling it down (persisted, so
+    every process skips it for a minute, then five) would fail the next turns."""
+    cfg.set_value(
+        home.config_file,
+        "providers.scripted.profiles",
+        json.dumps([{"name": "only", "api_key": "k1"}]),
+    )
+    lm = litellm()
+
+    def slow(messages: list[dict[str, Any]]) -> Exception:
+        time.sleep(2.5)  # past the turn's 2 s, then the client gives up as litellm would
+        return lm.Timeout("Request timed out.", "scripted/test", "scripted")
+
+    scripted.install([slow], builtin=False)
+    with pytest.raises(TurnTimeout):
+        turn(home, "write a long essay", model="scripted/test", timeout_s=2)
+    assert CooldownStore(home).get("scripted", "only") is None
+    scripted.install(["Here it is."], builtin=False)
+    assert turn(home, "again", model="scripted/test")[-1].result.text == "Here it is."
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_cut_off_by_the_turn_deadline_keeps_its_text_as_interrupted(
+    home: Home,
+) -> None:
+    """A stream that stalls mid-reply is cut off by the client's read timeout, which is
+    what is left of the turn: a turn timeout (partial text kept as interrupted), not a
+    model failure (partial text dropped from what the model sees next)."""
+    lm = litellm()
+    script = scripted.install(["unused"])
+
+    def stalls(reply: dict[str, Any]) -> Iterator[Any]:
+        yield chunk("The first half")
+        time.sleep(3.5)  # past the turn's deadline
+        raise lm.Timeout("Request timed out.", "scripted/test", "scripted")
+
+    script._stream = stalls  # type: ignore[method-assign]
+    with pytest.raises(TurnTimeout):
+        turn(home, "write a long essay", model="scripted/test", timeout_s=3)
+    assert [(m["role"], m.get("status"), m["content"]) for m in msgs(home)] == [
+        ("user", None, "write a long essay"),
+        ("assistant", "interrupted", "The first half"),
+    ]
