@@ -40,7 +40,7 @@ from claw.agent.rerun import resumable_user
 from claw.agent.selection import candidates_for, check_agent, check_text, guard_context
 from claw.agent.session_lane import SessionLane
 from claw.agent.tool_round import run_tools
-from claw.errors import ModelError, TimedOut
+from claw.errors import ClawError, ModelError, TimedOut
 from claw.state import transcript
 from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
@@ -112,9 +112,13 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
                     hint="raise model.timeout_s or pass --timeout",
                 ) from None
             raise
-        except ModelError as e:
-            turn.failed(e)
-            turn.end("error", e.message)  # agent_end hooks hear about every ending
+        except Exception as e:  # a model failure, or anything else (a config error...)
+            message = e.message if isinstance(e, ClawError) else f"{type(e).__name__}: {e}"
+            try:
+                turn.failed(message, getattr(e, "reason", None) or type(e).__name__)
+            except Exception:  # e.g. the disk that failed the turn: report the first error
+                log.exception("could not record the failed turn in %s", key)
+            turn.end("error", message)  # agent_end hooks hear about every ending
             raise
 
 
@@ -372,18 +376,19 @@ class _Turn:
             self.store.append(self.key, records, agent=self.agent_id)
             self.last_id = records[-1]["id"]
 
-    def failed(self, error: ModelError) -> None:
+    def failed(self, message: str, reason: str) -> None:
+        """Record the failure, so replay leaves the whole exchange out."""
         if not self.user:
             return
-        records = self._close_pending("not run: the model call failed")
+        records = self._close_pending("not run: the turn failed")
         records.append(
             transcript.message(
                 "assistant",
                 self.text,
                 model=self.info.name,
                 status="error",
-                error=error.message,
-                reason=error.reason,
+                error=message,
+                reason=reason,
                 reply_to=self.user["id"],
             )
         )

@@ -268,3 +268,24 @@ def test_a_stream_cut_off_by_the_turn_deadline_keeps_its_text_as_interrupted(
         ("user", None, "write a long essay"),
         ("assistant", "interrupted", "The first half"),
     ]
+
+
+@pytest.mark.timeout(60)
+def test_a_turn_stopped_by_a_config_error_leaves_no_unanswered_question(home: Home) -> None:
+    """A ClawError other than a model failure (here: a pin naming no profile, found when
+    the first model call is prepared) must end the turn like a failure: recorded, so the
+    model never sees the question again after the config is fixed."""
+    cfg.set_value(
+        home.config_file,
+        "providers.scripted.profiles",
+        json.dumps([{"name": "a", "api_key": "ka"}]),
+    )
+    cfg.set_value(home.config_file, "providers.scripted.pin", "typo")
+    scripted.install(["never called"], builtin=False)
+    with pytest.raises(ClawError, match="pin"):
+        turn(home, "first question", model="scripted/test")
+    cfg.unset_value(home.config_file, "providers.scripted.pin")
+    script = scripted.install(["Answer."], builtin=False)
+    assert turn(home, "second question", model="scripted/test")[-1].result.text == "Answer."
+    assert [m["content"] for m in script.calls[0] if m["role"] == "user"] == ["second question"]
+    assert transcript.replay(records(home))[0] == {"role": "user", "content": "second question"}
