@@ -85,7 +85,7 @@ def test_an_mcp_tool_with_an_invalid_schema_is_left_out(home: Home) -> None:
     assert _summary(home)[-1] == ("assistant", "ok")
 
 
-# -- untrusted skills ---------------------------------------------------------------------
+# -- untrusted skills ----------------------------------------------------------------------
 
 _ALIAS_BOMB = "metadata:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"  b{i}: &b{i} [{', '.join(['*' + ('a' if i == 1 else f'b{i - 1}')] * 9)}]\n"
@@ -115,28 +115,35 @@ def test_a_skill_using_yaml_aliases_is_skipped_with_a_warning(home: Home, front:
     assert str(bad) in r.stderr and "alias" in r.stderr
 
 
-# -- the model's malformed tool calls ---------------------------------------------------------
+# -- the model's malformed tool calls ------------------------------------------------------
 
 
 @pytest.mark.timeout(60)
-def test_deeply_nested_tool_arguments_are_an_error_result_for_the_model(home: Home) -> None:
-    """JSON nested too deep for the parser raises RecursionError, not ValueError: it must
-    go back to the model like any other unparseable arguments, not kill the turn and
-    leave its tool call without a result (which providers refuse from then on)."""
-    nested = '{"a": ' * 3_000 + "1" + "}" * 3_000
+@pytest.mark.parametrize(
+    ("depth", "expected"),
+    [(3_000, "not valid JSON"), (600, "RecursionError")],
+    ids=["too deep to parse", "too deep to copy"],
+)
+def test_deeply_nested_tool_arguments_are_an_error_result_for_the_model(
+    home: Home, depth: int, expected: str
+) -> None:
+    """JSON nested too deep for the parser raises RecursionError, not ValueError; a few
+    hundred levels parse but are too deep to copy for the hooks. Either way the failure
+    must go back to the model, not kill the turn and leave its tool call without a
+    result (which providers refuse in every later request)."""
+    nested = '{"a": ' * depth + "1" + "}" * depth
     script = scripted.install(
         [
-            {"text": "", "tool_calls": [{"name": "current_time", "arguments": nested, "id": "n"}]},
+            {"text": "", "tool_calls": [{"name": "list_dir", "arguments": nested, "id": "n"}]},
             "Sorry, let me try again later.",
         ],
         context_window=100_000,
     )
-    events = turn(home, "what time is it?", model="scripted/test")
+    events = turn(home, "what is here?", model="scripted/test")
     end = next(e for e in events if isinstance(e, ToolEnd))
-    assert end.is_error and "not valid JSON" in end.result
+    assert end.is_error and expected in end.result
     assert events[-1].result.text == "Sorry, let me try again later."
-    tool_results = [m for m in script.calls[1] if m["role"] == "tool"]
-    assert [m["tool_call_id"] for m in tool_results] == ["n"]
+    assert [m["tool_call_id"] for m in script.calls[1] if m["role"] == "tool"] == ["n"]
     assert _summary(home)[-1] == ("assistant", "ok")
 
 
@@ -159,7 +166,7 @@ def test_lone_surrogates_in_the_question_and_the_reply_are_stored(home: Home) ->
     assert "index not updated" not in r.stderr
 
 
-# -- compaction ------------------------------------------------------------------------------
+# -- compaction ----------------------------------------------------------------------------
 
 
 @pytest.mark.timeout(60)
@@ -198,28 +205,7 @@ def test_a_summary_is_stored_without_the_summarisers_reasoning(home: Home) -> No
     assert [c["summary"] for c in comps] == ["The user asked ten questions."]
 
 
-@pytest.mark.timeout(60)
-def test_arguments_too_deep_to_copy_are_an_error_result_for_the_model(home: Home) -> None:
-    """Arguments json can parse but Python cannot copy or validate recursively (a few
-    hundred levels): the failure goes back to the model, the turn and its transcript
-    stay whole."""
-    nested = '{"a": ' * 600 + "1" + "}" * 600
-    script = scripted.install(
-        [
-            {"text": "", "tool_calls": [{"name": "list_dir", "arguments": nested, "id": "d"}]},
-            "That did not work.",
-        ],
-        context_window=100_000,
-    )
-    events = turn(home, "list", model="scripted/test")
-    end = next(e for e in events if isinstance(e, ToolEnd))
-    assert end.is_error and "RecursionError" in end.result
-    assert events[-1].result.text == "That did not work."
-    assert [m["tool_call_id"] for m in script.calls[1] if m["role"] == "tool"] == ["d"]
-    assert _summary(home)[-1] == ("assistant", "ok")
-
-
-# -- failover ----------------------------------------------------------------------------------
+# -- failover ------------------------------------------------------------------------------
 
 
 @pytest.mark.timeout(60)
