@@ -276,7 +276,7 @@ class _Turn:
             return False
         yield CompactionStart("overflow", len(pairs))
         self.env.hooks.before_compaction(self.env.hook_ctx, plan.older)
-        summary = compaction.summarise(info, plan.older, self.max_tokens, opts)
+        summary = compaction.summarise(info, plan.older, self.max_tokens, opts, self.signal)
         if not summary:  # written, it would make the model forget the older part for good
             log.warning("compaction: %s returned an empty summary; nothing compacted", info.name)
             return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -275,3 +276,32 @@ def test_a_turn_stopped_by_a_config_error_leaves_no_unanswered_question(home: Ho
     assert turn(home, "second question", model="scripted/test")[-1].result.text == "Answer."
     assert [m["content"] for m in script.calls[0] if m["role"] == "user"] == ["second question"]
     assert transcript.replay(records(home))[0] == {"role": "user", "content": "second question"}
+
+
+@pytest.mark.timeout(60)
+def test_an_abort_stops_the_compaction_summary_too(home: Home) -> None:
+    """The summary is a model call like any other: an abort (chat.abort, SIGTERM's drain)
+    must not wait for the whole summary to be written."""
+    _seed_history(home)
+    lm = litellm()
+    abort = threading.Event()
+    timer = threading.Timer(0.5, abort.set)
+
+    def summary(messages: list[dict[str, Any]]) -> str:
+        timer.start()  # the summary has begun: abort half a second into it
+        return " ".join(f"fact{i}" for i in range(100))  # ten seconds of it
+
+    scripted.install(
+        [lm.ContextWindowExceededError("prompt is too long", "test", "scripted"), summary],
+        context_window=4096,
+        delay=0.1,
+    )
+    t0 = time.monotonic()
+    try:
+        events = turn(home, "and now?", model="scripted/test", abort=abort)
+    finally:
+        timer.cancel()
+    assert "CompactionStart" in [type(e).__name__ for e in events]
+    assert time.monotonic() - t0 < 5
+    assert events[-1].outcome == "interrupted"
+    assert [r for r in records(home) if r.get("type") == "compaction"] == []
