@@ -305,3 +305,18 @@ def test_an_abort_stops_the_compaction_summary_too(home: Home) -> None:
     assert time.monotonic() - t0 < 5
     assert events[-1].outcome == "interrupted"
     assert [r for r in records(home) if r.get("type") == "compaction"] == []
+
+
+@pytest.mark.timeout(60)
+def test_an_mcp_server_writing_garbage_does_not_flood_the_terminal(home: Home) -> None:
+    """The MCP SDK logs each stdout line that is not JSON-RPC with a full traceback: a
+    server printing junk turned one `claw tools list` into a thousand lines of stderr."""
+    junk = 'while true; do echo garbage; echo "{\\"jsonrpc\\": 5}"; sleep 0.05; done'
+    cfg.set_value(home.config_file, "mcp.servers.junk.command", "/bin/sh")
+    cfg.set_value(home.config_file, "mcp.servers.junk.args", json.dumps(["-c", junk]))
+    cfg.set_value(home.config_file, "mcp.servers.junk.timeout_s", "1")
+    r = run_claw("tools", "list", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "MCP server junk: failed: no answer within 1s" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.splitlines()) < 10, r.stderr

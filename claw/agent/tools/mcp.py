@@ -42,6 +42,32 @@ _GRACE_S = 10.0  # beyond timeout_s: stdio teardown may take ~6 s (stdin close, 
 _POLL_S = 0.05  # how often a waiting call looks at ctx.abort
 
 
+class _QuietParseErrors(logging.Filter):
+    """The SDK logs every stdout line of a stdio server that is not JSON-RPC, traceback
+    and all: a server that prints junk would flood the terminal (a thousand lines for a
+    two-second start-up). The first one is kept as one line, the rest dropped; what the
+    junk leads to (a start-up or a call timing out) is reported anyway."""
+
+    MESSAGE = "Failed to parse JSONRPC message from server"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.MESSAGE:
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg = "mcp: a server wrote a line that is not JSON-RPC (ignored; others not logged)"
+        record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+logging.getLogger("mcp.client.stdio").addFilter(_QuietParseErrors())
+
+
 @dataclass
 class McpTool:
     """One MCP tool as a claw `Tool`; calls go through the owning `McpServers`."""
