@@ -9,9 +9,13 @@ is always at a user message, so a tool call is never separated from its result.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+from claw.agent import completion
+from claw.agent.models import ModelInfo
+from claw.agent.reasoning import strip_reasoning
 from claw.state import transcript
 
 KEEP_FRACTION = 0.4  # of the history budget kept word for word
@@ -74,6 +78,26 @@ def summary_messages(older: list[dict[str, Any]], max_chars: int) -> list[dict[s
         {"role": "system", "content": SUMMARY_INSTRUCTIONS},
         {"role": "user", "content": render(older, max_chars)},
     ]
+
+
+def summarise(
+    info: ModelInfo,
+    older: list[dict[str, Any]],
+    max_tokens: int,
+    opts: completion.CallOptions,
+    abort: threading.Event | None = None,
+) -> str:
+    """The model's summary of `older`, without its reasoning ('' if it gave none).
+    Raises completion.Aborted when `abort` is set while it streams."""
+    max_chars = max(2000, (info.context_window - max_tokens) * 3)
+    summary_opts = completion.CallOptions(
+        max_tokens=min(max_tokens, 1024),
+        timeout=opts.timeout,
+        api_key=opts.api_key,
+        api_base=opts.api_base,
+    )
+    text = completion.complete_text(info, summary_messages(older, max_chars), summary_opts, abort)
+    return strip_reasoning(text)  # a reasoning model's thoughts are not the summary
 
 
 def describe(p: Plan) -> str:

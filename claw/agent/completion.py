@@ -171,9 +171,14 @@ def _finish_tool_calls(out: Completion) -> None:
     out._partial.clear()
 
 
-def complete_text(info: ModelInfo, messages: list[dict[str, Any]], opts: CallOptions) -> str:
-    """A whole reply as text (for summaries); reasoning dropped."""
+def complete_text(
+    info: ModelInfo,
+    messages: list[dict[str, Any]],
+    opts: CallOptions,
+    abort: threading.Event | None = None,
+) -> str:
+    """A whole reply as text (for summaries); reasoning dropped. Aborted if `abort` is set."""
     out = Completion()
-    for _ in stream(info, messages, opts, out):
+    for _ in stream(info, messages, opts, out, abort):
         pass
     return out.text

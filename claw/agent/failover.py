@@ -161,6 +161,11 @@ class Failover:
             try:
                 yield from completion.stream(info, messages(info), opts, out, self.abort)
             except ModelError as e:
+                if self.abort is not None and self.abort.is_set():
+                    # The call's timeout is the turn's remaining time: when the turn's own
+                    # deadline (or an abort) cut it off, the profile is not at fault, and
+                    # the turn ends as timed out (partial text kept), not as failed.
+                    raise completion.Aborted() from None
                 if out.text or out.tool_calls:
                     raise  # text already reached the user: a retry would repeat it
                 self.attempts.append(Attempt(info.name, profile.name, e.reason, e.message))

@@ -292,6 +292,15 @@ def load_hooks(plugins: list[str], *, entry_points: bool = True) -> Hooks:
         return hooks
 
 
+def session_ended(plugins: list[str], key: str) -> None:
+    """Tell plugins a session ended (cleared, deleted, /new in chat), whoever ended it:
+    the CLI and the gateway both call this."""
+    from claw.state.session_keys import agent_of
+
+    hooks = load_hooks(plugins)
+    hooks.session_end(HookContext(agent_id=agent_of(key), session_key=key, model=""))
+
+
 def clear_cache() -> None:
     """Forget loaded managers (tests; a reload command). Imported modules stay imported."""
     with _cache_lock:

@@ -7,9 +7,9 @@ Only the names and descriptions go into the system prompt; the model reads a bod
 `skill_read` tool when it needs it, which keeps the prompt small however many skills exist.
 
 Skills are often downloaded, so they are untrusted text: the front matter is parsed with
-`yaml.safe_load` only (no tags that build objects), names are validated like every name that
-could become a path, and nothing in a skill is ever executed. A broken skill is skipped with
-a warning naming its file rather than breaking every turn.
+`yaml.safe_load`'s loader (no tags that build objects) minus aliases, names are validated
+like every name that could become a path, and nothing in a skill is ever executed. A broken
+skill is skipped with a warning naming its file rather than breaking every turn.
 
 Loading is cached on the mtimes and sizes of the skill files, so calling `load_skills` on
 every turn costs a directory scan and a few stats, and an edit is seen on the next turn.
@@ -59,6 +59,21 @@ class SkillSet:
 
 class SkillError(ValueError):
     """Why one SKILL.md was skipped."""
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """`yaml.safe_load` without aliases. An alias (`*name`) lets a few lines of untrusted
+    YAML build a cyclic value (nothing can serialise it) or a billion-element one (an
+    "alias bomb": minutes to write out); no skill needs one, so one makes the skill malformed.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in a skill", mark
+            )
+        return super().compose_node(parent, index)
 
 
 _Fingerprint = tuple[tuple[tuple[str, int, int, int], ...], tuple[str, ...]]
@@ -111,7 +126,7 @@ def parse_skill(text: str, dir_name: str) -> tuple[dict[str, Any], str]:
     if end is None:
         raise SkillError("the front matter has no closing '---' line")
     try:
-        meta = yaml.safe_load("".join(lines[1:end]))
+        meta = yaml.load("".join(lines[1:end]), Loader=_FrontMatterLoader)  # safe: a SafeLoader
     except yaml.YAMLError as e:
         raise SkillError(f"invalid YAML front matter: {_one_line(str(e))}") from None
     if not isinstance(meta, dict):

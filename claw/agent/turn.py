@@ -40,7 +40,7 @@ from claw.agent.rerun import resumable_user
 from claw.agent.selection import candidates_for, check_agent, check_text, guard_context
 from claw.agent.session_lane import SessionLane
 from claw.agent.tool_round import run_tools
-from claw.errors import ModelError, TimedOut
+from claw.errors import ClawError, ModelError, TimedOut
 from claw.state import transcript
 from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
@@ -98,6 +98,8 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
         try:
             yield from turn.run()
         except (completion.Aborted, KeyboardInterrupt, GeneratorExit) as e:
+            if turn.ended:  # closed after AgentEnd: the turn is complete and recorded
+                raise
             status = "timeout" if abort.timed_out else "interrupted"
             turn.interrupted(status)
             if isinstance(e, completion.Aborted) and not abort.timed_out:
@@ -110,9 +112,13 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
                     hint="raise model.timeout_s or pass --timeout",
                 ) from None
             raise
-        except ModelError as e:
-            turn.failed(e)
-            turn.end("error", e.message)  # agent_end hooks hear about every ending
+        except Exception as e:  # a model failure, or anything else (a config error...)
+            message = e.message if isinstance(e, ClawError) else f"{type(e).__name__}: {e}"
+            try:
+                turn.failed(message, getattr(e, "reason", None) or type(e).__name__)
+            except Exception:  # e.g. the disk that failed the turn: report the first error
+                log.exception("could not record the failed turn in %s", key)
+            turn.end("error", message)  # agent_end hooks hear about every ending
             raise
 
 
@@ -153,6 +159,7 @@ class _Turn:
         self.pending: list[completion.ToolCall] = []  # calls recorded, results not yet
         self.system = ""
         self.last_id = ""
+        self.ended = False  # AgentEnd made: nothing more may be recorded
 
     # -- the loop -------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
@@ -269,16 +276,10 @@ class _Turn:
             return False
         yield CompactionStart("overflow", len(pairs))
         self.env.hooks.before_compaction(self.env.hook_ctx, plan.older)
-        max_chars = max(2000, (info.context_window - self.max_tokens) * 3)
-        summary_opts = completion.CallOptions(
-            max_tokens=min(self.max_tokens, 1024),
-            timeout=opts.timeout,
-            api_key=opts.api_key,
-            api_base=opts.api_base,
-        )
-        summary = completion.complete_text(
-            info, compaction.summary_messages(plan.older, max_chars), summary_opts
-        )
+        summary = compaction.summarise(info, plan.older, self.max_tokens, opts, self.signal)
+        if not summary:  # written, it would make the model forget the older part for good
+            log.warning("compaction: %s returned an empty summary; nothing compacted", info.name)
+            return False
         self.store.append(
             self.key, [transcript.compaction(summary, plan.first_kept_id)], agent=self.agent_id
         )
@@ -329,6 +330,7 @@ class _Turn:
             tools=list(self.tools_used),
             reasoning=self.reasoning,
         )
+        self.ended = True
         self.env.hooks.agent_end(self.env.hook_ctx, result.to_dict)
         return AgentEnd(result, status)
 
@@ -374,18 +376,19 @@ class _Turn:
             self.store.append(self.key, records, agent=self.agent_id)
             self.last_id = records[-1]["id"]
 
-    def failed(self, error: ModelError) -> None:
+    def failed(self, message: str, reason: str) -> None:
+        """Record the failure, so replay leaves the whole exchange out."""
         if not self.user:
             return
-        records = self._close_pending("not run: the model call failed")
+        records = self._close_pending("not run: the turn failed")
         records.append(
             transcript.message(
                 "assistant",
                 self.text,
                 model=self.info.name,
                 status="error",
-                error=error.message,
-                reason=error.reason,
+                error=message,
+                reason=reason,
                 reply_to=self.user["id"],
             )
         )

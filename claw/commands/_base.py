@@ -60,11 +60,9 @@ class AppState:
 
 def session_ended(st: AppState, key: str) -> None:
     """Tell plugins a session ended (cleared, deleted, or /new in chat)."""
-    from claw.agent.hooks import HookContext, load_hooks
-    from claw.state.session_keys import agent_of
+    from claw.agent import hooks
 
-    hooks = load_hooks(list(st.config().get("plugins") or []))
-    hooks.session_end(HookContext(agent_id=agent_of(key), session_key=key, model=""))
+    hooks.session_ended(list(st.config().get("plugins") or []), key)
 
 
 class LightClient:

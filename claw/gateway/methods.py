@@ -22,6 +22,7 @@ import trio
 
 from claw import __version__
 from claw.agent.events import AgentEnd
+from claw.agent.hooks import session_ended
 from claw.agent.lanes import LANES
 from claw.agent.selection import check_agent, check_text
 from claw.agent.turn import TurnRequest
@@ -201,6 +202,7 @@ def _idle_key(gw: Gateway, key: str) -> str:
 async def sessions_delete(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
     key = _idle_key(gw, p.session_key)
     await _sync(lambda: gw.store().delete(key))
+    await _sync(lambda: session_ended(list(gw.config.get("plugins") or []), key))
     return {"deleted": True, "session_key": key}
 
 
@@ -208,6 +210,7 @@ async def sessions_delete(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str
 async def chat_clear(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
     key = _idle_key(gw, p.session_key)
     await _sync(lambda: gw.store().clear(key))
+    await _sync(lambda: session_ended(list(gw.config.get("plugins") or []), key))
     return {"cleared": True, "session_key": key}
 
 

@@ -30,7 +30,12 @@ _BLOCK = 64 * 1024
 
 
 def dumps(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    try:
+        return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a JSON `\ud83d` escape from a provider or client, undecodable
+        # argv bytes) has no UTF-8 form; escaped as `\uXXXX` it is stored and read back exactly.
+        return (json.dumps(record, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def append_records(

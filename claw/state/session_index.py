@@ -14,6 +14,7 @@ appender recounts its own transcript, which it holds the lock of.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -62,8 +63,13 @@ class SessionRow:
         return d
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def preview_of(text: str) -> str:
-    flat = " ".join(text.split())
+    # SQLite stores UTF-8 only: a lone surrogate (kept exactly in the transcript) is shown
+    # as U+FFFD here rather than failing the index update.
+    flat = _LONE_SURROGATE.sub("\ufffd", " ".join(text.split()))
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
 
 

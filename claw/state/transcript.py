@@ -134,7 +134,7 @@ def estimate_tokens(msg: dict[str, Any]) -> int:
     text = str(msg.get("content") or "")
     if "tool_calls" in msg:
         text += str(msg["tool_calls"])
-    return 4 + math.ceil(len(text.encode("utf-8")) / 3)
+    return 4 + math.ceil(len(text.encode("utf-8", "surrogatepass")) / 3)
 
 
 def fit_history(messages: list[dict[str, Any]], budget_tokens: int) -> list[dict[str, Any]]:

@@ -108,7 +108,7 @@ class ToolRegistry:
         if isinstance(raw_args, str):
             try:
                 args = json.loads(raw_args or "{}")
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:  # the latter: nested too deep
                 return ToolResult(f"arguments for {name} are not valid JSON: {e}", is_error=True)
         else:
             args = raw_args

@@ -42,6 +42,32 @@ _GRACE_S = 10.0  # beyond timeout_s: stdio teardown may take ~6 s (stdin close, 
 _POLL_S = 0.05  # how often a waiting call looks at ctx.abort
 
 
+class _QuietParseErrors(logging.Filter):
+    """The SDK logs every stdout line of a stdio server that is not JSON-RPC, traceback
+    and all: a server that prints junk would flood the terminal (a thousand lines for a
+    two-second start-up). The first one is kept as one line, the rest dropped; what the
+    junk leads to (a start-up or a call timing out) is reported anyway."""
+
+    MESSAGE = "Failed to parse JSONRPC message from server"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.MESSAGE:
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg = "mcp: a server wrote a line that is not JSON-RPC (ignored; others not logged)"
+        record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+logging.getLogger("mcp.client.stdio").addFilter(_QuietParseErrors())
+
+
 @dataclass
 class McpTool:
     """One MCP tool as a claw `Tool`; calls go through the owning `McpServers`."""
@@ -161,7 +187,8 @@ class McpServers(AbstractContextManager["McpServers"]):
         try:
             async with AsyncExitStack() as stack:
                 try:  # fail (and free tools()) before the teardown, which may take seconds
-                    session, srv.listed = await _connect(stack, srv, errlog)
+                    session, listed = await _connect(stack, srv, errlog)
+                    srv.listed = [t for t in listed if _schema_ok(srv.name, t)]
                 except Exception as e:
                     self._fail(srv, _reason(e, srv, errlog, offset))
                     raise
@@ -232,11 +259,31 @@ class McpServers(AbstractContextManager["McpServers"]):
                     continue
                 taken.add(name)
                 desc = t.description or f"{t.name} (from MCP server {srv.name})"
-                schema = t.input_schema if isinstance(t.input_schema, dict) else {}
-                schema = schema if schema.get("type", "object") == "object" else {}  # must be
-                params = {"type": "object", "properties": {}, **schema}
-                out.append(McpTool(name, desc, params, srv.name, t.name, self))
+                out.append(McpTool(name, desc, _parameters(t), srv.name, t.name, self))
         return out
+
+
+def _parameters(tool: Any) -> dict[str, Any]:
+    """A tool's input schema as a tool `parameters` object schema."""
+    schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
+    schema = schema if schema.get("type", "object") == "object" else {}  # must be
+    return {"type": "object", "properties": {}, **schema}
+
+
+def _schema_ok(server: str, tool: Any) -> bool:
+    """Is the tool's schema a valid JSON schema? A server's garbage schema would crash
+    argument validation mid-turn and make a hosted provider refuse every request that
+    offers the tool, so such a tool is left out (with a warning), not the whole server."""
+    import jsonschema
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(_parameters(tool))
+    except jsonschema.SchemaError as e:
+        log.warning(
+            "mcp: skipping tool %r of %r: invalid input schema: %s", tool.name, server, e.message
+        )
+        return False
+    return True
 
 
 async def _connect(stack: AsyncExitStack, srv: _Server, errlog: Any) -> tuple[ClientSession, list]:
