@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from claw import __version__
 from claw.commands._base import AppState, LightClient, styled
+from claw.commands.tty import echo, for_terminal
 from claw.errors import EXIT_PIPE, EXIT_RUNTIME, ClawError
 
 EPILOG = (
@@ -125,9 +126,10 @@ class ClawGroup(TyperGroup):
                     )
                 )
                 raise typer.Exit(EXIT_RUNTIME) from None
+            problem = for_terminal(f"{type(e).__name__}: {e}", err=True)
             typer.echo(
                 styled("error:", fg="red", bold=True, err=True)
-                + f" internal error: {type(e).__name__}: {e} (CLAW_DEBUG=1 shows the traceback)",
+                + f" internal error: {problem} (CLAW_DEBUG=1 shows the traceback)",
                 err=True,
             )
             raise typer.Exit(EXIT_RUNTIME) from None
@@ -151,9 +153,12 @@ def _drop_stdout() -> None:
 
 
 def report(e: ClawError) -> None:
-    typer.echo(styled("error:", fg="red", bold=True, err=True) + f" {e.message}", err=True)
+    """The error on stderr. Its message may quote untrusted text (a model's reply, a
+    channel's or a tool's error), so it is made terminal-safe (claw.commands.tty)."""
+    message = for_terminal(e.message, err=True)
+    typer.echo(styled("error:", fg="red", bold=True, err=True) + f" {message}", err=True)
     if e.hint:
-        typer.echo(f"  hint: {e.hint}", err=True)
+        echo(f"  hint: {e.hint}", err=True)
 
 
 class _StderrHandler(logging.Handler):
@@ -161,7 +166,7 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.write(for_terminal(self.format(record), err=True) + "\n")
         except Exception:
             self.handleError(record)
 

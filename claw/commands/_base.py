@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from claw.commands.tty import echo, for_terminal, json_for_terminal
 from claw.errors import UsageError
 from claw.state.home import Home
 
@@ -115,20 +116,27 @@ def styled(text: str, *, fg: str | None = None, bold: bool = False, err: bool = 
 
 
 def print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    """`obj` as JSON. json.dumps escapes C0 controls; on a terminal the other characters
+    that can drive it (DEL, C1, bidi overrides) are written as \\u escapes too: the
+    same JSON value, nothing for the terminal to obey."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, default=str)
+    typer.echo(json_for_terminal(text), color=True)
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
     """Rows (the header first) in aligned columns; the last column is not padded, so a
-    long value there (a path, a reason) does not widen the others."""
+    long value there (a path, a reason) does not widen the others. Cells may hold
+    untrusted text (a task's title, a queue entry's error): see claw.commands.tty."""
+    rows = [tuple(for_terminal(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+        echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
 
 
 def info(message: str) -> None:
-    """A note for the person at the terminal (stderr, so stdout stays clean for scripts)."""
-    typer.echo(message, err=True)
+    """A note for the person at the terminal (stderr, so stdout stays clean for scripts).
+    Notes quote names, errors and messages from outside, so it is made terminal-safe."""
+    echo(message, err=True)
 
 
 def confirm_or_refuse(question: str, yes: bool, flag: str = "--yes") -> None:

@@ -27,6 +27,7 @@ from claw.agent.events import (
     TurnResult,
 )
 from claw.commands._base import AppState, styled
+from claw.commands.tty import StreamFilter, echo, for_terminal
 from claw.errors import ClawError
 
 if TYPE_CHECKING:
@@ -46,31 +47,32 @@ def run_and_render(
     reasoning_mode = st.config().get("model.reasoning") or "off"
     result: TurnResult | None = None
     wrote = False
+    reply, thoughts = StreamFilter(sys.stdout), StreamFilter(sys.stderr)  # untrusted text
     events = supervise(st.home(), st.config(), st.store(), req)
     try:
         for event in events:
             if isinstance(event, MessageDelta) and stream:
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
+                reply.write(event.text)
                 wrote = True
             elif isinstance(event, ReasoningDelta) and reasoning_mode == "stream":
-                sys.stderr.write(styled(event.text, fg="bright_black", err=True))
-                sys.stderr.flush()
+                if piece := thoughts.feed(event.text):
+                    sys.stderr.write(styled(piece, fg="bright_black", err=True))
+                    sys.stderr.flush()
             elif isinstance(event, AgentEnd):
                 result = event.result
             elif show_events:
                 _note(event)
     finally:
+        reply.close()
+        thoughts.close()
         if wrote:
             sys.stdout.write("\n")
             sys.stdout.flush()
         events.close()
     assert result is not None  # run_turn always ends with AgentEnd or raises
     if reasoning_mode == "on" and result.reasoning:
-        typer.echo(
-            styled(f"[reasoning]\n{result.reasoning.strip()}", fg="bright_black", err=True),
-            err=True,
-        )
+        thought = for_terminal(result.reasoning.strip(), err=True)
+        typer.echo(styled(f"[reasoning]\n{thought}", fg="bright_black", err=True), err=True)
     if result.status == "error":
         raise EmptyReply(result.text)
     return result
@@ -92,7 +94,8 @@ def _note(event: object) -> None:
         line = supervisor_line(event)
     else:
         return
-    typer.echo(styled(line, fg="bright_black", err=True), err=True)
+    # tool arguments and results, a subagent's task: the model's words, not claw's
+    typer.echo(styled(for_terminal(line, err=True), fg="bright_black", err=True), err=True)
 
 
 def supervisor_line(event: ModeDecision | SubagentStart | SubagentEnd) -> str:
@@ -144,4 +147,4 @@ def finish_background(grace_s: float = 2.0) -> None:
 
 def echo_result(result: TurnResult) -> None:
     if result.status != "silent":
-        typer.echo(result.text)
+        echo(result.text)

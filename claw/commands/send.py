@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from claw.commands._base import AppState, LightClient, print_json, state
+from claw.commands.tty import StreamFilter, echo
 from claw.errors import ClawError, UsageError
 
 THINKING = ("off", "low", "medium", "high")
@@ -158,9 +159,9 @@ def send_command(
 
 def _print_report(report: dict[str, Any]) -> None:
     """A spawned subagent's report-back reply, printed after the turn's own."""
-    typer.echo(f"· subagent {report['subagent_id']} reported back ({report['status']})", err=True)
+    echo(f"· subagent {report['subagent_id']} reported back ({report['status']})", err=True)
     if report.get("text"):
-        typer.echo(report["text"])
+        echo(report["text"])
 
 
 def _deliver(
@@ -195,20 +196,20 @@ def _send_via_daemon(
     url, token = found
     stream = not as_json and sys.stdout.isatty()
     wrote = False
+    reply = StreamFilter(sys.stdout)  # the model's words may hold escape sequences
 
     def on_event(ev: dict[str, Any]) -> None:
         nonlocal wrote
         kind = ev.get("type")
         if kind == "chat.delta" and stream:
-            sys.stdout.write(str(ev.get("text", "")))
-            sys.stdout.flush()
+            reply.write(str(ev.get("text", "")))
             wrote = True
         elif kind == "chat.tool" and verbose:
             state_ = "error" if ev.get("is_error") else "ok"
             extra = f" {state_} ({ev.get('ms')} ms)" if ev.get("phase") == "end" else ""
-            typer.echo(f"· tool {ev.get('name')}{extra}", err=True)
+            echo(f"· tool {ev.get('name')}{extra}", err=True)
         elif kind in ("supervisor.mode", "subagent.start", "subagent.end") and verbose:
-            typer.echo(_supervisor_note(ev), err=True)
+            echo(_supervisor_note(ev), err=True)
 
     started = time.monotonic()
     clean = {k: v for k, v in params.items() if v is not None}
@@ -222,6 +223,7 @@ def _send_via_daemon(
             raise
         return None  # stale gateway.json: nothing reached a daemon, run in-process
     finally:
+        reply.close()
         if wrote:
             sys.stdout.write("\n")
             sys.stdout.flush()
@@ -234,7 +236,7 @@ def _send_via_daemon(
     if as_json:
         print_json(_json_result(result, duration_ms))
     elif not stream and result.get("status") != "silent":
-        typer.echo(result.get("text", ""))
+        echo(result.get("text", ""))
     return result
 
 
