@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from claw.commands._base import info, print_json, state, styled, sub_app
+from claw.commands.tty import echo
 from claw.errors import ClawError
 
 app = sub_app("Chat channels: Telegram, Discord, webhooks, the terminal.")
@@ -42,7 +43,7 @@ def _render(rows: list[dict[str, Any]], running: bool) -> None:
             )
         typer.echo(line)
         if row.get("last_error"):
-            typer.echo(
+            echo(  # a channel's error can quote what its server (or a sender) said
                 f"{'':<10} last error ({_ago(row.get('last_error_at'), now)}): {row['last_error']}"
             )
         probe = row.get("probe")
@@ -51,7 +52,7 @@ def _render(rows: list[dict[str, Any]], running: bool) -> None:
             detail = probe.get("error") or ", ".join(
                 f"{k}={v}" for k, v in probe.items() if k != "ok"
             )
-            typer.echo(f"{'':<10} probe: {verdict}" + (f" ({detail})" if detail else ""))
+            echo(f"{'':<10} probe: {verdict}" + (f" ({detail})" if detail else ""))
 
 
 @app.command("status")

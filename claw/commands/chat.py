@@ -6,6 +6,7 @@ import typer
 
 from claw.commands._base import AppState, info, session_ended, state, styled
 from claw.commands._turns import finish_background, run_and_render
+from claw.commands.tty import for_terminal
 from claw.errors import ClawError, UsageError
 
 HELP = "Commands: /new (start afresh), /history (recent messages), /exit. Ctrl-C stops a reply."
@@ -97,7 +98,8 @@ def chat_command(
             except KeyboardInterrupt:
                 info("(reply interrupted)")
             except ClawError as e:
-                info(styled("error:", fg="red", err=True) + f" {e}")
+                problem = for_terminal(f" {e}", err=True)  # may quote the model or a tool
+                typer.echo(styled("error:", fg="red", err=True) + problem, err=True)
             _show_mail(st, user)
 
     finally:
@@ -109,7 +111,8 @@ def _show_mail(st: AppState, user: str) -> None:
     from claw.channels.terminal import unread
 
     for rec in unread(st.home(), user):
-        info(styled(f"[{rec.get('at', '')}] ", fg="yellow") + str(rec.get("text", "")))
+        text = for_terminal(str(rec.get("text", "")), err=True)  # a message from outside
+        typer.echo(styled(f"[{rec.get('at', '')}] ", fg="yellow", err=True) + text, err=True)
 
 
 def register(app: typer.Typer) -> None:

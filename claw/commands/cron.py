@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from claw.commands._base import AppState, info, print_json, print_table, state, sub_app
+from claw.commands.tty import echo
 from claw.errors import ClawError
 
 app = sub_app("Scheduled jobs: add, list, rm, run, runs, enable, disable.")
@@ -183,7 +184,7 @@ def run(
         print_json(record.to_dict() | {"reply": record.reply})
     else:
         if record.reply and record.status == "ok":
-            typer.echo(record.reply)
+            echo(record.reply)
         if record.delivery_id:
             info(f"queued for {job.deliver}: {record.delivery_id}")
     if record.status == "error":
@@ -216,7 +217,7 @@ def runs(
         return
     zone = _local_zone(st)
     for r in records:
-        typer.echo(_run_line(r, zone, format_local))
+        echo(_run_line(r, zone, format_local))
 
 
 def _run_line(r: dict[str, Any], zone: str, format_local: Any) -> str:

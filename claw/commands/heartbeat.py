@@ -8,6 +8,7 @@ from datetime import datetime
 import typer
 
 from claw.commands._base import print_json, state, sub_app
+from claw.commands.tty import echo
 
 app = sub_app("Run or inspect the heartbeat (periodic HEARTBEAT.md checks).")
 
@@ -45,10 +46,10 @@ def run_once(
     if as_json:
         print_json(out.to_dict())
     else:
-        typer.echo(f"{out.agent}: {out.outcome} ({out.step}): {out.reason}")
+        echo(f"{out.agent}: {out.outcome} ({out.step}): {out.reason}")
         if out.outcome == "sent" and out.delivery_id:
-            typer.echo(f"  queued as {out.delivery_id}")
-        typer.echo(f"  next due {_when(out.next_due_at)}")
+            echo(f"  queued as {out.delivery_id}")
+        echo(f"  next due {_when(out.next_due_at)}")
     if out.outcome == "error":
         raise typer.Exit(1)
 
@@ -85,10 +86,8 @@ def status(
         return
     for r in rows:
         state_ = "enabled" if r["enabled"] else "disabled"
-        typer.echo(f"{r['agent']} ({state_}, every {r['every_s']:.0f}s)")
-        typer.echo(f"  last check {_when(r['last_check_at'])}: {r['last_outcome'] or '-'}")
+        echo(f"{r['agent']} ({state_}, every {r['every_s']:.0f}s)")
+        echo(f"  last check {_when(r['last_check_at'])}: {r['last_outcome'] or '-'}")
         if r["last_reason"]:
-            typer.echo(f"    {r['last_reason']}")
-        typer.echo(
-            f"  last model run {_when(r['last_run_at'])}, next due {_when(r['next_due_at'])}"
-        )
+            echo(f"    {r['last_reason']}")
+        echo(f"  last model run {_when(r['last_run_at'])}, next due {_when(r['next_due_at'])}")

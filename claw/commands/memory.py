@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from claw.commands._base import info, print_json, state, sub_app
+from claw.commands.tty import echo
 
 app = sub_app("Memory: search notes and conversations, add notes, keep the index.")
 
@@ -56,8 +57,8 @@ def search(
     for n, r in enumerate(found.results, 1):
         who = f"  [{r.agent}]" if not agent else ""
         role = f"  {r.role}" if r.role else ""
-        typer.echo(f"{n}. {r.where}  {r.date or 'long-term'}{role}  score {r.score:.3f}{who}")
-        typer.echo(f"   {r.snippet}")
+        echo(f"{n}. {r.where}  {r.date or 'long-term'}{role}  score {r.score:.3f}{who}")
+        echo(f"   {r.snippet}")  # remembered words: a channel's, a model's
 
 
 @app.command("index")

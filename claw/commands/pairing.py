@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from claw.commands._base import info, print_json, state, sub_app
+from claw.commands.tty import echo
 
 if TYPE_CHECKING:
     from claw.routing.access import PairingStore
@@ -53,7 +54,7 @@ def list_(
     if not pending:
         info("no pending pairing codes")
     for p in pending:
-        typer.echo(
+        echo(
             f"{p.code}  {_who(p.channel, p.peer, p.account, p.sender_name)}  "
             f"asked {_span(now - p.created_at)} ago, expires in {_span(p.expires_at - now)}"
         )
@@ -61,7 +62,7 @@ def list_(
         if not approved:
             info("no approved peers")
         for a in approved:
-            typer.echo(f"approved  {_who(a.channel, a.peer, a.account, a.sender_name)}")
+            echo(f"approved  {_who(a.channel, a.peer, a.account, a.sender_name)}")
 
 
 @app.command("approve")
@@ -71,7 +72,7 @@ def approve(
 ) -> None:
     """Let the person who got CODE talk to the assistant."""
     peer = _store(ctx).approve(code)
-    typer.echo(f"approved {_who(peer.channel, peer.peer, peer.account, peer.sender_name)}")
+    echo(f"approved {_who(peer.channel, peer.peer, peer.account, peer.sender_name)}")
 
 
 @app.command("revoke")
@@ -83,4 +84,4 @@ def revoke(
 ) -> None:
     """Take back an approval (peers in allow_from are not affected)."""
     gone = _store(ctx).revoke(channel, peer, account)
-    typer.echo(f"revoked {_who(gone.channel, gone.peer, gone.account, gone.sender_name)}")
+    echo(f"revoked {_who(gone.channel, gone.peer, gone.account, gone.sender_name)}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from claw.commands._base import confirm_or_refuse, info, print_json, state, sub_app
+from claw.commands.tty import echo
 from claw.errors import UsageError
 
 if TYPE_CHECKING:
@@ -55,9 +56,7 @@ def list_(
             else (e.state if e.state == "sending" else _when(e.next_attempt_at))
         )
         extra = f"  [{e.last_error}]" if e.last_error else ""
-        typer.echo(
-            f"{e.id}  {status:<10} {e.attempts} tries  {where}  {e.summary()['preview']}{extra}"
-        )
+        echo(f"{e.id}  {status:<10} {e.attempts} tries  {where}  {e.summary()['preview']}{extra}")
 
 
 @app.command("show")
@@ -89,7 +88,7 @@ def retry(
     for i in ids:
         store.retry(i)
         if not as_json:
-            typer.echo(i)
+            echo(i)
     if as_json:
         print_json({"retried": ids})
     elif all_ and not ids:
@@ -134,10 +133,10 @@ def stats(
         print_json(s.to_dict())
         return
     age = "-" if s.oldest_age_s is None else f"{s.oldest_age_s:.0f}s"
-    typer.echo(f"pending {s.depth} (due {s.due}, sending {s.sending}), oldest {age}")
-    typer.echo(f"failed  {s.failed}")
+    echo(f"pending {s.depth} (due {s.due}, sending {s.sending}), oldest {age}")
+    echo(f"failed  {s.failed}")
     for reason, n in sorted(s.failures_by_reason.items(), key=lambda kv: -kv[1]):
-        typer.echo(f"  {n:>5}  {reason}")
+        echo(f"  {n:>5}  {reason}")
 
 
 @app.command("flush")
@@ -158,7 +157,7 @@ def flush_(
         print_json(report.to_dict())
         return
     d = report.to_dict()
-    typer.echo(
+    echo(
         f"delivered {d['delivered']}, retry later {d['retry']}, failed {d['failed']}, "
         f"not due {d['not_due']}"
     )

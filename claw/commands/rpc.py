@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from claw.commands._base import LightClient, print_json, state
+from claw.commands.tty import echo, json_for_terminal
 from claw.errors import ClawError, UsageError
 
 
@@ -51,7 +52,7 @@ def rpc_command(
     url, token = found
 
     def on_event(ev: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(ev, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_for_terminal(json.dumps(ev, ensure_ascii=False)) + "\n")
         sys.stdout.flush()
 
     try:
@@ -60,7 +61,7 @@ def rpc_command(
         line = f"error {e.code}: {e.message}"
         if e.data is not None:
             line += " " + json.dumps(e.data, ensure_ascii=False)
-        typer.echo(line, err=True)
+        echo(line, err=True)
         raise typer.Exit(e.exit_code) from None
     print_json(result)
     LightClient.done()

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from claw.commands._base import info, print_json, state
+from claw.commands.tty import echo
 from claw.errors import EXIT_RUNTIME
 
 
@@ -73,7 +74,7 @@ def status_command(
     if as_json:
         print_json(st)
     else:
-        typer.echo(_describe(st))
+        echo(_describe(st))  # lanes are named after session keys (a channel's peer ids)
     if not st["running"]:
         raise typer.Exit(EXIT_RUNTIME)
 

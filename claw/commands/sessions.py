@@ -7,6 +7,7 @@ import time
 import typer
 
 from claw.commands._base import confirm_or_refuse, print_json, session_ended, state, sub_app
+from claw.commands.tty import echo, for_terminal
 from claw.state.durations import parse_duration
 from claw.state.names import validate_agent_id
 from claw.state.transcript import now_iso
@@ -57,11 +58,11 @@ def list_(
         return
     by_key = {r.key: r for r in rows}
     order = nest([r.key for r in rows], parents)
-    shown = [("  └ " if depth else "") + key for key, depth in order]
+    shown = [("  └ " if depth else "") + for_terminal(key) for key, depth in order]
     width = max(len(s) for s in shown)
     for name, (key, _) in zip(shown, order, strict=True):
         r = by_key[key]
-        typer.echo(
+        echo(
             f"{name:<{width}}  {r.message_count:>5} msgs  {_age(r.updated_at):>9}  "
             f"{r.preview or ''}"
         )
@@ -85,8 +86,8 @@ def show(
         status = rec.get("status")
         label = role if status in (None, "ok") else f"{role} [{status}]"
         body = rec.get("content") or rec.get("error") or ""
-        typer.echo(f"--- {label} · {rec.get('ts', '')}")
-        typer.echo(body)
+        echo(f"--- {label} · {rec.get('ts', '')}")
+        echo(body)
     if tr.bad_lines:
         typer.echo(f"(skipped {len(tr.bad_lines)} unreadable line(s))", err=True)
 
@@ -97,7 +98,7 @@ def clear(ctx: typer.Context, key: str = typer.Argument(..., help="Session key."
     st = state(ctx)
     dest = st.store().clear(key)
     session_ended(st, key)
-    typer.echo(f"cleared {key} (old transcript: {dest})")
+    echo(f"cleared {key} (old transcript: {dest})")
 
 
 @app.command("delete")
@@ -112,7 +113,7 @@ def delete(
     confirm_or_refuse(f"Delete session {key} and its transcript for good?", yes)
     store.delete(key)
     session_ended(state(ctx), key)
-    typer.echo(f"deleted {key}")
+    echo(f"deleted {key}")
 
 
 @app.command("archive")
@@ -137,7 +138,7 @@ def archive(
         print_json(keys)
         return
     for k in keys:
-        typer.echo(f"archived {k}")
+        echo(f"archived {k}")
     typer.echo(f"{len(keys)} session(s) archived", err=True)
 
 

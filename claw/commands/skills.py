@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from claw.commands._base import info, print_json, state, sub_app
+from claw.commands.tty import echo
 from claw.errors import NotFound
 from claw.state.names import validate_agent_id, validate_simple_name
 from claw.state.session_keys import DEFAULT_AGENT
@@ -48,8 +49,8 @@ def list_(
         return
     width = max(len(s.name) for s in found.skills)
     for s in found.skills:
-        typer.echo(f"{s.name:<{width}}  {s.description}")
-        typer.echo(f"{'':<{width}}  {s.path}")
+        echo(f"{s.name:<{width}}  {s.description}")
+        echo(f"{'':<{width}}  {s.path}")
 
 
 @app.command("show")
@@ -67,4 +68,4 @@ def show(
         body = read_skill(workspace, name)
     except NotFound as e:
         raise NotFound(e.message, hint="`claw skills list` shows them with their files") from None
-    typer.echo(body.rstrip("\n"))
+    echo(body.rstrip("\n"))  # a skill may come from anywhere: shown, not obeyed

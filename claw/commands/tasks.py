@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from claw.commands._base import info, print_json, state, sub_app
+from claw.commands.tty import echo
 from claw.errors import UsageError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def add(
     if as_json:
         print_json(task.to_dict())
         return
-    typer.echo(task.id)
+    echo(task.id)
     info(f"added: {_summary(task, zone)}")
     if when is not None and when.timestamp() < datetime.now(zone).timestamp():
         info("note: that time is already past, so the task is overdue")
@@ -101,7 +102,7 @@ def list_(
         due, rel = _due_cell(t, zone)
         box = "[x]" if t.status == "done" else "[ ]"
         mark = "remind" if t.remind else ""
-        typer.echo(f"{t.id}  {box}  {due:<20}  {rel:<12}  {mark:<6}  {t.title}".rstrip())
+        echo(f"{t.id}  {box}  {due:<20}  {rel:<12}  {mark:<6}  {t.title}".rstrip())
 
 
 @app.command("show")
@@ -130,10 +131,10 @@ def show(
     if t.agent:
         rows.append(("agent", t.agent))
     for name, value in rows:
-        typer.echo(f"{name + ':':<10}{value}")
+        echo(f"{name + ':':<10}{value}")
     if t.notes:
-        typer.echo("notes:")
-        typer.echo(t.notes)
+        echo("notes:")
+        echo(t.notes)
 
 
 def _reminder(t: Task) -> str:
@@ -172,7 +173,7 @@ def edit(
     if not changes:
         raise UsageError("nothing to change: give --title, --due, --no-due, --remind or --notes")
     task = store.update(task_id, **changes)
-    typer.echo(f"{task.id}  {_summary(task, zone)}")
+    echo(f"{task.id}  {_summary(task, zone)}")
 
 
 @app.command("done")
@@ -184,7 +185,7 @@ def done(
     store, _ = _setup(ctx)
     for ref in _resolve(store, task_ids):
         task = store.done(ref)
-        typer.echo(f"done {task.id}  {task.title}")
+        echo(f"done {task.id}  {task.title}")
 
 
 @app.command("reopen")
@@ -196,7 +197,7 @@ def reopen(
     store, _ = _setup(ctx)
     for ref in _resolve(store, task_ids):
         task = store.reopen(ref)
-        typer.echo(f"reopened {task.id}  {task.title}")
+        echo(f"reopened {task.id}  {task.title}")
 
 
 @app.command("rm")
@@ -208,7 +209,7 @@ def rm(
     store, _ = _setup(ctx)
     for ref in _resolve(store, task_ids):
         task = store.remove(ref)
-        typer.echo(f"removed {task.id}  {task.title}")
+        echo(f"removed {task.id}  {task.title}")
 
 
 def _resolve(store: TaskStore, refs: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from claw.commands._base import info, print_json, state, sub_app
+from claw.commands.tty import echo
 
 app = sub_app("List the tools agents can call.")
 
@@ -47,4 +48,4 @@ def list_(
     width = max((len(t.name) for t in tools), default=0)
     for t in tools:
         first = (t.description or "").strip().splitlines()[0] if t.description else ""
-        typer.echo(f"{t.name:<{width}}  {first}")
+        echo(f"{t.name:<{width}}  {first}")  # an MCP server names and describes its tools
