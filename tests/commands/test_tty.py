@@ -120,3 +120,16 @@ def test_json_on_a_terminal_escapes_what_json_dumps_leaves(monkeypatch: pytest.M
     assert not any(0x7F <= ord(c) <= 0x9F or c in "\u202e\u2066" for c in shown)
     monkeypatch.setattr("sys.stdout", Stream(tty=False))
     assert json_for_terminal(text) == text
+
+
+def test_an_error_quoting_untrusted_text_is_inert(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ClawError goes through one printer; a model's or a channel's words in it
+    reach the terminal inert."""
+    from claw.cli import report
+    from claw.errors import ClawError
+
+    err = Stream(tty=True)
+    monkeypatch.setattr("sys.stderr", err)
+    report(ClawError(f"the model said {NASTY}", hint=NASTY))
+    shown = neutralise(NASTY)
+    assert err.getvalue() == f"error: the model said {shown}\n  hint: {shown}\n"
