@@ -155,7 +155,8 @@ def test_help_imports_no_command_module() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert re.search(r"sessions +List, show, clear", r.stdout)
-    assert r.stdout.strip().splitlines()[-1] == "['claw.commands._base']"
+    # _base and the terminal filter it prints through (claw.commands.tty): helpers, no command
+    assert r.stdout.strip().splitlines()[-1] == "['claw.commands._base', 'claw.commands.tty']"
 
 
 def test_closed_stdout_exits_quietly(home_path: Path) -> None:
