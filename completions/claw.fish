@@ -39,7 +39,7 @@ complete -c claw -n '__fish_seen_subcommand_from init' -s h -l help -d 'Show thi
 
 # claw send
 complete -c claw -n '__fish_seen_subcommand_from send' -s s -l session -x -d 'Session key (default: agent:<agent>:main).'
-complete -c claw -n '__fish_seen_subcommand_from send' -s a -l agent -x -d 'Agent that answers. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from send' -s a -l agent -x -d 'Agent that answers (default: the one the session key names, else main).'
 complete -c claw -n '__fish_seen_subcommand_from send' -s m -l model -x -d 'Model for this turn (default: from config), e.g. echo.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l thinking -x -d 'Reasoning level: off, low, medium, high (default: model.thinking).'
 complete -c claw -n '__fish_seen_subcommand_from send' -l timeout -x -d 'Stop the turn after this long (default: model.timeout_s). [x>=0.001]'

@@ -44,6 +44,7 @@ def chat_command(
     from claw.commands.send import MODES
     from claw.heartbeat.last_target import remember
     from claw.routing.route import Inbound, build_session_key, route
+    from claw.state.session_keys import agent_for
 
     if mode not in MODES:
         raise UsageError(f"--mode: expected one of {', '.join(MODES)}, got {mode!r}")
@@ -51,7 +52,7 @@ def chat_command(
     config = st.config()
     user = local_user()
     inbound = Inbound(channel="terminal", peer=user)
-    agent = agent or route(config, inbound).agent
+    agent = agent_for(agent, session) or route(config, inbound).agent
     check_agent(config, agent)
     key = session or build_session_key(config, agent, inbound)
     remember(st.home(), agent, "terminal", user)

@@ -37,7 +37,7 @@ from claw.gateway.turn_events import event_params
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.names import validate_session_key
-from claw.state.session_keys import main_key
+from claw.state.session_keys import agent_for, main_key
 from claw.state.sessions import SessionStore
 from claw.state.transcript import now_iso
 from claw.supervisor.decide import CHOICES as MODES
@@ -265,7 +265,8 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
     _param("text", check_text, p.text)
     if p.idempotency_key is not None:
         _param("idempotency_key", validate_key, p.idempotency_key)
-    agent_id = check_agent(gw.config, p.agent_id or "main")
+    owner = _param("session_key", lambda k: agent_for(p.agent_id, k), p.session_key)
+    agent_id = check_agent(gw.config, owner or "main")
     key = _session_key(p.session_key or main_key(agent_id))
     if key in gw.running:
         raise RpcError(codes.BUSY, data={"reason": "a turn is running on this session"})
