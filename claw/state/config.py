@@ -70,7 +70,7 @@ def read_file(path: Path) -> dict[str, Any]:
     try:
         schema.validate_tree(data, schema.SCHEMA)
     except UsageError as e:
-        raise ConfigError(f"{path}: {e.message}") from None
+        raise ConfigError(f"{path}: {e.message}", hint=e.hint) from None
     return data
 
 
@@ -109,7 +109,7 @@ def env_overrides(environ: dict[str, str] | None = None) -> dict[str, tuple[str,
                 raise UsageError(f"{key} is a table; set one of its keys")
             out[key] = (name, schema.parse_value(node, raw, key))
         except UsageError as e:
-            raise ConfigError(f"environment variable {name}: {e.message}") from None
+            raise ConfigError(f"environment variable {name}: {e.message}", hint=e.hint) from None
     return out
 
 

@@ -21,6 +21,7 @@ class Field:
     minimum: int | None = None
     maximum: int | None = None
     item: dict[str, Any] | None = None  # schema of each table in a list_table
+    nonempty: bool = False  # a str that means nothing blank (a blank host: every interface)
     secret: bool = False  # a token, key or password: masked wherever settings are listed
 
 

@@ -38,7 +38,9 @@ BINDING: Schema = {"agent": Field("str", help="the agent that answers"), "match"
 
 SCHEMA: Schema = {
     "model": {
-        "default": Field("str", "local/smollm2", "litellm model name, or local/smollm2, echo"),
+        "default": Field(
+            "str", "local/smollm2", "litellm model name, or local/smollm2, echo", nonempty=True
+        ),
         "fallbacks": Field("list_str", [], "models tried in order when the default fails"),
         "thinking": Field("enum", "off", "reasoning level", ("off", "low", "medium", "high")),
         "timeout_s": Field("int", 600, "per-turn timeout in seconds", minimum=1),
@@ -171,7 +173,7 @@ SCHEMA: Schema = {
     },
     "memory": MEMORY,
     "gateway": {
-        "host": Field("str", "127.0.0.1", "address the daemon listens on"),
+        "host": Field("str", "127.0.0.1", "address the daemon listens on", nonempty=True),
         "port": Field("int", 18789, "port the daemon listens on", minimum=0, maximum=65535),
     },
     "channels": CHANNELS,
@@ -243,7 +245,7 @@ def parse_value(field: Field, raw: str, key: str) -> Any:
     """Turn text from the command line or the environment into a typed value."""
     text = raw.strip()
     if field.kind == "str":
-        return raw
+        return check(field, raw, key)
     if field.kind == "int":
         try:
             return check(field, int(text), key)
@@ -282,6 +284,10 @@ def check(field: Field, value: Any, key: str) -> Any:
         check_target(value, key)
     if kind == "str" and not isinstance(value, str):
         raise UsageError(f"{key}: expected a string, got {_show(value)}")
+    if field.nonempty and isinstance(value, str) and not value.strip():
+        raise UsageError(
+            f"{key}: must not be empty", hint=f"`claw config unset {key}` restores the default"
+        )
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{key}: expected an integer, got {_show(value)}")

@@ -1,0 +1,35 @@
+"""`claw config` at the edges a user hits: blank values, fractions of durations, a
+config.toml that cannot be read, empty or malformed keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_claw
+
+
+@pytest.mark.parametrize("key", ["gateway.host", "model.default"])
+def test_a_blank_value_is_refused_where_blank_means_nothing(cli, home, key: str) -> None:
+    # gateway.host = "" made the daemon listen on every interface (and report its
+    # address as http://:18789); model.default = "" failed every later turn.
+    before = home.config_file.read_text()
+    for blank in ("", "  "):
+        r = cli("config", "set", key, blank)
+        assert r.exit_code == 2, r.output
+        assert "empty" in r.output and "unset" in r.output
+    assert home.config_file.read_text() == before
+
+
+def test_a_blank_value_in_the_file_or_environment_is_refused(cli, home) -> None:
+    home.config_file.write_text('[gateway]\nhost = ""\n')
+    r = cli("config", "get", "gateway.port")
+    assert r.exit_code == 2 and "gateway.host" in r.output, r.output
+    home.config_file.write_text("")
+    r = run_claw("config", "get", "model.default", env={"CLAW_MODEL__DEFAULT": ""})
+    assert r.returncode == 2 and "CLAW_MODEL__DEFAULT" in r.stderr, r.stderr
+
+
+def test_serve_refuses_a_blank_host(cli, home) -> None:
+    r = run_claw("serve", "--host", "", "--port", "0", timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert "--host" in r.stderr
