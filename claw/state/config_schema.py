@@ -114,7 +114,7 @@ SCHEMA: Schema = {
             ),
             "heartbeat": {
                 "enabled": Field("bool", True, "run the heartbeat for this agent"),
-                "every": Field("duration", "30m", "time between heartbeat runs"),
+                "every": Field("duration", "30m", "time between heartbeat runs", minimum=1),
                 "active_hours": {
                     "start": Field("clock", help="HH:MM: runs only from this time…"),
                     "end": Field("clock", help="HH:MM: …until this one (may cross midnight)"),
@@ -298,10 +298,7 @@ def check(field: Field, value: Any, key: str) -> Any:
     if kind == "bool" and not isinstance(value, bool):
         raise UsageError(f"{key}: expected true or false, got {_show(value)}")
     if kind == "duration":
-        try:
-            value = format_duration(parse_duration(value))
-        except UsageError as e:
-            raise UsageError(f"{key}: {e.message}") from None
+        value = _duration(field, value, key)
     if kind == "enum" and value not in field.choices:
         close = difflib.get_close_matches(str(value), field.choices, n=1)
         extra = f" (did you mean '{close[0]}'?)" if close else ""
@@ -331,6 +328,21 @@ def check(field: Field, value: Any, key: str) -> Any:
         for i, item in enumerate(value):
             validate_tree(item, field.item or {}, f"{key}[{i}].")
     return value
+
+
+def _duration(field: Field, value: Any, key: str) -> str:
+    """A duration in its canonical spelling; refused when that would change its value
+    (format_duration counts whole seconds) or it is below the field's minimum."""
+    try:
+        seconds = parse_duration(value)
+    except UsageError as e:
+        raise UsageError(f"{key}: {e.message}") from None
+    if seconds != int(seconds):
+        raise UsageError(f"{key}: use whole seconds, got {_show(value)}")
+    if field.minimum is not None and seconds < field.minimum:
+        least = format_duration(field.minimum)
+        raise UsageError(f"{key}: must be at least {least}, got {_show(value)}")
+    return format_duration(seconds)
 
 
 def validate_tree(data: dict[str, Any], schema: Schema, prefix: str = "") -> None:
