@@ -83,6 +83,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:  # a directory in its place, no permission, an I/O error
+        raise ConfigError(f"{path}: cannot read it: {e.strerror or e}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

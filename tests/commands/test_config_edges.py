@@ -33,3 +33,13 @@ def test_serve_refuses_a_blank_host(cli, home) -> None:
     r = run_claw("serve", "--host", "", "--port", "0", timeout=30)
     assert r.returncode == 2, r.stderr
     assert "--host" in r.stderr
+
+
+def test_a_config_that_cannot_be_read_is_a_config_error(cli, home) -> None:
+    # An OSError (here: a directory in its place; also EACCES, EIO) was an internal error.
+    home.config_file.unlink()
+    home.config_file.mkdir()
+    for args in (("config", "list"), ("sessions", "list"), ("send", "--model", "echo", "x")):
+        r = cli(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "config.toml" in r.output and "internal error" not in r.output
