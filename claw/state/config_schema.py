@@ -195,7 +195,9 @@ _FALSE = {"false", "no", "off", "0"}
 
 def lookup(key: str) -> tuple[Field | Schema, list[str]]:
     """The schema node for a dotted key; raises ConfigError naming the closest valid key."""
-    parts = key.split(".") if key else []
+    if not key:
+        raise unknown_key(key)
+    parts = key.split(".")
     node: Any = SCHEMA
     for i, part in enumerate(parts):
         if isinstance(node, Field) or not part:
@@ -228,17 +230,28 @@ def unknown_key(key: str, where: str = "") -> ConfigError:
     candidates = all_keys()
     pattern = [c.replace("<name>", p) for c in candidates for p in _wild_parts(key, c)]
     close = difflib.get_close_matches(key, pattern or candidates, n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'?" if close else "see `claw config list` for valid keys"
+    hint = f"did you mean '{close[0]}'?" if close else _siblings(key, candidates)
     return ConfigError(f"{where}unknown config key '{key}' ({hint})")
 
 
 def _wild_parts(key: str, candidate: str) -> list[str]:
-    # Fill '<name>' in a candidate with what the user wrote at that position.
+    # Fill '<name>' in a candidate with what the user wrote at that position (a name,
+    # not an empty part: 'agents..model' is no suggestion).
     kp, cp = key.split("."), candidate.split(".")
     if "<name>" not in cp:
         return [""]
     i = cp.index("<name>")
-    return [kp[i]] if i < len(kp) else []
+    return [kp[i]] if i < len(kp) and kp[i] else []
+
+
+def _siblings(key: str, candidates: list[str]) -> str:
+    """The valid keys of the table `key` is in. (Pointing at `claw config list` is no help
+    when the unknown key is in config.toml: that command fails on the same file.)"""
+    table = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    names = sorted({c[len(table) :].split(".")[0] for c in candidates if c.startswith(table)})
+    if table and names:
+        return f"{table[:-1]} has: {', '.join(names)}"
+    return f"the top-level keys are: {', '.join(sorted({c.split('.')[0] for c in candidates}))}"
 
 
 def parse_value(field: Field, raw: str, key: str) -> Any:

@@ -43,3 +43,27 @@ def test_a_config_that_cannot_be_read_is_a_config_error(cli, home) -> None:
         r = cli(*args)
         assert r.exit_code == 2, (args, r.output)
         assert "config.toml" in r.output and "internal error" not in r.output
+
+
+@pytest.mark.parametrize("args", [("get", ""), ("set", "", "x"), ("unset", ""), ("get", ".")])
+def test_an_empty_key_is_an_unknown_key(cli, home, args: tuple[str, ...]) -> None:
+    # `config get ''` exited 1 in silence (as for a key with no value) and `config set ''`
+    # said "'' is a table, not a setting; its keys: " with nothing after it.
+    r = cli("config", *args)
+    assert r.exit_code == 2, r.output
+    assert "unknown config key" in r.output
+
+
+def test_no_suggestion_is_made_of_an_empty_name(cli, home) -> None:
+    r = cli("config", "get", "agents.../x.model")
+    assert r.exit_code == 2, r.output
+    assert "agents..model" not in r.output
+
+
+def test_an_unknown_key_in_the_file_names_the_valid_ones(cli, home) -> None:
+    # The hint was "see `claw config list`", which fails on that same file.
+    home.config_file.write_text("[tools]\nfoo = 1\n")
+    r = cli("config", "list")
+    assert r.exit_code == 2, r.output
+    assert "tools.foo" in r.output and "claw config list" not in r.output
+    assert "max_iterations" in r.output
