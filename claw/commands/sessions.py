@@ -53,7 +53,8 @@ def list_(
         )
         return
     if not rows:
-        typer.echo("no sessions yet (start one with `claw send TEXT`)", err=True)
+        hint = f"of agent {agent!r}" if agent else "yet (start one with `claw send TEXT`)"
+        typer.echo(f"no sessions {hint}", err=True)
         return
     by_key = {r.key: r for r in rows}
     order = nest([r.key for r in rows], parents)

@@ -27,3 +27,12 @@ def test_clear_keeps_the_agent_a_session_belongs_to(cli, home, home_path) -> Non
     r = cli("sessions", "reindex")
     assert r.exit_code == 0, r.output
     assert _agents(cli) == {"notes": "work"}
+
+
+def test_an_agent_filter_that_matches_nothing_says_so(cli, home) -> None:
+    # It said "no sessions yet (start one with `claw send TEXT`)" with sessions there.
+    assert cli("send", "--local", "--model", "echo", "hi").exit_code == 0
+    r = cli("sessions", "list", "--agent", "work")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == ""
+    assert "no sessions of agent 'work'" in r.stderr and "yet" not in r.stderr
