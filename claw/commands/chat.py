@@ -39,6 +39,7 @@ def chat_command(
     each reply.
     """
     from claw.agent.selection import check_agent
+    from claw.agent.session_lane import idle_lane
     from claw.agent.turn import TurnRequest
     from claw.channels.terminal import local_user
     from claw.commands.send import MODES
@@ -77,7 +78,12 @@ def chat_command(
                 return
             if text == "/new":
                 if store.exists(key):
-                    dest = store.clear(key)
+                    try:
+                        with idle_lane(store, key):  # not under another process's turn
+                            dest = store.clear(key)
+                    except ClawError as e:
+                        info(styled("error:", fg="red", err=True) + f" {e}")
+                        continue
                     session_ended(st, key)
                     info(f"(started afresh; old transcript archived as {dest.name})")
                 continue

@@ -94,9 +94,15 @@ def show(
 
 @app.command("clear")
 def clear(ctx: typer.Context, key: str = typer.Argument(..., help="Session key.")) -> None:
-    """Start a session afresh; the old transcript is archived, not deleted."""
+    """Start a session afresh; the old transcript is archived, not deleted.
+
+    Refused (exit 1) while a turn runs on the session, in this or another process.
+    """
+    from claw.agent.session_lane import idle_lane
+
     st = state(ctx)
-    dest = st.store().clear(key)
+    with idle_lane(st.store(), key):
+        dest = st.store().clear(key)
     session_ended(st, key)
     typer.echo(f"cleared {key} (old transcript: {dest})")
 
@@ -107,11 +113,17 @@ def delete(
     key: str = typer.Argument(..., help="Session key."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete a session's transcript for good."""
+    """Delete a session's transcript for good.
+
+    Refused (exit 1) while a turn runs on the session, in this or another process.
+    """
+    from claw.agent.session_lane import idle_lane
+
     store = state(ctx).store()
     store.require(key)
     confirm_or_refuse(f"Delete session {key} and its transcript for good?", yes)
-    store.delete(key)
+    with idle_lane(store, key):
+        store.delete(key)
     session_ended(state(ctx), key)
     typer.echo(f"deleted {key}")
 

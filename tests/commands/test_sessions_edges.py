@@ -36,3 +36,35 @@ def test_an_agent_filter_that_matches_nothing_says_so(cli, home) -> None:
     assert r.exit_code == 0, r.output
     assert r.stdout == ""
     assert "no sessions of agent 'work'" in r.stderr and "yet" not in r.stderr
+
+
+def test_clear_and_delete_refuse_a_session_a_turn_is_running_on(cli, home, home_path):
+    # A clear in the middle of another process's turn archived the user message, and the
+    # reply then started the fresh transcript: an answer to nothing.
+    from claw.agent.session_lane import SessionLane
+    from claw.state.sessions import SessionStore
+    from tests.commands._util import MAIN, messages
+
+    assert cli("send", "--local", "--model", "echo", "hi").exit_code == 0
+    with SessionLane(SessionStore(home), MAIN):  # a turn runs on it (in "another process")
+        for args in (("clear", MAIN), ("delete", MAIN, "--yes")):
+            r = cli("sessions", *args)
+            assert r.exit_code == 1, (args, r.output)
+            assert "a turn is running" in r.output
+    assert [m["content"] for m in messages(home_path)] == ["hi", "hi"]
+    assert cli("sessions", "clear", MAIN).exit_code == 0  # idle again: it clears
+    assert messages(home_path) == []
+
+
+def test_chat_new_on_a_busy_session_says_so_and_goes_on(home, home_path) -> None:
+    from claw.agent.session_lane import SessionLane
+    from claw.state.sessions import SessionStore
+    from tests.commands._util import MAIN, messages
+    from tests.conftest import run_claw
+
+    assert run_claw("send", "--local", "--model", "echo", "hi").returncode == 0
+    with SessionLane(SessionStore(home), MAIN):
+        r = run_claw("chat", "--model", "echo", "--session", MAIN, input="/new\n/exit\n")
+    assert r.returncode == 0, r.stderr
+    assert "a turn is running" in r.stderr
+    assert [m["content"] for m in messages(home_path)] == ["hi", "hi"]
