@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
-from claw.errors import ClawError
+from claw.errors import SessionBusy
 from claw.state.locks import FileLock, Timeout, file_lock
 from claw.state.names import encode_component
 from claw.state.sessions import SessionStore
@@ -45,13 +46,22 @@ def idle_lane(store: SessionStore, key: str) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        raise ClawError(
+        raise SessionBusy(
             f"a turn is running on session {key!r}", hint="try again when it has ended"
         ) from None
     try:
         yield
     finally:
         lock.release()
+
+
+T = TypeVar("T")
+
+
+def when_idle(store: SessionStore, key: str, action: Callable[[str], T]) -> T:
+    """`action(key)` (a clear, a delete) under `idle_lane`."""
+    with idle_lane(store, key):
+        return action(key)
 
 
 class SessionLane:

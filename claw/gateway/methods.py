@@ -25,6 +25,7 @@ from claw.agent.events import AgentEnd
 from claw.agent.hooks import session_ended
 from claw.agent.lanes import LANES
 from claw.agent.selection import check_agent
+from claw.agent.session_lane import when_idle
 from claw.agent.text import check_text
 from claw.agent.turn import TurnRequest
 from claw.errors import UsageError
@@ -202,7 +203,7 @@ def _idle_key(gw: Gateway, key: str) -> str:
 @METHODS.method("sessions.delete", params=KeyParams)
 async def sessions_delete(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
     key = _idle_key(gw, p.session_key)
-    await _sync(lambda: gw.store().delete(key))
+    await _sync(lambda: when_idle(gw.store(), key, gw.store().delete))  # any process's turn
     await _sync(lambda: session_ended(list(gw.config.get("plugins") or []), key))
     return {"deleted": True, "session_key": key}
 
@@ -210,7 +211,7 @@ async def sessions_delete(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str
 @METHODS.method("chat.clear", params=KeyParams)
 async def chat_clear(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
     key = _idle_key(gw, p.session_key)
-    await _sync(lambda: gw.store().clear(key))
+    await _sync(lambda: when_idle(gw.store(), key, gw.store().clear))  # any process's turn
     await _sync(lambda: session_ended(list(gw.config.get("plugins") or []), key))
     return {"cleared": True, "session_key": key}
 

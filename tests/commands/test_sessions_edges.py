@@ -68,3 +68,29 @@ def test_chat_new_on_a_busy_session_says_so_and_goes_on(home, home_path) -> None
     assert r.returncode == 0, r.stderr
     assert "a turn is running" in r.stderr
     assert [m["content"] for m in messages(home_path)] == ["hi", "hi"]
+
+
+def test_the_gateway_refuses_to_clear_under_another_processs_turn(home) -> None:
+    # chat.clear and sessions.delete checked only the daemon's own turns.
+    import httpx
+
+    from claw.agent.session_lane import SessionLane
+    from claw.state.sessions import SessionStore
+    from tests.commands._util import MAIN
+    from tests.gateway.live import run, running
+
+    SessionStore(home).append(MAIN, [{"type": "message", "role": "user", "content": "hi"}])
+
+    async def main() -> None:
+        async with running(home) as srv, httpx.AsyncClient(base_url=srv.http) as c:
+            bearer = {"authorization": f"Bearer {srv.token}"}
+            for method in ("chat.clear", "sessions.delete"):
+                rpc = {"jsonrpc": "2.0", "method": method, "id": 1}
+                rpc["params"] = {"session_key": MAIN}
+                with SessionLane(SessionStore(home), MAIN):
+                    answer = (await c.post("/rpc", json=rpc, headers=bearer)).json()
+                assert answer["error"]["code"] == -32003, answer
+            answer = (await c.post("/rpc", json=rpc, headers=bearer)).json()
+            assert answer["result"]["deleted"] is True, answer
+
+    run(main)
