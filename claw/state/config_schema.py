@@ -189,6 +189,7 @@ NAME_VALIDATORS = {
     "channels": lambda n: validate_simple_name(n, "channel name"),
 }
 
+INT_MAX = 2**63 - 1  # TOML integers are 64-bit: a larger one makes config.toml unreadable
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -245,8 +246,8 @@ def _wild_parts(key: str, candidate: str) -> list[str]:
 
 
 def _siblings(key: str, candidates: list[str]) -> str:
-    """The valid keys of the table `key` is in. (Pointing at `claw config list` is no help
-    when the unknown key is in config.toml: that command fails on the same file.)"""
+    """The valid keys of the table `key` is in (`claw config list` is no help for a key in
+    config.toml: it fails on that file)."""
     table = key.rsplit(".", 1)[0] + "." if "." in key else ""
     names = sorted({c[len(table) :].split(".")[0] for c in candidates if c.startswith(table)})
     if table and names:
@@ -304,10 +305,12 @@ def check(field: Field, value: Any, key: str) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{key}: expected an integer, got {_show(value)}")
-        if field.minimum is not None and value < field.minimum:
-            raise UsageError(f"{key}: must be at least {field.minimum}, got {value}")
-        if field.maximum is not None and value > field.maximum:
-            raise UsageError(f"{key}: must be at most {field.maximum}, got {value}")
+        least = -INT_MAX - 1 if field.minimum is None else field.minimum
+        most = INT_MAX if field.maximum is None else field.maximum
+        if value < least:
+            raise UsageError(f"{key}: must be at least {least}, got {value}")
+        if value > most:
+            raise UsageError(f"{key}: must be at most {most}, got {value}")
     if kind == "bool" and not isinstance(value, bool):
         raise UsageError(f"{key}: expected true or false, got {_show(value)}")
     if kind == "duration":
@@ -344,8 +347,7 @@ def check(field: Field, value: Any, key: str) -> Any:
 
 
 def _duration(field: Field, value: Any, key: str) -> str:
-    """A duration in its canonical spelling; refused when that would change its value
-    (format_duration counts whole seconds) or it is below the field's minimum."""
+    """Canonically spelt; refused below the minimum or if spelling changes it (0.5s)."""
     try:
         seconds = parse_duration(value)
     except UsageError as e:

@@ -67,3 +67,13 @@ def test_an_unknown_key_in_the_file_names_the_valid_ones(cli, home) -> None:
     assert r.exit_code == 2, r.output
     assert "tools.foo" in r.output and "claw config list" not in r.output
     assert "max_iterations" in r.output
+
+
+def test_an_integer_beyond_toml_range_is_refused(cli, home) -> None:
+    # TOML integers are 64-bit: 10**23 was written to config.toml, which other TOML
+    # readers (and any tool a user points at the file) then refuse to parse.
+    before = home.config_file.read_text()
+    r = cli("config", "set", "model.timeout_s", "99999999999999999999999")
+    assert r.exit_code == 2, r.output
+    assert "at most" in r.output
+    assert home.config_file.read_text() == before
