@@ -209,6 +209,10 @@ def root(
     ),
 ) -> None:
     """claw: a self-hosted personal AI assistant."""
+    if home is not None and not home.strip():  # `--home "$DIR"` with DIR unset
+        raise typer.BadParameter(
+            "give a directory (empty, it would mean ~/.claw)", ctx=ctx, param_hint="--home"
+        )
     ctx.obj = AppState(home_arg=home, verbose=verbose)
     LightClient.command(ctx.invoked_subcommand)
     setup_logging(verbose)

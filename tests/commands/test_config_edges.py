@@ -77,3 +77,12 @@ def test_an_integer_beyond_toml_range_is_refused(cli, home) -> None:
     assert r.exit_code == 2, r.output
     assert "at most" in r.output
     assert home.config_file.read_text() == before
+
+
+def test_an_empty_home_is_refused_not_replaced_by_the_default(tmp_path) -> None:
+    # `--home ""` (e.g. an unset shell variable: --home "$DIR") silently used
+    # $CLAW_HOME or ~/.claw: another state directory than the one asked for.
+    r = run_claw("--home", "", "config", "path", env={"HOME": str(tmp_path)})
+    assert r.returncode == 2, r.stdout
+    assert "--home" in r.stderr
+    assert not (tmp_path / ".claw").exists()
