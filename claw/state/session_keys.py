@@ -70,7 +70,7 @@ def agent_for(agent: str | None, key: str | None) -> str | None:
     (`cron:…`, free-form) leave the choice to `agent`, which may be None (the caller's
     default then applies).
     """
-    if key:
+    if key is not None:  # "" is no key (a script's unset $KEY), not "the default one"
         parts = validate_session_key(key).split(":")
         if parts[0] == "agent" and len(parts) >= 3:
             owner = validate_agent_id(parts[1])

@@ -141,3 +141,15 @@ def test_the_gateway_reads_the_agent_from_the_session_key(home) -> None:
         return (await c.post("/rpc", json=rpc, headers=bearer)).json()["result"]["sessions"]
 
     run(main)
+
+
+def test_an_empty_session_key_is_refused_not_replaced_by_main(cli, home, home_path) -> None:
+    # `claw send --session "$KEY"` with KEY unset went to agent:main:main: a message
+    # filed in another conversation than the one the script meant.
+    r = cli("send", "--local", "--model", "echo", "--session", "", "hi")
+    assert r.exit_code == 2, r.output
+    assert "session key" in r.output
+    assert not transcript_path(home_path).exists()
+    r = cli("chat", "--model", "echo", "--session", "", input="hi\n/exit\n")
+    assert r.exit_code == 2, r.output
+    assert not transcript_path(home_path).exists()
