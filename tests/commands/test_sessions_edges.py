@@ -94,3 +94,23 @@ def test_the_gateway_refuses_to_clear_under_another_processs_turn(home) -> None:
             assert answer["result"]["deleted"] is True, answer
 
     run(main)
+
+
+def test_a_corrupt_index_is_rebuilt_from_the_transcripts(cli, home, home_path) -> None:
+    # The index is derived data, yet a damaged index.sqlite made every sessions command,
+    # `claw send` and even `claw sessions reindex` fail with an internal error.
+    assert cli("send", "--local", "--model", "echo", "hi").exit_code == 0
+    index = home_path / "sessions" / "index.sqlite"
+    for extra in index.parent.glob("index.sqlite-*"):
+        extra.unlink()
+    index.write_bytes(b"this is not a database\n" * 100)
+    r = cli("sessions", "list", "--json")
+    assert r.exit_code == 0, r.output
+    assert [row["key"] for row in json.loads(r.stdout)] == ["agent:main:main"]
+    assert (home_path / "sessions" / "index.sqlite.corrupt").exists()  # kept for a look
+    index.write_bytes(b"garbage")
+    assert cli("sessions", "reindex").exit_code == 0
+    index.write_bytes(b"garbage")
+    r = cli("send", "--local", "--model", "echo", "again")
+    assert r.exit_code == 0, r.output
+    assert json.loads(cli("sessions", "list", "--json").stdout)[0]["message_count"] == 4
