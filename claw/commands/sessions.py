@@ -93,7 +93,13 @@ def show(
 
 
 @app.command("clear")
-def clear(ctx: typer.Context, key: str = typer.Argument(..., help="Session key.")) -> None:
+def clear(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Session key."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print {cleared, session_key, archive} as JSON."
+    ),
+) -> None:
     """Start a session afresh; the old transcript is archived, not deleted.
 
     Refused (exit 1) while a turn runs on the session, in this or another process.
@@ -104,6 +110,9 @@ def clear(ctx: typer.Context, key: str = typer.Argument(..., help="Session key."
     with idle_lane(st.store(), key):
         dest = st.store().clear(key)
     session_ended(st, key)
+    if as_json:
+        print_json({"cleared": True, "session_key": key, "archive": str(dest)})
+        return
     typer.echo(f"cleared {key} (old transcript: {dest})")
 
 
@@ -112,6 +121,7 @@ def delete(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="Session key."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help="Print {deleted, session_key} as JSON."),
 ) -> None:
     """Delete a session's transcript for good.
 
@@ -125,6 +135,9 @@ def delete(
     with idle_lane(store, key):
         store.delete(key)
     session_ended(state(ctx), key)
+    if as_json:
+        print_json({"deleted": True, "session_key": key})
+        return
     typer.echo(f"deleted {key}")
 
 
@@ -155,7 +168,13 @@ def archive(
 
 
 @app.command("reindex")
-def reindex(ctx: typer.Context) -> None:
+def reindex(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print {sessions} as JSON."),
+) -> None:
     """Rebuild the session index from the transcripts (they are the source of truth)."""
     n = state(ctx).store().reindex()
+    if as_json:
+        print_json({"sessions": n})
+        return
     typer.echo(f"indexed {n} session(s)")

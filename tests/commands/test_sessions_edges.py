@@ -114,3 +114,27 @@ def test_a_corrupt_index_is_rebuilt_from_the_transcripts(cli, home, home_path) -
     r = cli("send", "--local", "--model", "echo", "again")
     assert r.exit_code == 0, r.output
     assert json.loads(cli("sessions", "list", "--json").stdout)[0]["message_count"] == 4
+
+
+def test_every_sessions_and_config_command_speaks_json(cli, home, home_path) -> None:
+    # House rule: every command has --json for scripts; clear (whose archive path a
+    # script wants), delete, reindex, config set/unset and path had none.
+    assert cli("send", "--local", "--model", "echo", "hi").exit_code == 0
+    key = "agent:main:main"
+    r = cli("sessions", "clear", key, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["cleared"] is True and out["session_key"] == key
+    assert (home_path / "sessions" / "archive" / out["archive"].rsplit("/", 1)[-1]).exists()
+    r = cli("sessions", "reindex", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"sessions": 1}, r.output
+    r = cli("sessions", "delete", key, "--yes", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"deleted": True, "session_key": key}
+    r = cli("config", "set", "model.fallbacks", "a,b", "--json")
+    assert json.loads(r.stdout) == {"key": "model.fallbacks", "value": ["a", "b"]}, r.output
+    r = cli("config", "unset", "model.fallbacks", "--json")
+    assert json.loads(r.stdout) == {"key": "model.fallbacks", "removed": True}, r.output
+    r = cli("config", "unset", "model.fallbacks", "--json")
+    assert json.loads(r.stdout) == {"key": "model.fallbacks", "removed": False}, r.output
+    r = cli("config", "path", "--json")
+    assert json.loads(r.stdout) == {"path": str(home.config_file)}, r.output
