@@ -219,12 +219,23 @@ def root(
 
 
 def main() -> None:
+    _lenient_stdio()
     try:
         app(prog_name="claw")
     except SystemExit as e:
         if LightClient.skip_teardown:
             _leave(e.code)
         raise
+
+
+def _lenient_stdio() -> None:
+    """Bytes that are not UTF-8 (a Latin-1 file piped in, a reply echoing it) pass through
+    as lone surrogates both ways, as Python does in a C or UTF-8 locale, instead of an
+    internal error when stdin/stdout are strict (PYTHONIOENCODING, other locales). The
+    transcript stores such text escaped."""
+    for stream in (sys.stdin, sys.stdout):
+        with contextlib.suppress(AttributeError, ValueError):  # replaced or closed
+            stream.reconfigure(errors="surrogateescape")
 
 
 def _leave(code: object) -> None:

@@ -6,11 +6,18 @@ from __future__ import annotations
 import logging
 
 from claw.agent import models
-from claw.errors import ModelError, NotFound
+from claw.errors import ModelError, NotFound, UsageError
 from claw.state.config import Config
 from claw.state.names import validate_agent_id
 
 log = logging.getLogger(__name__)
+
+
+def check_text(text: str) -> str:
+    """A message to send: not empty, not only white space (every entry point checks it)."""
+    if not text.strip():
+        raise UsageError("nothing to send: the message is empty")
+    return text
 
 
 CONTEXT_HARD_MIN = 1024  # tokens: below this no useful turn fits

@@ -37,9 +37,8 @@ from claw.agent.failover import Failover
 from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.rerun import resumable_user
-from claw.agent.selection import candidates_for, check_agent, guard_context
+from claw.agent.selection import candidates_for, check_agent, check_text, guard_context
 from claw.agent.session_lane import SessionLane
-from claw.agent.text import check_text
 from claw.agent.tool_round import run_tools
 from claw.errors import ClawError, ModelError, TimedOut
 from claw.state import transcript

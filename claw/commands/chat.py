@@ -58,7 +58,6 @@ def chat_command(
     key = session or build_session_key(config, agent, inbound)
     remember(st.home(), agent, "terminal", user)
     store = st.store()
-    _lenient_stdin()
     info(f"claw chat · {agent} · session {key} · {HELP}")
     _show_mail(st, user)
     try:
@@ -110,16 +109,6 @@ def chat_command(
 
     finally:
         finish_background()
-
-
-def _lenient_stdin() -> None:
-    """A line that is not UTF-8 must cost that line, not the conversation: decode stdin
-    with surrogateescape, so such a line reaches the turn, which refuses it (exit stays 0)."""
-    import contextlib
-    import sys
-
-    with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper
-        sys.stdin.reconfigure(errors="surrogateescape")
 
 
 def _show_mail(st: AppState, user: str) -> None:

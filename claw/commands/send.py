@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from typing import Any
@@ -17,16 +16,11 @@ MODES = ("auto", "fast", "single", "multi")
 
 
 def read_text(text: str | None) -> str:
-    """TEXT, or standard input; checked here so a daemon is never sent what it refuses."""
-    from claw.agent.text import check_text
-
     if text == "-" or (text is None and not sys.stdin.isatty()):
-        with contextlib.suppress(AttributeError, ValueError):  # bytes that are not UTF-8
-            sys.stdin.reconfigure(errors="surrogateescape")  # reach check_text, not a crash
-        text = sys.stdin.read().rstrip("\r\n")
+        return sys.stdin.read().rstrip("\r\n")
     if text is None:
         raise UsageError("nothing to send: give TEXT, or '-' to read it from standard input")
-    return check_text(text)
+    return text
 
 
 def send_command(

@@ -24,9 +24,8 @@ from claw import __version__
 from claw.agent.events import AgentEnd
 from claw.agent.hooks import session_ended
 from claw.agent.lanes import LANES
-from claw.agent.selection import check_agent
+from claw.agent.selection import check_agent, check_text
 from claw.agent.session_lane import when_idle
-from claw.agent.text import check_text
 from claw.agent.turn import TurnRequest
 from claw.errors import UsageError
 from claw.gateway import rpc_errors as codes

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from claw.agent.events import AgentEnd, AgentStart, Event, ModeDecision
-from claw.agent.text import check_text
+from claw.agent.selection import check_text
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
