@@ -214,18 +214,33 @@ def root(
     ),
 ) -> None:
     """claw: a self-hosted personal AI assistant."""
+    if home is not None and not home.strip():  # `--home "$DIR"` with DIR unset
+        raise typer.BadParameter(
+            "give a directory (empty, it would mean ~/.claw)", ctx=ctx, param_hint="--home"
+        )
     ctx.obj = AppState(home_arg=home, verbose=verbose)
     LightClient.command(ctx.invoked_subcommand)
     setup_logging(verbose)
 
 
 def main() -> None:
+    _lenient_stdio()
     try:
         app(prog_name="claw")
     except SystemExit as e:
         if LightClient.skip_teardown:
             _leave(e.code)
         raise
+
+
+def _lenient_stdio() -> None:
+    """Bytes that are not UTF-8 (a Latin-1 file piped in, a reply echoing it) pass through
+    as lone surrogates both ways, as Python does in a C or UTF-8 locale, instead of an
+    internal error when stdin/stdout are strict (PYTHONIOENCODING, other locales). The
+    transcript stores such text escaped."""
+    for stream in (sys.stdin, sys.stdout):
+        with contextlib.suppress(AttributeError, ValueError):  # replaced or closed
+            stream.reconfigure(errors="surrogateescape")
 
 
 def _leave(code: object) -> None:

@@ -45,6 +45,10 @@ class NotFound(ClawError):
     """Something named by the user does not exist (unknown session key, agent, …)."""
 
 
+class SessionBusy(ClawError):
+    """A turn is running on the session (in any process); the gateway's BUSY."""
+
+
 class ModelError(ClawError):
     """A model call failed; `reason` is the failover class (auth, rate_limit, …)."""
 

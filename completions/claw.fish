@@ -39,7 +39,7 @@ complete -c claw -n '__fish_seen_subcommand_from init' -s h -l help -d 'Show thi
 
 # claw send
 complete -c claw -n '__fish_seen_subcommand_from send' -s s -l session -x -d 'Session key (default: agent:<agent>:main).'
-complete -c claw -n '__fish_seen_subcommand_from send' -s a -l agent -x -d 'Agent that answers. [default: main]'
+complete -c claw -n '__fish_seen_subcommand_from send' -s a -l agent -x -d 'Agent that answers (default: the one the session key names, else main).'
 complete -c claw -n '__fish_seen_subcommand_from send' -s m -l model -x -d 'Model for this turn (default: from config), e.g. echo.'
 complete -c claw -n '__fish_seen_subcommand_from send' -l thinking -x -d 'Reasoning level: off, low, medium, high (default: model.thinking).'
 complete -c claw -n '__fish_seen_subcommand_from send' -l timeout -x -d 'Stop the turn after this long (default: model.timeout_s). [x>=0.001]'
@@ -339,9 +339,11 @@ complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcomm
 complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from get' -s h -l help -d 'Show this message and exit.'
 
 # claw config set
+complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from set' -l json -d 'Print {key, value} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from set' -s h -l help -d 'Show this message and exit.'
 
 # claw config unset
+complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from unset' -l json -d 'Print {key, removed} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from unset' -s h -l help -d 'Show this message and exit.'
 
 # claw config list
@@ -349,6 +351,7 @@ complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcomm
 complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
 
 # claw config path
+complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from path' -l json -d 'Print {path} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from path' -s h -l help -d 'Show this message and exit.'
 
 # claw sessions
@@ -372,10 +375,12 @@ complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subco
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from show' -s h -l help -d 'Show this message and exit.'
 
 # claw sessions clear
+complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from clear' -l json -d 'Print {cleared, session_key, archive} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from clear' -s h -l help -d 'Show this message and exit.'
 
 # claw sessions delete
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from delete' -s y -l yes -d 'Do not ask for confirmation.'
+complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from delete' -l json -d 'Print {deleted, session_key} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from delete' -s h -l help -d 'Show this message and exit.'
 
 # claw sessions archive
@@ -384,6 +389,7 @@ complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subco
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from archive' -s h -l help -d 'Show this message and exit.'
 
 # claw sessions reindex
+complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from reindex' -l json -d 'Print {sessions} as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from sessions; and __fish_seen_subcommand_from reindex' -s h -l help -d 'Show this message and exit.'
 
 # claw tools

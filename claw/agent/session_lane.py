@@ -6,9 +6,13 @@ so their messages never interleave in the transcript. A waiter says so after 2 s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
+from claw.errors import SessionBusy
 from claw.state.locks import FileLock, Timeout, file_lock
 from claw.state.names import encode_component
 from claw.state.sessions import SessionStore
@@ -31,6 +35,33 @@ def lane_busy(store: SessionStore, key: str) -> bool:
         return True
     lock.release()
     return False
+
+
+@contextlib.contextmanager
+def idle_lane(store: SessionStore, key: str) -> Iterator[None]:
+    """Hold the session's lane for a clear or a delete, refusing (exit 1) when a turn runs
+    on it in any process: cleared mid-turn, its user message would be archived and its
+    reply would start the fresh transcript, an answer to nothing."""
+    lock = _lane_lock(store, key, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SessionBusy(
+            f"a turn is running on session {key!r}", hint="try again when it has ended"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+T = TypeVar("T")
+
+
+def when_idle(store: SessionStore, key: str, action: Callable[[str], T]) -> T:
+    """`action(key)` (a clear, a delete) under `idle_lane`."""
+    with idle_lane(store, key):
+        return action(key)
 
 
 class SessionLane:

@@ -46,7 +46,7 @@ from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
 from claw.state.home import Home
 from claw.state.names import validate_session_key
-from claw.state.session_keys import main_key
+from claw.state.session_keys import agent_for, main_key
 from claw.state.sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class TurnRequest:
 
 def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) -> Iterator[Event]:
     check_text(req.text)
-    agent_id = check_agent(config, req.agent_id)
+    agent_id = check_agent(config, agent_for(req.agent_id, req.session_key) or "main")
     key = validate_session_key(req.session_key or main_key(agent_id))
     candidates = candidates_for(config, agent_id, req.model)
     guard_context(candidates[0])

@@ -40,11 +40,13 @@ def chat_command(
     each reply.
     """
     from claw.agent.selection import check_agent
+    from claw.agent.session_lane import idle_lane
     from claw.agent.turn import TurnRequest
     from claw.channels.terminal import local_user
     from claw.commands.send import MODES
     from claw.heartbeat.last_target import remember
     from claw.routing.route import Inbound, build_session_key, route
+    from claw.state.session_keys import agent_for
 
     if mode not in MODES:
         raise UsageError(f"--mode: expected one of {', '.join(MODES)}, got {mode!r}")
@@ -52,7 +54,7 @@ def chat_command(
     config = st.config()
     user = local_user()
     inbound = Inbound(channel="terminal", peer=user)
-    agent = agent or route(config, inbound).agent
+    agent = agent_for(agent, session) or route(config, inbound).agent
     check_agent(config, agent)
     key = session or build_session_key(config, agent, inbound)
     remember(st.home(), agent, "terminal", user)
@@ -76,7 +78,12 @@ def chat_command(
                 return
             if text == "/new":
                 if store.exists(key):
-                    dest = store.clear(key)
+                    try:
+                        with idle_lane(store, key):  # not under another process's turn
+                            dest = store.clear(key)
+                    except ClawError as e:
+                        info(styled("error:", fg="red", err=True) + f" {e}")
+                        continue
                     session_ended(st, key)
                     info(f"(started afresh; old transcript archived as {dest.name})")
                 continue

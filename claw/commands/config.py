@@ -53,6 +53,7 @@ def set_(
     value: str = typer.Argument(
         ..., help="Value; lists as a,b,c or JSON; durations as 30m, 2h; booleans true/false."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print {key, value} as JSON."),
 ) -> None:
     """Set KEY to VALUE in config.toml (validated against the key's type).
 
@@ -64,13 +65,24 @@ def set_(
     st = state(ctx)
     refuse_gateway_token(st.home(), key, value)
     stored = cfg.set_value(st.home().config_file, key, value)
-    typer.echo(f"{key} = {_render(mask_value(key, stored))}")
+    shown = mask_value(key, stored)
+    if as_json:
+        print_json({"key": key, "value": shown})
+        return
+    typer.echo(f"{key} = {_render(shown)}")
 
 
 @app.command("unset")
-def unset(ctx: typer.Context, key: str = typer.Argument(..., help="Dotted key.")) -> None:
+def unset(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Dotted key."),
+    as_json: bool = typer.Option(False, "--json", help="Print {key, removed} as JSON."),
+) -> None:
     """Remove KEY from config.toml (it goes back to its default)."""
     removed = cfg.unset_value(state(ctx).home().config_file, key)
+    if as_json:
+        print_json({"key": key, "removed": removed})
+        return
     typer.echo(f"unset {key}" if removed else f"{key} was not set in config.toml")
 
 
@@ -94,6 +106,13 @@ def list_(
 
 
 @app.command("path")
-def path(ctx: typer.Context) -> None:
+def path(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print {path} as JSON."),
+) -> None:
     """Print the path of config.toml."""
-    typer.echo(str(state(ctx).home().config_file))
+    where = str(state(ctx).home().config_file)
+    if as_json:
+        print_json({"path": where})
+        return
+    typer.echo(where)

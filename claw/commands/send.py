@@ -32,7 +32,13 @@ def send_command(
     session: str = typer.Option(
         None, "--session", "-s", metavar="KEY", help="Session key (default: agent:<agent>:main)."
     ),
-    agent: str = typer.Option("main", "--agent", "-a", metavar="ID", help="Agent that answers."),
+    agent: str = typer.Option(
+        None,
+        "--agent",
+        "-a",
+        metavar="ID",
+        help="Agent that answers (default: the one the session key names, else main).",
+    ),
     model: str = typer.Option(
         None,
         "--model",
@@ -100,6 +106,9 @@ def send_command(
     if mode not in MODES:
         raise UsageError(f"--mode: expected one of {', '.join(MODES)}, got {mode!r}")
     message = read_text(text)
+    from claw.state.session_keys import agent_for
+
+    agent = agent_for(agent, session) or "main"
     if deliver:
         from claw.delivery.service import parse_target
 

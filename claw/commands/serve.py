@@ -8,7 +8,7 @@ import typer
 
 from claw.commands._base import info, print_json, state
 from claw.commands.tty import echo
-from claw.errors import EXIT_RUNTIME
+from claw.errors import EXIT_RUNTIME, UsageError
 
 
 def serve_command(
@@ -40,6 +40,8 @@ def serve_command(
     from claw.state.config import load as load_config
 
     st = state(ctx)
+    if host is not None and not host.strip():  # hypercorn would bind every interface
+        raise UsageError("--host: give an address, e.g. 127.0.0.1 (0.0.0.0: every interface)")
     home = st.home()
     conf = st.config()  # a broken config.toml is reported before anything starts
     bind_host = host if host is not None else str(conf.get("gateway.host"))

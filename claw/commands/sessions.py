@@ -54,7 +54,8 @@ def list_(
         )
         return
     if not rows:
-        typer.echo("no sessions yet (start one with `claw send TEXT`)", err=True)
+        hint = f"of agent {agent!r}" if agent else "yet (start one with `claw send TEXT`)"
+        typer.echo(f"no sessions {hint}", err=True)
         return
     by_key = {r.key: r for r in rows}
     order = nest([r.key for r in rows], parents)
@@ -93,11 +94,26 @@ def show(
 
 
 @app.command("clear")
-def clear(ctx: typer.Context, key: str = typer.Argument(..., help="Session key.")) -> None:
-    """Start a session afresh; the old transcript is archived, not deleted."""
+def clear(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Session key."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print {cleared, session_key, archive} as JSON."
+    ),
+) -> None:
+    """Start a session afresh; the old transcript is archived, not deleted.
+
+    Refused (exit 1) while a turn runs on the session, in this or another process.
+    """
+    from claw.agent.session_lane import idle_lane
+
     st = state(ctx)
-    dest = st.store().clear(key)
+    with idle_lane(st.store(), key):
+        dest = st.store().clear(key)
     session_ended(st, key)
+    if as_json:
+        print_json({"cleared": True, "session_key": key, "archive": str(dest)})
+        return
     echo(f"cleared {key} (old transcript: {dest})")
 
 
@@ -106,13 +122,23 @@ def delete(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="Session key."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help="Print {deleted, session_key} as JSON."),
 ) -> None:
-    """Delete a session's transcript for good."""
+    """Delete a session's transcript for good.
+
+    Refused (exit 1) while a turn runs on the session, in this or another process.
+    """
+    from claw.agent.session_lane import idle_lane
+
     store = state(ctx).store()
     store.require(key)
     confirm_or_refuse(f"Delete session {key} and its transcript for good?", yes)
-    store.delete(key)
+    with idle_lane(store, key):
+        store.delete(key)
     session_ended(state(ctx), key)
+    if as_json:
+        print_json({"deleted": True, "session_key": key})
+        return
     echo(f"deleted {key}")
 
 
@@ -143,7 +169,13 @@ def archive(
 
 
 @app.command("reindex")
-def reindex(ctx: typer.Context) -> None:
+def reindex(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print {sessions} as JSON."),
+) -> None:
     """Rebuild the session index from the transcripts (they are the source of truth)."""
     n = state(ctx).store().reindex()
+    if as_json:
+        print_json({"sessions": n})
+        return
     typer.echo(f"indexed {n} session(s)")

@@ -25,6 +25,7 @@ from claw.agent.events import AgentEnd
 from claw.agent.hooks import session_ended
 from claw.agent.lanes import LANES
 from claw.agent.selection import check_agent, check_text
+from claw.agent.session_lane import when_idle
 from claw.agent.turn import TurnRequest
 from claw.errors import UsageError
 from claw.gateway import rpc_errors as codes
@@ -36,7 +37,7 @@ from claw.gateway.turn_events import event_params
 from claw.state.config import Config
 from claw.state.home import Home
 from claw.state.names import validate_session_key
-from claw.state.session_keys import main_key
+from claw.state.session_keys import agent_for, main_key
 from claw.state.sessions import SessionStore
 from claw.state.transcript import now_iso
 from claw.supervisor.decide import CHOICES as MODES
@@ -201,7 +202,7 @@ def _idle_key(gw: Gateway, key: str) -> str:
 @METHODS.method("sessions.delete", params=KeyParams)
 async def sessions_delete(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
     key = _idle_key(gw, p.session_key)
-    await _sync(lambda: gw.store().delete(key))
+    await _sync(lambda: when_idle(gw.store(), key, gw.store().delete))  # any process's turn
     await _sync(lambda: session_ended(list(gw.config.get("plugins") or []), key))
     return {"deleted": True, "session_key": key}
 
@@ -209,7 +210,7 @@ async def sessions_delete(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str
 @METHODS.method("chat.clear", params=KeyParams)
 async def chat_clear(gw: Gateway, caller: Caller, p: KeyParams) -> dict[str, Any]:
     key = _idle_key(gw, p.session_key)
-    await _sync(lambda: gw.store().clear(key))
+    await _sync(lambda: when_idle(gw.store(), key, gw.store().clear))  # any process's turn
     await _sync(lambda: session_ended(list(gw.config.get("plugins") or []), key))
     return {"cleared": True, "session_key": key}
 
@@ -264,7 +265,8 @@ async def run_chat(gw: Gateway, p: ChatParams, notify: Notify | None) -> dict[st
     _param("text", check_text, p.text)
     if p.idempotency_key is not None:
         _param("idempotency_key", validate_key, p.idempotency_key)
-    agent_id = check_agent(gw.config, p.agent_id or "main")
+    owner = _param("session_key", lambda k: agent_for(p.agent_id, k), p.session_key)
+    agent_id = check_agent(gw.config, owner or "main")
     key = _session_key(p.session_key or main_key(agent_id))
     if key in gw.running:
         raise RpcError(codes.BUSY, data={"reason": "a turn is running on this session"})

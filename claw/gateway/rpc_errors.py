@@ -13,7 +13,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from claw.errors import ClawError, ConfigError, ModelError, NotFound, TimedOut, UsageError
+from claw.errors import (
+    ClawError,
+    ConfigError,
+    ModelError,
+    NotFound,
+    SessionBusy,
+    TimedOut,
+    UsageError,
+)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -188,6 +196,9 @@ def from_claw_error(e: ClawError) -> RpcError:
     data: dict[str, Any] = {}
     if isinstance(e, NotFound):
         code = NOT_FOUND
+    elif isinstance(e, SessionBusy):
+        code = BUSY
+        data["reason"] = e.message
     elif isinstance(e, UsageError) and not isinstance(e, ConfigError):
         code = INVALID_PARAMS
         data["reason"] = e.message

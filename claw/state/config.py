@@ -70,7 +70,7 @@ def read_file(path: Path) -> dict[str, Any]:
     try:
         schema.validate_tree(data, schema.SCHEMA)
     except UsageError as e:
-        raise ConfigError(f"{path}: {e.message}") from None
+        raise ConfigError(f"{path}: {e.message}", hint=e.hint) from None
     return data
 
 
@@ -83,6 +83,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:  # a directory in its place, no permission, an I/O error
+        raise ConfigError(f"{path}: cannot read it: {e.strerror or e}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -109,7 +111,7 @@ def env_overrides(environ: dict[str, str] | None = None) -> dict[str, tuple[str,
                 raise UsageError(f"{key} is a table; set one of its keys")
             out[key] = (name, schema.parse_value(node, raw, key))
         except UsageError as e:
-            raise ConfigError(f"environment variable {name}: {e.message}") from None
+            raise ConfigError(f"environment variable {name}: {e.message}", hint=e.hint) from None
     return out
 
 

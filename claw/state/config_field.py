@@ -18,9 +18,10 @@ class Field:
     default: Any = None  # None: unset unless given
     help: str = ""
     choices: tuple[str, ...] = ()
-    minimum: int | None = None
+    minimum: int | None = None  # ints; durations, in seconds
     maximum: int | None = None
     item: dict[str, Any] | None = None  # schema of each table in a list_table
+    nonempty: bool = False  # a str that means nothing blank (a blank host: every interface)
     secret: bool = False  # a token, key or password: masked wherever settings are listed
 
 

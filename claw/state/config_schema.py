@@ -38,7 +38,9 @@ BINDING: Schema = {"agent": Field("str", help="the agent that answers"), "match"
 
 SCHEMA: Schema = {
     "model": {
-        "default": Field("str", "local/smollm2", "litellm model name, or local/smollm2, echo"),
+        "default": Field(
+            "str", "local/smollm2", "litellm model name, or local/smollm2, echo", nonempty=True
+        ),
         "fallbacks": Field("list_str", [], "models tried in order when the default fails"),
         "thinking": Field("enum", "off", "reasoning level", ("off", "low", "medium", "high")),
         "timeout_s": Field("int", 600, "per-turn timeout in seconds", minimum=1),
@@ -112,7 +114,7 @@ SCHEMA: Schema = {
             ),
             "heartbeat": {
                 "enabled": Field("bool", True, "run the heartbeat for this agent"),
-                "every": Field("duration", "30m", "time between heartbeat runs"),
+                "every": Field("duration", "30m", "time between heartbeat runs", minimum=1),
                 "active_hours": {
                     "start": Field("clock", help="HH:MM: runs only from this time…"),
                     "end": Field("clock", help="HH:MM: …until this one (may cross midnight)"),
@@ -171,7 +173,7 @@ SCHEMA: Schema = {
     },
     "memory": MEMORY,
     "gateway": {
-        "host": Field("str", "127.0.0.1", "address the daemon listens on"),
+        "host": Field("str", "127.0.0.1", "address the daemon listens on", nonempty=True),
         "port": Field("int", 18789, "port the daemon listens on", minimum=0, maximum=65535),
     },
     "channels": CHANNELS,
@@ -187,13 +189,16 @@ NAME_VALIDATORS = {
     "channels": lambda n: validate_simple_name(n, "channel name"),
 }
 
+INT_MAX = 2**63 - 1  # TOML integers are 64-bit: a larger one makes config.toml unreadable
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
 def lookup(key: str) -> tuple[Field | Schema, list[str]]:
     """The schema node for a dotted key; raises ConfigError naming the closest valid key."""
-    parts = key.split(".") if key else []
+    if not key:
+        raise unknown_key(key)
+    parts = key.split(".")
     node: Any = SCHEMA
     for i, part in enumerate(parts):
         if isinstance(node, Field) or not part:
@@ -226,24 +231,35 @@ def unknown_key(key: str, where: str = "") -> ConfigError:
     candidates = all_keys()
     pattern = [c.replace("<name>", p) for c in candidates for p in _wild_parts(key, c)]
     close = difflib.get_close_matches(key, pattern or candidates, n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'?" if close else "see `claw config list` for valid keys"
+    hint = f"did you mean '{close[0]}'?" if close else _siblings(key, candidates)
     return ConfigError(f"{where}unknown config key '{key}' ({hint})")
 
 
 def _wild_parts(key: str, candidate: str) -> list[str]:
-    # Fill '<name>' in a candidate with what the user wrote at that position.
+    # Fill '<name>' in a candidate with what the user wrote at that position (a name,
+    # not an empty part: 'agents..model' is no suggestion).
     kp, cp = key.split("."), candidate.split(".")
     if "<name>" not in cp:
         return [""]
     i = cp.index("<name>")
-    return [kp[i]] if i < len(kp) else []
+    return [kp[i]] if i < len(kp) and kp[i] else []
+
+
+def _siblings(key: str, candidates: list[str]) -> str:
+    """The valid keys of the table `key` is in (`claw config list` is no help for a key in
+    config.toml: it fails on that file)."""
+    table = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    names = sorted({c[len(table) :].split(".")[0] for c in candidates if c.startswith(table)})
+    if table and names:
+        return f"{table[:-1]} has: {', '.join(names)}"
+    return f"the top-level keys are: {', '.join(sorted({c.split('.')[0] for c in candidates}))}"
 
 
 def parse_value(field: Field, raw: str, key: str) -> Any:
     """Turn text from the command line or the environment into a typed value."""
     text = raw.strip()
     if field.kind == "str":
-        return raw
+        return check(field, raw, key)
     if field.kind == "int":
         try:
             return check(field, int(text), key)
@@ -282,20 +298,23 @@ def check(field: Field, value: Any, key: str) -> Any:
         check_target(value, key)
     if kind == "str" and not isinstance(value, str):
         raise UsageError(f"{key}: expected a string, got {_show(value)}")
+    if field.nonempty and isinstance(value, str) and not value.strip():
+        raise UsageError(
+            f"{key}: must not be empty", hint=f"`claw config unset {key}` restores the default"
+        )
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{key}: expected an integer, got {_show(value)}")
-        if field.minimum is not None and value < field.minimum:
-            raise UsageError(f"{key}: must be at least {field.minimum}, got {value}")
-        if field.maximum is not None and value > field.maximum:
-            raise UsageError(f"{key}: must be at most {field.maximum}, got {value}")
+        least = -INT_MAX - 1 if field.minimum is None else field.minimum
+        most = INT_MAX if field.maximum is None else field.maximum
+        if value < least:
+            raise UsageError(f"{key}: must be at least {least}, got {value}")
+        if value > most:
+            raise UsageError(f"{key}: must be at most {most}, got {value}")
     if kind == "bool" and not isinstance(value, bool):
         raise UsageError(f"{key}: expected true or false, got {_show(value)}")
     if kind == "duration":
-        try:
-            value = format_duration(parse_duration(value))
-        except UsageError as e:
-            raise UsageError(f"{key}: {e.message}") from None
+        value = _duration(field, value, key)
     if kind == "enum" and value not in field.choices:
         close = difflib.get_close_matches(str(value), field.choices, n=1)
         extra = f" (did you mean '{close[0]}'?)" if close else ""
@@ -325,6 +344,20 @@ def check(field: Field, value: Any, key: str) -> Any:
         for i, item in enumerate(value):
             validate_tree(item, field.item or {}, f"{key}[{i}].")
     return value
+
+
+def _duration(field: Field, value: Any, key: str) -> str:
+    """Canonically spelt; refused below the minimum or if spelling changes it (0.5s)."""
+    try:
+        seconds = parse_duration(value)
+    except UsageError as e:
+        raise UsageError(f"{key}: {e.message}") from None
+    if seconds != int(seconds):
+        raise UsageError(f"{key}: use whole seconds, got {_show(value)}")
+    if field.minimum is not None and seconds < field.minimum:
+        least = format_duration(field.minimum)
+        raise UsageError(f"{key}: must be at least {least}, got {_show(value)}")
+    return format_duration(seconds)
 
 
 def validate_tree(data: dict[str, Any], schema: Schema, prefix: str = "") -> None:

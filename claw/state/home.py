@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from claw.errors import UsageError
 from claw.state.names import validate_agent_id
 
 DIR_MODE = 0o700
@@ -68,10 +70,27 @@ class Home:
 
     def ensure(self) -> Home:
         """Create the layout (idempotent). Directories are private to the user."""
+        _refuse_shared(self.root)
         make_private_dir(self.root)
         for name in SUBDIRS:
             make_private_dir(self.root / name)
         return self
+
+
+def _refuse_shared(root: Path) -> None:
+    """A world-writable or sticky directory (/tmp, a shared drop folder) is other people's
+    too: making it 0700 (as the layout requires) would lock them out and drop the sticky
+    bit, and private state does not belong there anyway."""
+    try:
+        mode = root.stat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & (stat.S_ISVTX | stat.S_IWOTH):
+        raise UsageError(
+            f"{root} is a shared directory (mode {stat.S_IMODE(mode):o}): claw will not make "
+            "it private to you or keep its state there",
+            hint=f"use a directory of its own, e.g. --home {root / 'claw'}",
+        )
 
 
 def make_private_dir(path: Path) -> None:

@@ -35,7 +35,7 @@ def initialise(home: Home, *, force: bool = False) -> InitReport:
         report.created.append(home.token_file)
     else:
         report.kept.append(home.token_file)
-    written = create_workspace(home, "main", overwrite=force)
+    written = create_workspace(home, "main", overwrite=force, kept=report.kept)
     report.created.extend(written)
     return report
 

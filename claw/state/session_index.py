@@ -13,6 +13,8 @@ appender recounts its own transcript, which it holds the lock of.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import sqlite3
@@ -22,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from claw.state.locks import file_lock
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 
@@ -99,17 +103,41 @@ class SessionIndex:
             # Setting up (WAL switch, tables) under a file lock: SQLite's busy timeout
             # does not cover a journal-mode change, and two processes must not both
             # create the table.
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            if self._version() != SCHEMA_VERSION:
-                self.db.execute("DROP TABLE IF EXISTS sessions")
-                for stmt in _DDL:
-                    self.db.execute(stmt)
-                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self.created = True
+            try:
+                self._open()
+            except sqlite3.DatabaseError as e:  # derived data: set it aside, start afresh
+                self._set_aside(e)
+                self._open()
+
+    def _open(self) -> None:
+        path = self.path
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        if self._version() != SCHEMA_VERSION:
+            self.db.execute("DROP TABLE IF EXISTS sessions")
+            for stmt in _DDL:
+                self.db.execute(stmt)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.created = True  # the store then rebuilds it from the transcripts
+
+    def _set_aside(self, error: Exception) -> None:
+        """A damaged index file goes to index.sqlite.corrupt (the last one kept, for a
+        look); the transcripts rebuild a new one."""
+        if getattr(self, "db", None) is not None:
+            self.db.close()
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        log.warning(
+            "session index %s unreadable (%s): set aside as %s, rebuilding it from the transcripts",
+            self.path,
+            error,
+            aside.name,
+        )
 
     def _version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])

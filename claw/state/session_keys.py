@@ -61,6 +61,29 @@ def agent_of(key: str) -> str:
     return DEFAULT_AGENT
 
 
+def agent_for(agent: str | None, key: str | None) -> str | None:
+    """The agent that answers in session `key`, given the agent asked for (if any).
+
+    A key `agent:<id>:…` names its agent: that agent answers there, an `agent` that
+    contradicts it is refused (the turn would run one agent's model and workspace while
+    the session is filed under another), and an invalid id in it is refused. Other keys
+    (`cron:…`, free-form) leave the choice to `agent`, which may be None (the caller's
+    default then applies).
+    """
+    if key is not None:  # "" is no key (a script's unset $KEY), not "the default one"
+        parts = validate_session_key(key).split(":")
+        if parts[0] == "agent" and len(parts) >= 3:
+            owner = validate_agent_id(parts[1])
+            if agent and agent != owner:
+                raise InvalidName(
+                    f"session {key!r} belongs to agent {owner!r}, not {agent!r}",
+                    hint=f"leave out the agent, or use a session of agent {agent!r} "
+                    f"(e.g. agent:{agent}:main)",
+                )
+            return owner
+    return agent
+
+
 def _channel(channel: str | None) -> str:
     if not channel:
         raise InvalidName("a channel is required for this dm_scope")

@@ -23,7 +23,12 @@ from claw.state import jsonl, transcript
 from claw.state.atomic import fsync_dir
 from claw.state.home import Home, make_private_dir
 from claw.state.locks import FileLock, file_lock
-from claw.state.names import decode_component, encode_component, validate_session_key
+from claw.state.names import (
+    AGENT_ID_RE,
+    decode_component,
+    encode_component,
+    validate_session_key,
+)
 from claw.state.session_index import SessionIndex, SessionRow, preview_of
 from claw.state.session_keys import agent_of
 
@@ -197,8 +202,8 @@ class SessionStore:
         """Archive the transcript and start the session afresh; returns the archive path."""
         with self.lock(key):
             path = self.require(key)
+            agent = _header_agent(path) or agent_of(key)  # still that agent's session
             dest = self._archive_locked(key, path)
-            agent = agent_of(key)
             jsonl.append_locked(path, jsonl.dumps(transcript.header(key, agent)))
             fsync_dir(self.transcripts)
             now = time.time()
@@ -301,6 +306,15 @@ class SessionStore:
             model=next((m.get("model") for m in reversed(msgs) if m.get("model")), None),
             size=len(data),
         )
+
+
+def _header_agent(path: Path) -> str | None:
+    """The agent named by a transcript's header (its first line), if it names a valid one;
+    reads one line, not the transcript."""
+    with open(path, "rb") as f:
+        head = jsonl.parse_lines([f.readline(64 * 1024)]).records
+    agent = head[0].get("agent") if head and head[0].get("type") == "session" else None
+    return agent if isinstance(agent, str) and AGENT_ID_RE.fullmatch(agent) else None
 
 
 def _window(

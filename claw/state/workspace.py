@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from claw.state.atomic import atomic_write_text
 from claw.state.home import Home, make_private_dir
 
 PROMPT_FILES = ("SOUL.md", "AGENTS.md", "USER.md")
@@ -41,8 +42,11 @@ def workspace_dir(home: Home, agent_id: str) -> Path:
     return home.agent_dir(agent_id)
 
 
-def create_workspace(home: Home, agent_id: str, *, overwrite: bool = False) -> list[Path]:
-    """Write the starter files that are missing (all of them with `overwrite`)."""
+def create_workspace(
+    home: Home, agent_id: str, *, overwrite: bool = False, kept: list[Path] | None = None
+) -> list[Path]:
+    """Write the starter files that are missing (all of them with `overwrite`), each
+    atomically; returns those written and adds those left as they were to `kept`."""
     root = workspace_dir(home, agent_id)
     make_private_dir(root)
     make_private_dir(root / "skills")
@@ -50,7 +54,8 @@ def create_workspace(home: Home, agent_id: str, *, overwrite: bool = False) -> l
     for name, text in STARTERS.items():
         path = root / name
         if overwrite or not path.exists():
-            path.write_text(text, encoding="utf-8")
-            path.chmod(0o600)
+            atomic_write_text(path, text, mode=0o600)
             written.append(path)
+        elif kept is not None:
+            kept.append(path)
     return written

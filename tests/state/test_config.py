@@ -197,7 +197,7 @@ def test_unknown_key_suggests_the_closest(path: Path, key: str, suggestion: str)
 
 
 def test_unknown_key_with_nothing_close(path: Path) -> None:
-    with pytest.raises(ConfigError, match="claw config list"):
+    with pytest.raises(ConfigError, match="the top-level keys are: agents, "):
         cfg.set_value(path, "zzzzzz.qqqq", "x")
 
 

@@ -74,7 +74,8 @@ def test_rerun_keeps_user_edits(home: Home) -> None:
     assert cfg.load(home.config_file, environ={}).get("model.default") == "echo"
     # A deleted starter file is recreated; nothing else is written.
     assert report.created == [home.agent_dir("main") / "USER.md"]
-    assert set(report.kept) == {home.config_file, home.token_file}
+    starters = {home.agent_dir("main") / n for n in ("SOUL.md", "AGENTS.md", "HEARTBEAT.md")}
+    assert set(report.kept) == {home.config_file, home.token_file} | starters
 
 
 def test_force_resets_config_token_and_starters(home: Home) -> None:
