@@ -25,9 +25,9 @@ from claw.commands.tty import echo, for_terminal
 from claw.errors import EXIT_PIPE, EXIT_RUNTIME, ClawError
 
 EPILOG = (
-    "Exit status: 0 success, 1 runtime error (model failure, unknown session, …), "
+    "Exit status: 0 success, 1 runtime error (model failure, unknown session, etc.), "
     "2 usage or invalid input (bad option, bad config), 130 interrupted, "
-    "141 output closed early (`claw … | head`). "
+    "141 output closed early (`claw ... | head`). "
     "Environment: CLAW_HOME (state directory), CLAW_<SECTION>__<KEY> (override any "
     "config key), NO_COLOR, CLAW_DEBUG=1 (tracebacks)."
 )

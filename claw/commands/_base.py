@@ -106,8 +106,10 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def use_color(stream: Any = None) -> bool:
+    """Colour on a terminal, unless NO_COLOR is set to a non-empty value (no-color.org:
+    an empty NO_COLOR, e.g. `NO_COLOR= claw ...` or an unset variable exported, is not)."""
     stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
 def styled(text: str, *, fg: str | None = None, bold: bool = False, err: bool = False) -> str:

@@ -175,3 +175,20 @@ def test_closed_stdout_exits_quietly(home_path: Path) -> None:
     _, err = proc.communicate("x" * 100_000, timeout=120)
     assert proc.returncode == 141, err
     assert err == ""
+
+
+@pytest.mark.parametrize(("value", "colour"), [(None, True), ("", True), ("1", False)])
+def test_no_color_counts_only_when_non_empty(monkeypatch, value, colour) -> None:
+    """no-color.org: NO_COLOR turns colour off when present *and not empty*."""
+    import io
+
+    from claw.commands._base import use_color
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    if value is not None:
+        monkeypatch.setenv("NO_COLOR", value)
+    assert use_color(Tty()) is colour
