@@ -15,9 +15,11 @@ one process share their fdatasyncs (group commit).
 
 A line is one JSON object ending in a newline; a reader ignores a last line without its
 newline (an append in progress) and skips a line that does not parse (torn by a power cut,
-which the next append ends with a newline first). One rule keeps delivery exactly-once:
-an entry's file may be removed only once the journal no longer holds the entry, or a later
-absorb would bring a delivered entry back. `QueueStore` absorbs before every removal.
+or by a SIGKILL, which Linux lets stop a write at a page boundary; the next append ends it
+with a newline first, and its enqueue never returned, so nothing acknowledged is lost).
+One rule keeps delivery exactly-once: an entry's file may be removed only once the journal
+no longer holds the entry, or a later absorb would bring a delivered entry back.
+`QueueStore` absorbs before every removal.
 """
 
 from __future__ import annotations
