@@ -55,10 +55,7 @@ def cron_key(job: str) -> str:
 
 def agent_of(key: str) -> str:
     """The agent a key belongs to (`agent:<id>:…`); other keys belong to the main agent."""
-    parts = validate_session_key(key).split(":")
-    if parts[0] == "agent" and len(parts) >= 3:
-        return validate_agent_id(parts[1])
-    return DEFAULT_AGENT
+    return _named_agent(key) or DEFAULT_AGENT
 
 
 def agent_for(agent: str | None, key: str | None) -> str | None:
@@ -70,18 +67,26 @@ def agent_for(agent: str | None, key: str | None) -> str | None:
     (`cron:…`, free-form) leave the choice to `agent`, which may be None (the caller's
     default then applies).
     """
-    if key is not None:  # "" is no key (a script's unset $KEY), not "the default one"
-        parts = validate_session_key(key).split(":")
-        if parts[0] == "agent" and len(parts) >= 3:
-            owner = validate_agent_id(parts[1])
-            if agent and agent != owner:
-                raise InvalidName(
-                    f"session {key!r} belongs to agent {owner!r}, not {agent!r}",
-                    hint=f"leave out the agent, or use a session of agent {agent!r} "
-                    f"(e.g. agent:{agent}:main)",
-                )
-            return owner
-    return agent
+    if key is None:  # "" is a key, refused by validation (a script's unset $KEY)
+        return agent
+    owner = _named_agent(key)
+    if owner is None:
+        return agent
+    if agent and agent != owner:
+        raise InvalidName(
+            f"session {key!r} belongs to agent {owner!r}, not {agent!r}",
+            hint=f"leave out the agent, or use a session of agent {agent!r} "
+            f"(e.g. agent:{agent}:main)",
+        )
+    return owner
+
+
+def _named_agent(key: str) -> str | None:
+    """The agent id an `agent:<id>:…` key names (validated); None for other keys."""
+    parts = validate_session_key(key).split(":")
+    if parts[0] == "agent" and len(parts) >= 3:
+        return validate_agent_id(parts[1])
+    return None
 
 
 def _channel(channel: str | None) -> str:
