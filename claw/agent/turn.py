@@ -24,8 +24,6 @@ from claw.agent import compaction, completion, env, models, replies
 from claw.agent.events import (
     AgentEnd,
     AgentStart,
-    CompactionEnd,
-    CompactionStart,
     Event,
     MessageDelta,
     MessageEnd,
@@ -268,24 +266,8 @@ class _Turn:
     def _history(self, info: models.ModelInfo) -> list[dict[str, Any]]:
         return self.store.history(self.key, self._budget(info))
 
-    # -- compaction -----------------------------------------------------------------
     def _compact(self, info: models.ModelInfo, opts: completion.CallOptions) -> Iterator[Event]:
-        pairs = self.store.history_pairs(self.key, 10**9)
-        plan = compaction.plan(pairs, self._budget(info))
-        if plan is None:
-            return False
-        yield CompactionStart("overflow", len(pairs))
-        self.env.hooks.before_compaction(self.env.hook_ctx, plan.older)
-        summary = compaction.summarise(info, plan.older, self.max_tokens, opts, self.signal)
-        if not summary:  # written, it would make the model forget the older part for good
-            log.warning("compaction: %s returned an empty summary; nothing compacted", info.name)
-            return False
-        self.store.append(
-            self.key, [transcript.compaction(summary, plan.first_kept_id)], agent=self.agent_id
-        )
-        self.env.hooks.after_compaction(self.env.hook_ctx, summary)
-        yield CompactionEnd(len(summary), plan.kept)
-        return True
+        return compaction.compact_turn(self, info, opts)
 
     # -- tools ------------------------------------------------------------------------
     def _finish(self, answer: Any) -> AgentEnd:
