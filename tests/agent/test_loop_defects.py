@@ -5,12 +5,40 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import pytest
 
 from claw.state.home import Home
 from tests import scripted
-from tests.agent._helpers import turn
+from tests.agent._helpers import msgs, turn
+
+# -- tool call ids the provider did not give ---------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_generated_tool_call_ids_are_unique_across_rounds_and_turns(home: Home) -> None:
+    def call(name: str) -> dict[str, Any]:
+        return {"name": name, "arguments": {}, "id": ""}
+
+    scripted.install(
+        [
+            {"text": "", "tool_calls": [call("current_time"), call("list_dir")]},
+            {"text": "", "tool_calls": [call("current_time")]},
+            "Done.",
+            {"text": "", "tool_calls": [call("current_time")]},
+            "Again.",
+        ]
+    )
+    turn(home, "time?", model="scripted/test")
+    turn(home, "and now?", model="scripted/test")
+    records = msgs(home)
+    ids = [c["id"] for m in records for c in m.get("tool_calls", [])]
+    assert len(ids) == 4 and len(set(ids)) == 4, ids
+    assert all(i.startswith("call_") and len(i) <= 40 for i in ids), ids
+    results = [m["tool_call_id"] for m in records if m["role"] == "tool"]
+    assert results == ids  # each result answers its own call
+
 
 # -- skill warnings ------------------------------------------------------------------------------
 
