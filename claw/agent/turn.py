@@ -29,6 +29,7 @@ from claw.agent.events import (
     MessageEnd,
     MessageStart,
     ReasoningDelta,
+    ReasoningReset,
     TurnResult,
 )
 from claw.agent.failover import Failover
@@ -205,6 +206,7 @@ class _Turn:
         )
         splitter = ReasoningSplitter()
         self.text, started = "", False
+        mark = len(self.reasoning)  # reasoning of earlier rounds stays whatever happens
         gen = self.failover.call(self._messages, base, self._compact)
         while True:
             try:
@@ -213,6 +215,12 @@ class _Turn:
                 answer = stop.value
                 break
             if not isinstance(item, tuple):
+                # Failover only says something (retry, compaction) when an attempt failed
+                # before any text: what that attempt thought is void, the retry thinks anew.
+                if len(self.reasoning) > mark:
+                    yield ReasoningReset(len(self.reasoning) - mark)
+                    self.reasoning = self.reasoning[:mark]
+                    splitter = ReasoningSplitter()
                 yield item
                 continue
             if not started:

@@ -3,15 +3,119 @@ the model, reasoning from a failed attempt, provider-less tool call ids, skill w
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from claw.agent.events import AgentEnd, ReasoningDelta, ReasoningReset, Retry
+from claw.agent.models import litellm
+from claw.state import config as cfg
 from claw.state.home import Home
 from tests import scripted
 from tests.agent._helpers import msgs, turn
+from tests.agent.test_loop_failover import rate_limited
+
+# -- reasoning of a failed attempt -------------------------------------------------------------
+
+
+def _chunk(reasoning: str = "", text: str = "", finish: str | None = None) -> Any:
+    delta = SimpleNamespace(reasoning_content=reasoning or None, content=text or None)
+    choice = SimpleNamespace(finish_reason=finish, delta=delta)
+    return SimpleNamespace(usage=None, choices=[choice])
+
+
+@pytest.fixture
+def reasoning_then_429(monkeypatch: pytest.MonkeyPatch, home: Home) -> None:
+    """A hosted model (two auth profiles) that thinks, then is rate limited; the retry on
+    the second profile thinks again and answers."""
+    cfg.set_value(
+        home.config_file,
+        "providers.scripted.profiles",
+        json.dumps([{"name": "a", "api_key": "ka"}, {"name": "b", "api_key": "kb"}]),
+    )
+    scripted.install(["unused"], builtin=False)
+    lm = litellm()
+    attempts: list[str] = []
+
+    def failing() -> Iterator[Any]:
+        yield _chunk(reasoning="Let me think. ")
+        yield _chunk(reasoning="First try.")
+        raise rate_limited()
+
+    def answering() -> Iterator[Any]:
+        yield _chunk(reasoning="Second try.")
+        yield _chunk(text="The answer.", finish="stop")
+
+    def fake(**kwargs: Any) -> Iterator[Any]:
+        attempts.append(kwargs["api_key"])
+        return failing() if len(attempts) == 1 else answering()
+
+    monkeypatch.setattr(lm, "completion", fake)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("reasoning_then_429")
+def test_reasoning_of_a_failed_attempt_is_dropped(home: Home) -> None:
+    events = turn(home, "why?", model="scripted/test")
+    result = events[-1].result
+    assert isinstance(events[-1], AgentEnd) and result.text == "The answer."
+    assert result.reasoning == "Second try."
+    [reply] = [m for m in msgs(home) if m["role"] == "assistant"]
+    assert reply["reasoning"] == "Second try."
+    # what was streamed before the failure cannot be unshown: a reset says to drop it
+    kinds = [type(e).__name__ for e in events if isinstance(e, ReasoningDelta | ReasoningReset)]
+    assert kinds == ["ReasoningDelta", "ReasoningDelta", "ReasoningReset", "ReasoningDelta"]
+    reset = next(i for i, e in enumerate(events) if isinstance(e, ReasoningReset))
+    assert isinstance(events[reset + 1], Retry)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("reasoning_then_429")
+def test_reasoning_of_an_earlier_round_is_kept_across_a_retry(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the failed attempt's part goes: what an earlier tool round thought stays."""
+    lm = litellm()
+    retry_stream = lm.completion
+
+    def first_round_then_retry(**kwargs: Any) -> Iterator[Any]:
+        if not calls:
+            calls.append(1)
+            tool = SimpleNamespace(
+                index=0,
+                id="t1",
+                function=SimpleNamespace(name="current_time", arguments="{}"),
+            )
+            delta = SimpleNamespace(
+                reasoning_content="Need the time. ", content=None, tool_calls=[tool]
+            )
+            choice = SimpleNamespace(finish_reason="tool_calls", delta=delta)
+            return iter([SimpleNamespace(usage=None, choices=[choice])])
+        return retry_stream(**kwargs)
+
+    calls: list[int] = []
+    monkeypatch.setattr(lm, "completion", first_round_then_retry)
+    events = turn(home, "what time is it?", model="scripted/test")
+    assert events[-1].result.reasoning == "Need the time. Second try."
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("reasoning_then_429")
+def test_claw_send_streaming_reasoning_says_the_failed_attempts_part_is_void(
+    cli, home: Home
+) -> None:
+    cfg.set_value(home.config_file, "model.reasoning", "stream")
+    r = cli("send", "--model", "scripted/test", "why?")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == "The answer."
+    shown = r.stderr
+    assert shown.index("First try.") < shown.index("is void") < shown.index("Second try.")
+
 
 # -- tool call ids the provider did not give ---------------------------------------------------
 
