@@ -36,7 +36,13 @@ from claw.agent.failover import Failover
 from claw.agent.lanes import LANES, TurnSignal
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.rerun import resumable_user
-from claw.agent.selection import candidates_for, check_agent, check_text, guard_context
+from claw.agent.selection import (
+    candidates_for,
+    check_agent,
+    check_fits,
+    check_text,
+    guard_context,
+)
 from claw.agent.session_lane import SessionLane
 from claw.agent.tool_round import run_tools
 from claw.errors import ClawError, ModelError, TimedOut
@@ -164,9 +170,14 @@ class _Turn:
     def run(self) -> Iterator[Event]:
         new_session = not self.store.exists(self.key)
         earlier = resumable_user(self.store, self.key, self.req.inbound_id)
+        base = env.system_prompt(
+            self.config, self.env, self.info, self.agent_id, self.req.channel, []
+        )
         if earlier is not None:
             self.user = earlier  # a re-run after a crash: the question is already there
         else:
+            room = self._budget(self.info, "\n\n".join([base, *self.req.context]))
+            check_fits(self.info, self.req.text, room, self.max_tokens)
             self.user = transcript.message("user", self.req.text, inbound_id=self.req.inbound_id)
             self.store.append(self.key, [self.user], agent=self.agent_id)
         if new_session:
@@ -177,9 +188,7 @@ class _Turn:
             else []
         )
         extra = extra + self.req.context
-        self.system = env.system_prompt(
-            self.config, self.env, self.info, self.agent_id, self.req.channel, extra
-        )
+        self.system = "\n\n".join([base, *extra])
         yield AgentStart(self.key, self.agent_id, self.info.name, self.user["id"], self.req.lane)
         max_rounds = int(self.config.get("tools.max_iterations"))
         for round_no in range(max_rounds + 1):
@@ -265,8 +274,8 @@ class _Turn:
             )
         return [{"role": "system", "content": system}, *history] if system else history
 
-    def _budget(self, info: models.ModelInfo) -> int:
-        fixed = transcript.estimate_tokens({"content": self.system})
+    def _budget(self, info: models.ModelInfo, system: str | None = None) -> int:
+        fixed = transcript.estimate_tokens({"content": self.system if system is None else system})
         budget = info.context_window - self.max_tokens - fixed
         cap = int(self.config.get("sessions.history_tokens") or 0)
         return max(0, min(budget, cap) if cap else budget)

@@ -16,9 +16,55 @@ from claw.agent.events import AgentEnd, ReasoningDelta, ReasoningReset, Retry
 from claw.agent.models import litellm
 from claw.state import config as cfg
 from claw.state.home import Home
+from claw.state.sessions import SessionStore
 from tests import scripted
-from tests.agent._helpers import msgs, turn
+from tests.agent._helpers import MAIN, msgs, turn
 from tests.agent.test_loop_failover import rate_limited
+
+# -- a message that cannot fit the model's context ------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_message_too_long_for_the_model_is_refused_before_it_is_stored(cli, home: Home) -> None:
+    """Even compaction cannot make room for the message itself: storing it would leave a
+    question in the session no model call can ever carry. Refused like other bad input."""
+    scripted.install(["First answer."], context_window=2048)
+    assert cli("send", "--model", "scripted/test", "hello").exit_code == 0
+    store = SessionStore(home)
+    try:
+        before = store.path(MAIN).read_bytes()
+    finally:
+        store.close()
+    listed = cli("sessions", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+
+    script = scripted.install(["never called"], context_window=2048)
+    r = cli("send", "--model", "scripted/test", "word " * 3000)
+    assert r.exit_code == 2, r.output
+    assert "too long" in r.output and "scripted/test" in r.output
+    assert script.calls == []  # no model call was spent on it
+    store = SessionStore(home)
+    try:
+        assert store.path(MAIN).read_bytes() == before
+    finally:
+        store.close()
+    assert cli("sessions", "list", "--json").output == listed.output
+
+
+@pytest.mark.timeout(60)
+def test_a_message_too_long_for_a_new_session_creates_no_session(home: Home) -> None:
+    from claw.errors import UsageError
+
+    scripted.install(["never called"], context_window=2048)
+    with pytest.raises(UsageError, match="too long"):
+        turn(home, "word " * 3000, model="scripted/test")
+    store = SessionStore(home)
+    try:
+        assert not store.exists(MAIN)
+        assert store.list() == []
+    finally:
+        store.close()
+
 
 # -- reasoning of a failed attempt -------------------------------------------------------------
 
@@ -104,19 +150,6 @@ def test_reasoning_of_an_earlier_round_is_kept_across_a_retry(
     assert events[-1].result.reasoning == "Need the time. Second try."
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.usefixtures("reasoning_then_429")
-def test_claw_send_streaming_reasoning_says_the_failed_attempts_part_is_void(
-    cli, home: Home
-) -> None:
-    cfg.set_value(home.config_file, "model.reasoning", "stream")
-    r = cli("send", "--model", "scripted/test", "why?")
-    assert r.exit_code == 0, r.output
-    assert r.stdout.strip() == "The answer."
-    shown = r.stderr
-    assert shown.index("First try.") < shown.index("is void") < shown.index("Second try.")
-
-
 # -- tool call ids the provider did not give ---------------------------------------------------
 
 
@@ -169,3 +202,16 @@ def test_a_skill_warning_is_logged_once_per_version_of_the_file(
     os.utime(bad, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # a new version
     turn(home, "three", model="scripted/test")
     assert warned() == 2
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("reasoning_then_429")
+def test_claw_send_streaming_reasoning_says_the_failed_attempts_part_is_void(
+    cli, home: Home
+) -> None:
+    cfg.set_value(home.config_file, "model.reasoning", "stream")
+    r = cli("send", "--model", "scripted/test", "why?")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == "The answer."
+    shown = r.stderr
+    assert shown.index("First try.") < shown.index("is void") < shown.index("Second try.")
