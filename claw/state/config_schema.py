@@ -17,6 +17,7 @@ from claw.state.config_checks import check_target, check_zone, parse_clock
 from claw.state.config_field import WILDCARD, Field, Schema
 from claw.state.config_memory import MEMORY
 from claw.state.config_supervisor import SUPERVISOR
+from claw.state.config_tools import MCP, TOOLS
 from claw.state.durations import format_duration, parse_duration
 from claw.state.names import validate_agent_id, validate_simple_name
 
@@ -72,28 +73,8 @@ SCHEMA: Schema = {
         ),
         "max_total_chars": Field("int", 60_000, "longest system prompt", minimum=1000),
     },
-    "tools": {
-        "max_iterations": Field("int", 8, "most tool rounds in one turn", minimum=1),
-        "max_result_chars": Field("int", 16_000, "longer tool results are truncated", minimum=100),
-        "exec_enabled": Field("bool", False, "allow the exec tool (runs shell commands)"),
-        "exec_timeout_s": Field("int", 30, "exec time limit, seconds", minimum=1),
-        "exec_max_output": Field("int", 8_000, "exec output kept, characters", minimum=100),
-    },
-    "mcp": {
-        "servers": {
-            WILDCARD: {
-                "command": Field("str", help="stdio server: the program to start"),
-                "args": Field("list_str", [], "stdio server: its arguments"),
-                "env": Field(
-                    "dict_str", {}, "stdio server: extra environment variables", secret=True
-                ),
-                "url": Field("str", help="streamable HTTP server: its URL"),
-                "headers": Field("dict_str", {}, "HTTP server: extra headers", secret=True),
-                "timeout_s": Field("int", 30, "start-up and per-call time limit", minimum=1),
-                "enabled": Field("bool", True, "set false to keep the server off"),
-            }
-        }
-    },
+    "tools": TOOLS,
+    "mcp": MCP,
     "providers": {
         WILDCARD: {
             "api_base": Field("str", help="base URL of the provider's API"),

@@ -8,6 +8,7 @@ model as the tool result (it can correct itself), never to the user.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, Protocol
 
 MAX_RESULT_CHARS = 16_000
 TRUNCATION_MARKER = "\n…[truncated: {omitted} more characters]"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +50,10 @@ def object_schema(properties: dict[str, Any], required: tuple[str, ...] = ()) ->
 
 
 class Tool(Protocol):
+    """A callable tool. One that bounds its own run time (exec kills its process, MCP
+    cancels its request) sets a class attribute `own_time_limit = True`; every other call
+    is bounded by `tools.timeout_s` (claw.agent.tools.limits)."""
+
     name: str
     description: str
     parameters: dict[str, Any]  # JSON schema of the arguments object
@@ -117,10 +124,42 @@ class ToolRegistry:
             return ToolResult(problem, is_error=True)
         tool = self._tools[name]
         try:
-            result = tool.call(args, ctx)
+            if getattr(tool, "own_time_limit", False):  # exec, MCP: they stop themselves
+                result = tool.call(args, ctx)
+            else:
+                result = _call_limited(tool, args, ctx)
         except Exception as e:  # a tool's failure is the model's information
             result = ToolResult(f"{name} failed: {type(e).__name__}: {e}", is_error=True)
         return truncate(result, int(ctx.settings.get("max_result_chars") or MAX_RESULT_CHARS))
+
+
+def _call_limited(tool: Tool, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    """The call under `tools.timeout_s` (claw.agent.tools.limits); raises what the tool raised."""
+    from claw.agent.tools import limits
+
+    timeout = float(ctx.settings.get("timeout_s") or limits.DEFAULT_TIMEOUT_S)
+    outcome, value = limits.run_limited(tool.name, lambda: tool.call(args, ctx), timeout, ctx.abort)
+    if outcome == "ok":
+        return value
+    if outcome == "error":
+        raise value
+    if outcome == "timeout":
+        log.warning("tool %s timed out after %gs; its thread is abandoned", tool.name, timeout)
+        return ToolResult(
+            f"{tool.name} timed out after {timeout:g}s and was abandoned (tools.timeout_s); "
+            "its result, if it ever comes, is dropped. Try another way or tell the user.",
+            is_error=True,
+        )
+    if outcome == "aborted":
+        return ToolResult(f"{tool.name} was stopped: the turn was cancelled", is_error=True)
+    log.warning(
+        "tool %s refused: %d timed-out tool calls still running", tool.name, limits.MAX_STRANDED
+    )
+    return ToolResult(
+        f"{tool.name} not run: {limits.MAX_STRANDED} earlier tool calls timed out and are "
+        "still running in this process; try again later (restarting claw clears them)",
+        is_error=True,
+    )
 
 
 def truncate(result: ToolResult, limit: int = MAX_RESULT_CHARS) -> ToolResult:

@@ -78,6 +78,7 @@ class McpTool:
     server: str
     remote_name: str  # the tool's own (unsanitised) name on the server
     owner: McpServers = field(repr=False)
+    own_time_limit = True  # the server's timeout_s, enforced by cancelling the call
 
     def call(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         return self.owner.call(self.server, self.remote_name, args, ctx)

@@ -91,6 +91,7 @@ class _Output:
 
 
 class ExecTool:
+    own_time_limit = True  # exec_timeout_s, enforced by killing the process group
     name = "exec"
 
     def __init__(self, timeout_s: float = 30, max_output: int = 8_000) -> None:
