@@ -15,7 +15,8 @@ from typing import Any
 
 from claw.agent.hooks import HookContext, Hooks, load_hooks
 from claw.agent.models import ModelInfo
-from claw.agent.tools.base import ToolContext, ToolRegistry
+from claw.agent.tools.base import MAX_TOOLS, ToolContext, ToolRegistry
+from claw.errors import ConfigError
 from claw.memory.settings import RECALL_PLUGIN, auto_recall_on
 from claw.state.config import Config
 from claw.state.home import Home
@@ -35,6 +36,7 @@ class TurnEnv:
     hook_ctx: HookContext
     tool_ctx: ToolContext
     skills: list[Any] = field(default_factory=list)
+    tool_tokens: int = 0  # what the tool definitions cost in every request that offers them
 
 
 def build(
@@ -59,6 +61,7 @@ def build(
         for tool in tools_for(config, workspace, skills):
             if tool.name not in deny:
                 registry.register(tool)
+        check_tool_count(registry)
     plugins = list(config.get("plugins") or [])
     if auto_recall_on(config, agent_id):
         plugins.append(RECALL_PLUGIN)  # memory's before_agent_start hook
@@ -84,6 +87,32 @@ def build(
             home_root=home.root,
         ),
         skills=skills,
+        tool_tokens=registry.schema_tokens(),
+    )
+
+
+def check_tool_count(registry: ToolRegistry) -> None:
+    """Refuse more tools than a request may carry, saying where they come from.
+
+    Failing beats choosing: a turn that silently lost some tools would answer without
+    them, and which ones to drop is the user's call (usually an MCP server to turn off).
+    """
+    if len(registry) <= MAX_TOOLS:
+        return
+    per_server: dict[str, int] = {}
+    for name in registry.names():
+        if name.startswith("mcp__"):
+            server = name.split("__")[1]
+            per_server[server] = per_server.get(server, 0) + 1
+    own = len(registry) - sum(per_server.values())
+    parts = [f"{own} from claw"] + [f"{s}: {n}" for s, n in sorted(per_server.items())]
+    largest = max(per_server, key=lambda s: per_server[s], default=None)
+    ways = [f"turn an MCP server off (mcp.servers.{largest}.enabled = false)"] if largest else []
+    ways += ["memory.enabled = false", "supervisor.spawn = false"]
+    raise ConfigError(
+        f"{len(registry)} tools are enabled, more than the {MAX_TOOLS} one model request may "
+        f"carry (OpenAI's limit); they are: {', '.join(parts)}",
+        hint=f"enable at most {MAX_TOOLS}: " + "; ".join(ways) + " (`claw tools list` shows them)",
     )
 
 

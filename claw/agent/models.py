@@ -72,7 +72,8 @@ def resolve(name: str) -> ModelInfo:
                 hint="use a litellm name such as openai/gpt-4o-mini, or a built-in: "
                 + ", ".join(known_builtins()),
             )
-        return ModelInfo(name=name, litellm_model=name, context_window=_litellm_window(name))
+        window, tools = _litellm_facts(name)
+        return ModelInfo(name, name, context_window=window, supports_tools=tools)
     if provider.check:
         provider.check()
     info = provider.models.get(rest or prefix)
@@ -93,12 +94,16 @@ def known_builtins() -> list[str]:
     return sorted(m.name for p in _providers.values() for m in p.models.values())
 
 
-def _litellm_window(name: str) -> int:
+def _litellm_facts(name: str) -> tuple[int, bool]:
+    """(context window, can call tools) from litellm's local model map. A model it does
+    not know gets the default window and no tools (sending tools to a model that cannot
+    take them fails the call; a model without them still answers)."""
     try:
         info = litellm().get_model_info(name)
-        return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_CONTEXT_WINDOW)
     except Exception:
-        return DEFAULT_CONTEXT_WINDOW
+        return DEFAULT_CONTEXT_WINDOW, False
+    window = int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_CONTEXT_WINDOW)
+    return window, bool(info.get("supports_function_calling"))
 
 
 def litellm() -> Any:

@@ -31,7 +31,7 @@ def check_fits(info: models.ModelInfo, text: str, room: int, reply_tokens: int) 
         raise MessageTooLong(
             f"the message is too long for {info.name}: about {need} tokens, and its "
             f"{info.context_window}-token context window leaves {room} for it "
-            f"({reply_tokens} are kept for the reply, the rest for the system prompt)",
+            f"({reply_tokens} are kept for the reply, the rest for the system prompt and tools)",
             hint="send a shorter message (or a file path to read), lower "
             "model.max_tokens, or use a model with a larger context window",
         )

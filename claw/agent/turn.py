@@ -270,12 +270,13 @@ class _Turn:
                 f"the message does not fit in {info.name}'s context window "
                 f"({info.context_window} tokens, {self.max_tokens} kept for the reply)",
                 reason="overflow_hard",
-                hint="send a shorter message, lower model.max_tokens, or use a larger model",
+                hint="a shorter message, lower model.max_tokens, fewer tools, or a larger model",
             )
         return [{"role": "system", "content": system}, *history] if system else history
 
     def _budget(self, info: models.ModelInfo, system: str | None = None) -> int:
         fixed = transcript.estimate_tokens({"content": self.system if system is None else system})
+        fixed += self.env.tool_tokens if info.supports_tools else 0  # sent with the messages
         budget = info.context_window - self.max_tokens - fixed
         cap = int(self.config.get("sessions.history_tokens") or 0)
         return max(0, min(budget, cap) if cap else budget)

@@ -37,6 +37,11 @@ def list_(
                 info(f"MCP server {name}: {problem}")
     finally:
         env.close_mcp()
+    if len(tools) > env.MAX_TOOLS:
+        info(
+            f"{len(tools)} tools: more than the {env.MAX_TOOLS} one model request may carry; "
+            "turns with a tool-calling model refuse to start until some are turned off"
+        )
     if as_json:
         print_json(
             [

@@ -212,8 +212,19 @@ def unknown_key(key: str, where: str = "") -> ConfigError:
     candidates = all_keys()
     pattern = [c.replace("<name>", p) for c in candidates for p in _wild_parts(key, c)]
     close = difflib.get_close_matches(key, pattern or candidates, n=1, cutoff=0.5)
+    if close and _same_table(key, close[0]) and not _similar_leaf(key, close[0]):
+        close = []  # only the shared "table." prefix matched: 'tools.foo' is no 'tools.timeout_s'
     hint = f"did you mean '{close[0]}'?" if close else _siblings(key, candidates)
     return ConfigError(f"{where}unknown config key '{key}' ({hint})")
+
+
+def _same_table(key: str, candidate: str) -> bool:
+    return "." in key and key.rsplit(".", 1)[0] == candidate.rsplit(".", 1)[0]
+
+
+def _similar_leaf(key: str, candidate: str) -> bool:
+    a, b = key.rsplit(".", 1)[-1], candidate.rsplit(".", 1)[-1]
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.5
 
 
 def _wild_parts(key: str, candidate: str) -> list[str]:

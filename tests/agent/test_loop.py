@@ -427,7 +427,7 @@ def test_overflow_compacts_retries_and_replays_what_the_model_saw(home: Home) ->
             "SUMMARY: ten questions about lorem ipsum were answered.",
             answer,
         ],
-        context_window=4096,
+        context_window=4096 + 2048,  # the history, and the tool definitions (~1.8k tokens)
     )
     events = turn(home, "and now?", model="scripted/test")
     assert_order(events)
@@ -478,7 +478,7 @@ def test_overflow_compacts_retries_and_replays_what_the_model_saw(home: Home) ->
     assert_tool_calls_paired(replayed[1:])
 
     # The session keeps going from the compacted history.
-    script = scripted.install(["next answer"], context_window=4096)
+    script = scripted.install(["next answer"], context_window=4096 + 2048)
     turn(home, "one more", model="scripted/test")
     assert script.calls[0][1:] == [
         *replayed[1:],

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 MAX_RESULT_CHARS = 16_000
+# OpenAI (and the many APIs that copy it) refuse a request with more tools than this.
+MAX_TOOLS = 128
 TRUNCATION_MARKER = "\n…[truncated: {omitted} more characters]"
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,14 @@ class ToolRegistry:
             }
             for t in self.tools()
         ]
+
+    def schema_tokens(self) -> int:
+        """What the tool definitions cost in the request, estimated like messages are
+        (claw.state.transcript.estimate_tokens: 3 UTF-8 bytes a token, plus framing)."""
+        if not self._tools:
+            return 0
+        text = json.dumps(self.schemas(), ensure_ascii=False, separators=(",", ":"))
+        return 4 * len(self._tools) + math.ceil(len(text.encode("utf-8", "surrogatepass")) / 3)
 
     def validate(self, name: str, args: Any) -> str | None:
         """None if `args` fit the tool's schema, else a message for the model."""
