@@ -77,6 +77,15 @@ class ModelUnavailable(ModelError):
         super().__init__(message, reason="unavailable", hint=hint)
 
 
+class MissingCredentials(ModelError):
+    """A hosted model was called with no API key: none configured, and the provider's usual
+    variable unset. An auth failure, but configuration rather than the key's fault, so no
+    cooldown is recorded: setting the variable works at once."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, reason="auth", hint=hint)
+
+
 class Interrupted(ClawError):
     """The user cancelled (Ctrl-C); 130 is the shell's convention for SIGINT."""
 

@@ -103,7 +103,8 @@ def stream(
     except (ModelError, Aborted):
         raise
     except Exception as e:
-        raise classify(e, info.name) from e
+        keyless = not opts.api_key and not info.builtin
+        raise classify(e, info.name, keyless=keyless, litellm_model=info.litellm_model) from e
 
 
 def _take(chunk: Any, out: Completion) -> Iterator[tuple[str, str]]:

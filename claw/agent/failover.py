@@ -26,7 +26,7 @@ from claw.agent import completion
 from claw.agent.events import Event, Retry
 from claw.agent.models import ModelInfo
 from claw.agent.profiles import AuthProfile, ProfileRotation, provider_of
-from claw.errors import ModelError
+from claw.errors import MissingCredentials, ModelError
 from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
 
@@ -37,6 +37,26 @@ PROFILE_REASONS = {"auth", "rate_limit", "timeout", "billing"}
 # The request itself was refused (malformed, too long even after compaction): another
 # model or key would refuse it too, so the user hears why at once.
 REQUEST_REASONS = {"format", "overflow_hard"}
+
+# Every `reason` a failed model call can carry: in the `Retry` event, in each attempt of
+# `claw send`'s error ("<model>: <reason> (...)") and as the gateway's -32005
+# `data.reason` (the last attempt's). The README's Failover section lists them; a test
+# keeps the two in step.
+REASONS = {
+    "auth": "the key was refused, or none is set (the error names the variable)",
+    "rate_limit": "the provider is rate limiting (Retry-After honoured)",
+    "billing": "out of credit or over budget",
+    "timeout": "the provider took too long",
+    "overflow": "the conversation is too long for the model (compacted once, then retried)",
+    "overflow_hard": "the new message alone does not fit the model's context",
+    "format": "the request was refused as malformed (a reasoning level is stepped down first)",
+    "not_found": "the provider does not know the model",
+    "network": "the provider could not be reached",
+    "unavailable": "a built-in model cannot run here (not installed, or its install is broken)",
+    "cooling_down": "every auth profile of the provider is cooling down",
+    "budget": "model.retry_budget failed calls were used up",
+    "unknown": "anything else (the message says what)",
+}
 
 Piece = tuple[str, str]  # ("text" | "reasoning", delta)
 Messages = Callable[[ModelInfo], list[dict[str, Any]]]
@@ -83,6 +103,7 @@ class Failover:
         self.attempts: list[Attempt] = []
         self.compacted = False
         self.current = candidates[0]  # the model being called now
+        self.last_error: ModelError | None = None
 
     def call(
         self, messages: Messages, base: completion.CallOptions, compact: Compact
@@ -102,12 +123,20 @@ class Failover:
                     break
         tried = "; ".join(str(a) for a in self.attempts) or "nothing could be tried"
         last = self.attempts[-1].reason if self.attempts else "unavailable"
-        raise ModelError(
-            f"no model could answer: {tried}",
-            reason=last,
-            hint="see `claw config list` for model.default, model.fallbacks and "
-            "providers; `claw send --verbose` shows each retry",
+        # The last failure's own advice (set OPENAI_API_KEY, reinstall llama-cpp-python)
+        # says more than the generic one.
+        generic = (
+            "see `claw config list` for model.default, model.fallbacks and providers; "
+            "`claw send --verbose` shows each retry"
         )
+        own = self.last_error.hint if self.last_error is not None else None
+        raise ModelError(f"no model could answer: {tried}", reason=last, hint=own or generic)
+
+    @staticmethod
+    def _keys_fault(e: ModelError) -> bool:
+        """Whether the failure says something about the key (so it cools down): a missing
+        key is configuration, and cooling down would only delay the fix taking effect."""
+        return not isinstance(e, MissingCredentials)
 
     def _profiles(self, info: ModelInfo) -> tuple[ProfileRotation | None, list[AuthProfile]]:
         if info.builtin:
@@ -169,6 +198,7 @@ class Failover:
                 if out.text or out.tool_calls:
                     raise  # text already reached the user: a retry would repeat it
                 self.attempts.append(Attempt(info.name, profile.name, e.reason, e.message))
+                self.last_error = e
                 self.failures += 1
                 action = self._action(e, tried_levels, opts.reasoning_effort is not None)
                 if action == "compacted":
@@ -176,7 +206,7 @@ class Failover:
                     ok = yield from compact(info, opts)
                     if not ok:
                         return "next_model"
-                elif action == "next_profile" and rotation is not None:
+                elif action == "next_profile" and rotation is not None and self._keys_fault(e):
                     rotation.failed(profile, e.reason, retry_after=e.retry_after, error=e.message)
                 yield Retry(e.reason, action, info.name, e.message)
                 log.info("%s failed (%s): %s", info.name, e.reason, action)

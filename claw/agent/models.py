@@ -159,10 +159,20 @@ def _price_list(prefixes: list[str]) -> dict[str, dict[str, Any]]:
     return entries
 
 
-def classify(exc: BaseException, model: str) -> ModelError:
-    """A ModelError whose reason comes from litellm's exception type, never its text."""
-    if isinstance(exc, ModelError):
-        return exc
+def classify(
+    exc: BaseException, model: str, *, keyless: bool = False, litellm_model: str | None = None
+) -> ModelError:
+    """A ModelError whose reason comes from litellm's exception type, never its text.
+
+    A ModelError raised inside a provider (the embedded model's broken install) arrives
+    wrapped by litellm as a connection error: it is found in the exception chain and
+    returned as it was. `keyless`: the call had no API key, so a failure of the provider's
+    client while litellm's variable for it is unset is missing credentials, not "network"
+    (the OpenAI client refuses before connecting; litellm reports that as a server error).
+    """
+    found = _raised_by_claw(exc)
+    if found is not None:
+        return found
     lm = litellm()
     # Errors raised inside a stream arrive wrapped; classify what really happened.
     from litellm.exceptions import MidStreamFallbackError
@@ -180,6 +190,10 @@ def classify(exc: BaseException, model: str) -> ModelError:
         ((lm.APIConnectionError, lm.ServiceUnavailableError, lm.InternalServerError), "network"),
     ]
     reason = next((r for types, r in table if isinstance(exc, types)), "unknown")
+    if keyless and reason in ("auth", "network", "unknown"):
+        missing = _missing_credentials(lm, litellm_model or model)
+        if missing:
+            return _no_credentials(model, litellm_model or model, missing)
     if reason == "format" and getattr(exc, "status_code", None) == 402:
         reason = "billing"
     detail = str(getattr(exc, "message", "") or exc).strip()
@@ -197,6 +211,43 @@ def classify(exc: BaseException, model: str) -> ModelError:
         reason=reason,
         hint=_HINTS.get(reason),
         retry_after=retry_after_seconds(exc),
+    )
+
+
+def _raised_by_claw(exc: BaseException) -> ModelError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        if isinstance(current, ModelError):
+            return current
+        seen.add(id(current))
+        current = (
+            getattr(current, "original_exception", None) or current.__cause__ or current.__context__
+        )
+    return None
+
+
+def _missing_credentials(lm: Any, model: str) -> list[str]:
+    """The provider's credential variables litellm finds unset (addresses left out: an
+    unset OLLAMA_API_BASE is a network matter, and `api_base` in config covers it)."""
+    try:
+        missing = lm.validate_environment(model=model).get("missing_keys") or []
+    except Exception:  # an unknown provider: nothing to say
+        return []
+    return [k for k in missing if not k.endswith(("_BASE", "_URL"))]
+
+
+def _no_credentials(model: str, litellm_model: str, missing: list[str]) -> ModelError:
+    from claw.agent.profiles import provider_of
+    from claw.errors import MissingCredentials
+
+    names = " or ".join(f"${k}" for k in missing)
+    provider = provider_of(litellm_model)
+    return MissingCredentials(
+        f"model {model} failed (auth): no API key: {names} is not set and "
+        f"[providers.{provider}] has no profile with a key",
+        hint=f"export {missing[0]}=<your key>, or add a profile to config.toml: "
+        f'[providers.{provider}] profiles = [{{ name = "main", api_key_env = "{missing[0]}" }}]',
     )
 
 

@@ -119,8 +119,10 @@ CODES: dict[int, CodeInfo] = {
         "model_failure",
         "Model failure",
         "Every model the agent may use failed; `data.reason` is the failover class"
-        " (auth, rate_limit, …), `data.retry_after_ms` is set when the provider said.",
-        "Act on `data.reason`: fix credentials for `auth`, wait for `rate_limit`.",
+        " (auth, rate_limit, …: the list is under Failure reasons), `data.retry_after_ms`"
+        " is set when the provider said.",
+        "Act on `data.reason`: fix credentials for `auth`, wait for `rate_limit`,"
+        " reinstall for `unavailable`; `data.hint` says how.",
     ),
     PAYLOAD_TOO_LARGE: CodeInfo(
         "payload_too_large",

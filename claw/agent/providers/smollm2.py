@@ -16,7 +16,7 @@ from typing import Any
 
 from litellm.llms.custom_llm import CustomLLM
 
-from claw.agent.providers.builtin import SMOLLM2_CONTEXT, smollm2_path
+from claw.agent.providers.builtin import SMOLLM2_CONTEXT, broken_install, smollm2_path
 from claw.agent.providers.stream import chunk, fill_response, final
 
 _model: Any = None
@@ -46,7 +46,10 @@ def load() -> Any:
     global _model
     with _load_lock:
         if _model is None:
-            from llama_cpp import Llama
+            try:
+                from llama_cpp import Llama
+            except Exception as e:  # ImportError, OSError, RuntimeError (shared library)
+                raise broken_install(e) from e
 
             with _quiet_stderr():
                 _model = Llama(
