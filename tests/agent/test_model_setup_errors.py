@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from claw.agent.turn import TurnRequest, run_turn
 from claw.errors import ModelError
 from claw.gateway.rpc_errors import MODEL_FAILURE, from_claw_error
-from claw.state import config as cfg
 from claw.state.cooldowns import CooldownStore
 from claw.state.home import Home
-from claw.state.sessions import SessionStore
+from tests.agent._helpers import turn
 from tests.conftest import run_claw
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,19 +60,8 @@ def test_missing_credentials_are_an_auth_error_naming_the_variable(
 ) -> None:
     for k in OPENAI_KEYS:
         monkeypatch.delenv(k, raising=False)
-    store = SessionStore(home)
-    try:
-        with pytest.raises(ModelError) as err:
-            list(
-                run_turn(
-                    home,
-                    cfg.load(home.config_file),
-                    store,
-                    TurnRequest("hi", model="openai/gpt-4o-mini"),
-                )
-            )
-    finally:
-        store.close()
+    with pytest.raises(ModelError) as err:
+        turn(home, "hi", model="openai/gpt-4o-mini")
     e = err.value
     assert e.reason == "auth"
     assert "OPENAI_API_KEY" in e.message and "network" not in e.message

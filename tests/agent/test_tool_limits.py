@@ -122,17 +122,15 @@ def test_abort_ends_the_wait_for_a_hung_tool(tmp_path: Path, hang: HangTool) -> 
     assert result.is_error and "stopped" in result.content
 
 
-def test_a_tool_that_finishes_in_time_is_unaffected(tmp_path: Path) -> None:
-    class Quick:
+def test_an_exception_in_the_worker_is_still_the_error_result(tmp_path: Path) -> None:
+    class Failing(HangTool):
         name = "quick"
-        description = "answers"
-        parameters = object_schema({})
 
         def call(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
             raise ValueError("bad input")
 
     registry = ToolRegistry()
-    registry.register(Quick())
+    registry.register(Failing())
     result = registry.call("quick", "{}", _ctx(tmp_path, timeout_s=5))
     assert result.is_error and result.content == "quick failed: ValueError: bad input"
 
