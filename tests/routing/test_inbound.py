@@ -49,7 +49,7 @@ def test_an_allowed_peer_gets_the_reply(home: Home) -> None:
 
 
 def test_a_group_reply_goes_to_the_group(home: Home) -> None:
-    config = setup(home)
+    config = setup(home, ["bob"])
     scripted.install(["hello group"])
     msg = record(home, message(1, peer="bob", group="g1", peer_kind="group"))
     msg.meta["mentioned"] = True
