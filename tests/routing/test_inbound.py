@@ -275,3 +275,41 @@ def test_a_rerun_after_a_crash_mid_turn_asks_the_question_once(
     records = [m for m in store.tail(key, 10).messages]
     assert [m["role"] for m in records] == ["user", "assistant"]
     assert records[1].get("mode") == mode
+
+
+def test_a_message_whose_processing_failed_is_retried_without_a_restart(home: Home) -> None:
+    """A failure that is not the message's fault (a config mistake being fixed, a full
+    disk) left the message pending until the next daemon restart: it is retried later."""
+    config = setup(home, ["alice"])
+    calls: list[str] = []
+
+    def flaky_handle(home_, config_, msg, *, inbox=None, on_turn_start=None) -> str:
+        calls.append(msg.channel_message_id)
+        if len(calls) == 1:
+            raise OSError("No space left on device")
+        return "silent"
+
+    import claw.routing.inbound as inbound_mod
+
+    inbox = Inbox(home)
+    inbox.record(message(1))
+
+    async def main() -> None:
+        real = inbound_mod.handle
+        inbound_mod.handle = flaky_handle  # type: ignore[assignment]
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    lambda task_status: process_forever(
+                        home, config, poll_s=0.05, retry_s=0.3, task_status=task_status
+                    )
+                )
+                with trio.fail_after(10):
+                    while inbox.pending():
+                        await trio.sleep(0.02)
+                nursery.cancel_scope.cancel()
+        finally:
+            inbound_mod.handle = real  # type: ignore[assignment]
+
+    trio.run(main)
+    assert calls == ["m1", "m1"]
