@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import trio
 
@@ -277,9 +279,13 @@ def test_a_rerun_after_a_crash_mid_turn_asks_the_question_once(
     assert records[1].get("mode") == mode
 
 
-def test_a_message_whose_processing_failed_is_retried_without_a_restart(home: Home) -> None:
+def test_a_message_whose_processing_failed_is_retried_without_a_restart(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A failure that is not the message's fault (a config mistake being fixed, a full
     disk) left the message pending until the next daemon restart: it is retried later."""
+    import claw.routing.inbound as inbound_mod
+
     config = setup(home, ["alice"])
     calls: list[str] = []
 
@@ -289,27 +295,18 @@ def test_a_message_whose_processing_failed_is_retried_without_a_restart(home: Ho
             raise OSError("No space left on device")
         return "silent"
 
-    import claw.routing.inbound as inbound_mod
-
+    monkeypatch.setattr(inbound_mod, "handle", flaky_handle)
     inbox = Inbox(home)
     inbox.record(message(1))
 
     async def main() -> None:
-        real = inbound_mod.handle
-        inbound_mod.handle = flaky_handle  # type: ignore[assignment]
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(
-                    lambda task_status: process_forever(
-                        home, config, poll_s=0.05, retry_s=0.3, task_status=task_status
-                    )
-                )
-                with trio.fail_after(10):
-                    while inbox.pending():
-                        await trio.sleep(0.02)
-                nursery.cancel_scope.cancel()
-        finally:
-            inbound_mod.handle = real  # type: ignore[assignment]
+        async with trio.open_nursery() as nursery:
+            start = partial(process_forever, home, config, poll_s=0.05, retry_s=0.3)
+            await nursery.start(lambda task_status: start(task_status=task_status))
+            with trio.fail_after(10):
+                while inbox.pending():
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
 
     trio.run(main)
     assert calls == ["m1", "m1"]
