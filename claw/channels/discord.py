@@ -292,7 +292,7 @@ class DiscordChannel:
             if saved is not None:
                 if saved.session_id is not None and saved.seq is not None:
                     gw.restore(saved.session_id, saved.resume_url, saved.seq)  # RESUME it
-                self.events.restore(saved.user_id, saved.username, saved.threads)
+                self.events.restore(saved.user_id, saved.username, saved.threads, saved.roles)
                 self.seen = Seen.from_json(saved.channels)  # for a backfill after a READY
             if self.session_file is None:
                 await gw.run(task_status=task_status)

@@ -43,12 +43,23 @@ class Events:
         self.username: str | None = None
         self.threads = _Recent()  # thread channel id -> parent channel id
         self.dms = _Recent()  # user id -> DM channel id
+        # The bot's managed role in each guild: typing @Bot in a server often mentions
+        # that role rather than the user, and it must count as a mention.
+        self.roles = _Recent()  # role id -> guild id
 
-    def restore(self, user_id: str | None, username: str | None, threads: dict[str, str]) -> None:
+    def restore(
+        self,
+        user_id: str | None,
+        username: str | None,
+        threads: dict[str, str],
+        roles: dict[str, str] | None = None,
+    ) -> None:
         """What an earlier process learned from READY / GUILD_CREATE, which a RESUME skips."""
         self.user_id, self.username = user_id, username
         for thread, parent in threads.items():
             self.threads.put(thread, parent)
+        for role, guild in (roles or {}).items():
+            self.roles.put(role, guild)
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "READY":
@@ -57,10 +68,22 @@ class Events:
         elif kind in ("GUILD_CREATE", "THREAD_LIST_SYNC"):
             for thread in data.get("threads") or []:
                 self.observe("THREAD_CREATE", thread)
+            for role in data.get("roles") or []:
+                self._role(str(data.get("id") or ""), role)
+        elif kind in ("GUILD_ROLE_CREATE", "GUILD_ROLE_UPDATE"):
+            self._role(str(data.get("guild_id") or ""), data.get("role"))
         elif kind in ("THREAD_CREATE", "THREAD_UPDATE") and data.get("type") in THREAD_TYPES:
             thread, parent = data.get("id"), data.get("parent_id")
             if thread and parent:
                 self.threads.put(str(thread), str(parent))
+
+    def _role(self, guild: str, role: object) -> None:
+        """Remember `role` if it is this bot's managed role (its tags name the bot)."""
+        if not isinstance(role, dict) or self.user_id is None:
+            return
+        tags = role.get("tags") if isinstance(role.get("tags"), dict) else {}
+        if str(tags.get("bot_id") or "") == self.user_id and role.get("id"):
+            self.roles.put(str(role["id"]), guild)
 
     def message(self, d: dict[str, Any]) -> InboundMessage | None:
         """The InboundMessage of a MESSAGE_CREATE; None for bots, system messages, junk."""
@@ -71,6 +94,7 @@ class Events:
         if not sender or sender == self.user_id:
             return None
         mentions = {str(m.get("id")) for m in d.get("mentions") or [] if isinstance(m, dict)}
+        role_mentioned = any(str(r) in self.roles for r in d.get("mention_roles") or [])
         replied = ((d.get("referenced_message") or {}).get("author") or {}).get("id")
         me = self.user_id
         text = str(d.get("content") or "")
@@ -83,7 +107,10 @@ class Events:
             text=re.sub(rf"<@!?{me}>", "", text).strip() if me else text,
             sender_name=member.get("nick") or author.get("global_name") or author.get("username"),
             reply_to=str(d.get("id", "")),  # a reply quotes the message it answers
-            meta={"mentioned": me is not None and (me in mentions or str(replied) == me)},
+            meta={
+                "mentioned": me is not None
+                and (me in mentions or str(replied) == me or role_mentioned)
+            },
         )
         if d.get("guild_id"):
             msg.peer_kind, msg.guild = "group", str(d["guild_id"])

@@ -70,6 +70,7 @@ class SavedSession:
     user_id: str | None = None
     username: str | None = None
     threads: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # the bot's managed roles
     channels: dict[str, Any] = field(default_factory=dict)  # discord_backfill.Seen
 
 
@@ -133,6 +134,7 @@ class SessionFile:
             "user_id": events.user_id,
             "username": events.username,
             "threads": dict(reversed(threads)),
+            "roles": dict(events.roles),
         }
 
     def save(self, state: dict[str, Any] | None, now: float | None = None) -> None:
@@ -188,6 +190,7 @@ def _parse(raw: str) -> SavedSession | None:
         return None
     session_id, seq, saved_at = data.get("session_id"), data.get("seq"), data.get("saved_at")
     url, threads = data.get("resume_url"), data.get("threads") or {}
+    roles = data.get("roles") if isinstance(data.get("roles"), dict) else {}
     if session_id is not None and (not isinstance(session_id, str) or len(session_id) > 200):
         return None
     if session_id is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
@@ -207,5 +210,6 @@ def _parse(raw: str) -> SavedSession | None:
         user_id=user_id if isinstance(user_id, str) else None,
         username=username if isinstance(username, str) else None,
         threads={str(k): str(v) for k, v in threads.items() if str(k).isdigit()},
+        roles={str(k): str(v) for k, v in roles.items() if str(k).isdigit()},
         channels=data.get("channels") if isinstance(data.get("channels"), dict) else {},
     )

@@ -100,6 +100,11 @@ def chat_id(to: str) -> int | str:
     return to if to.startswith("@") else int(to)
 
 
+def utf16_len(text: str) -> int:
+    """The length Telegram's 4,096 limit counts: UTF-16 code units (an emoji is two)."""
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
+
+
 def _int_or_none(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
@@ -109,6 +114,7 @@ class TelegramChannel:
 
     name = "telegram"
     max_message_chars = MAX_MESSAGE_CHARS
+    measure = staticmethod(utf16_len)  # how replies are cut to fit (claw.delivery.service)
 
     def __init__(
         self,

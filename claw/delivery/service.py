@@ -125,8 +125,29 @@ def enqueue_reply(
     from claw.channels.registry import build_channel
 
     channel, peer = parse_target(target)
-    limit = build_channel(channel, home, config).max_message_chars
-    return enqueue(home, channel, peer, chunk_text(text, limit), **meta)
+    built = build_channel(channel, home, config)
+    limit = built.max_message_chars
+    parts = chunk_text(text, limit)
+    measure = getattr(built, "measure", None)  # a channel whose limit is not in characters
+    if measure is not None:
+        parts = fit(parts, limit, measure)
+    return enqueue(home, channel, peer, parts, **meta)
+
+
+def fit(parts: list[str], limit: int, measure: Callable[[str], int]) -> list[str]:
+    """`parts` re-split where one exceeds `limit` as the channel counts (Telegram counts
+    UTF-16 units, so an emoji is two): a part it refuses as too long would be lost."""
+    from claw.agent.chunker import MIN_MAX_CHARS, chunk_text
+
+    out: list[str] = []
+    for part in parts:
+        size, pieces = limit, [part]
+        while size > MIN_MAX_CHARS and max(map(measure, pieces)) > limit:
+            excess = max(measure(p) - limit for p in pieces)
+            size = max(MIN_MAX_CHARS, size - excess)
+            pieces = chunk_text(part, size)
+        out.extend(pieces)
+    return out
 
 
 def outcome(store: QueueStore, entry_id: str) -> str:

@@ -23,7 +23,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from claw.delivery.inbox import InboundMessage
-from claw.errors import ClawError, InvalidName, UsageError
+from claw.errors import ClawError, ConfigError, InvalidName, UsageError
 from claw.gateway.security import RateLimiter, bearer_from_headers, check_token, load_token
 from claw.state.config import Config
 from claw.state.names import validate_simple_name
@@ -154,8 +154,11 @@ def parse_message(config: Config, name: str, body: bytes) -> InboundMessage:
         meta["chat"] = reply_target
     else:
         meta["no_reply"] = True
+    from claw.routing.inbound import to_inbound
+    from claw.routing.route import route
+
     try:
-        return InboundMessage(
+        msg = InboundMessage(
             channel="webhook",
             account=name,
             channel_message_id=fields["id"] or uuid.uuid4().hex,
@@ -166,6 +169,13 @@ def parse_message(config: Config, name: str, body: bytes) -> InboundMessage:
         ).validate()
     except InvalidName as e:
         raise HookError(400, e.message) from None
+    try:  # what cannot be routed (a session key too long) would stay pending forever
+        route(config, to_inbound(msg))
+    except InvalidName as e:
+        raise HookError(400, e.message) from None
+    except ConfigError:
+        pass  # the owner's config, not the caller's message: journaled, routed once fixed
+    return msg
 
 
 async def receive(

@@ -5,8 +5,9 @@ back; the owner approves it with `claw pairing approve CODE` (or lists the peer 
 `channels.<channel>.allow_from`). A stranger cannot make the bot spam: at most one code
 per peer per expiry window (while it lives, further messages are refused silently) and at
 most MAX_PENDING live codes in all. Group messages are answered only when they mention
-the bot, unless `channels.<channel>.groups_require_mention = false`; they never create
-codes.
+the bot, unless `channels.<channel>.groups_require_mention = false`, and only from a known
+sender (allow_from, or paired) or in a group listed in `channels.<channel>.allow_groups`;
+they never create codes.
 
 State: `<home>/pairing/pairing.json`, rewritten atomically under `locks/pairing.lock`;
 readers take no lock (they see the old file or the new one).
@@ -258,16 +259,12 @@ def decide(
     if inbound.channel in AUTHENTICATED:
         return Decision(True, "the channel authenticated the sender")
     settings = channel_settings(config, inbound.channel)
-    if inbound.peer_kind == "group":
-        if mentioned:
-            return Decision(True, "group message that mentions the bot")
-        if not settings.get("groups_require_mention", True):
-            return Decision(True, "group message (mentions not required)")
-        return Decision(False, "group message without a mention")
     allow_from = [str(p) for p in settings.get("allow_from") or []]
+    store = store or PairingStore(home)
+    if inbound.peer_kind == "group":
+        return _decide_group(settings, inbound, allow_from, store, mentioned=mentioned)
     if inbound.peer in allow_from or "*" in allow_from:
         return Decision(True, f"in channels.{inbound.channel}.allow_from")
-    store = store or PairingStore(home)
     if store.is_approved(inbound.channel, inbound.peer, inbound.account):
         return Decision(True, "approved by pairing")
     code, why = store.request(
@@ -280,6 +277,32 @@ def decide(
     if why == "pending":
         return Decision(False, "unknown peer: pairing code already sent")
     return Decision(False, "unknown peer: too many pending pairing codes")
+
+
+def _decide_group(
+    settings: dict[str, Any],
+    inbound: Inbound,
+    allow_from: list[str],
+    store: PairingStore,
+    *,
+    mentioned: bool,
+) -> Decision:
+    """A group message: it must mention the bot (unless mentions are not required), and
+    come from a known sender or from a group (or Discord guild) in `allow_groups`.
+    Anyone can add a Telegram bot to a group of their own, so a mention alone must not let
+    a stranger in. Groups never create pairing codes (a code posted in a group is public)."""
+    if not mentioned and settings.get("groups_require_mention", True):
+        return Decision(False, "group message without a mention")
+    allow_groups = [str(g) for g in settings.get("allow_groups") or []]
+    if "*" in allow_groups or inbound.group in allow_groups or inbound.guild in allow_groups:
+        return Decision(True, f"group in channels.{inbound.channel}.allow_groups")
+    if inbound.peer in allow_from or "*" in allow_from:
+        return Decision(
+            True, f"group message from a sender in channels.{inbound.channel}.allow_from"
+        )
+    if store.is_approved(inbound.channel, inbound.peer, inbound.account):
+        return Decision(True, "group message from a sender approved by pairing")
+    return Decision(False, "group message from an unknown sender (group not in allow_groups)")
 
 
 __all__ = [

@@ -8,7 +8,8 @@
   "silent"               the agent chose not to answer (or had nothing to say)
   "failed: <message>"    the model call failed; the message is done, so one bad message
                          cannot block the journal forever
-Any other exception propagates: the message stays pending and a restart retries it.
+Any other exception propagates: the message stays pending, and the daemon retries it
+later (after RETRY_S, doubling) or at its next start.
 
 Exactly once: before the turn runs, the reply's queue id is reserved in the journal. A
 re-run (the daemon died mid-turn, or between queueing the reply and marking the message
@@ -53,6 +54,8 @@ log = logging.getLogger("claw.routing.inbound")
 
 POLL_S = 0.5
 CONCURRENCY = 8
+RETRY_S = 30.0  # a message whose processing raised is tried again after this, doubling
+RETRY_MAX_S = 3600.0
 TYPING_EVERY_S = 4.0  # Telegram's "typing" lasts 5 s, Discord's 10 s
 
 
@@ -209,12 +212,16 @@ async def process_forever(
     channels: Channels | None = None,
     concurrency: int = CONCURRENCY,
     on_queued: Callable[[str], Awaitable[None]] | None = None,
+    retry_s: float = RETRY_S,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Process what is pending, then each new journal record as it arrives;
-    `on_queued(queue id)` hears of each reply queued."""
+    `on_queued(queue id)` hears of each reply queued. A message whose processing raised
+    (a config mistake, a full disk) is tried again after `retry_s`, doubling up to
+    RETRY_MAX_S: once the cause is fixed it is answered without a restart."""
     inbox = Inbox(home)
     skip: set[str] = set()
+    retries: dict[str, tuple[int, float]] = {}  # message id -> (failures, retry at)
     busy: dict[str, str] = {}  # message id -> session key, while it is processed
     lanes: dict[str, str] = {}  # message id -> session key, for pending messages
     wakeup = wakeup or Wakeup()
@@ -231,6 +238,12 @@ async def process_forever(
 
             try:
                 outcome = await trio.to_thread.run_sync(_run_one, inbox, handler, msg, skip)
+                if msg.id in skip:  # it raised: try again later
+                    failures = retries.get(msg.id, (0, 0.0))[0]
+                    delay = min(RETRY_MAX_S, retry_s * 2**failures)
+                    retries[msg.id] = (failures + 1, trio.current_time() + delay)
+                else:
+                    retries.pop(msg.id, None)
             finally:
                 typing_nursery.cancel_scope.cancel()
                 busy.pop(msg.id, None)
@@ -247,7 +260,14 @@ async def process_forever(
     async with trio.open_nursery() as nursery:
         while True:
             lanes_taken = set(busy.values())
-            for msg in await trio.to_thread.run_sync(inbox.pending):
+            now = trio.current_time()
+            for msg_id, (_, at) in retries.items():
+                if at <= now:
+                    skip.discard(msg_id)
+            pending = await trio.to_thread.run_sync(inbox.pending)
+            for gone in retries.keys() - {m.id for m in pending}:
+                retries.pop(gone)  # done meanwhile (e.g. by its reply's delivery)
+            for msg in pending:
                 if msg.id in skip or msg.id in busy:
                     continue
                 lane = lanes.get(msg.id)

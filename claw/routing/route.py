@@ -8,7 +8,8 @@ Session keys: direct messages follow the agent's `dm_scope`; groups get
 `agent:<agent>:<channel>:group:<id>`; a thread appends `:thread:<id>` to either. With
 `[session.identity_links]` (`alice = ["telegram:123", "discord:987"]`) a direct message
 from a linked peer uses the canonical name as its peer id, so per-peer scopes share one
-session across channels.
+session across channels. Inbound webhooks, whose sender is whatever the caller wrote, always
+get `agent:<agent>:webhook:<hook>:direct:<from>`.
 """
 
 from __future__ import annotations
@@ -162,9 +163,24 @@ def dm_scope(config: Any, agent: str) -> str:
     return config.get(f"agents.{agent}.dm_scope") or "main"
 
 
+# Channels whose sender id is whatever the caller wrote (a hook's `from`): their direct
+# messages always get a session of their own, per hook and sender, whatever the dm_scope
+# and identity links say, so a hook's caller can never write into (or read through the
+# agent's answers) the owner's main session, a linked person's, or another hook's.
+CALLER_NAMED_PEERS = frozenset({"webhook"})
+
+
 def build_session_key(config: Any, agent: str, msg: Inbound) -> str:
     if msg.group is not None:
         key = session_key(agent, channel=msg.channel, group=msg.group)
+    elif msg.channel in CALLER_NAMED_PEERS:
+        key = session_key(
+            agent,
+            "per-account-channel-peer",
+            channel=msg.channel,
+            peer=msg.peer,
+            account=msg.account,
+        )
     else:
         peer = identity_links(config).get(f"{msg.channel}:{msg.peer}", msg.peer)
         key = session_key(

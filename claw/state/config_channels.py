@@ -10,6 +10,12 @@ CHANNEL_ACCESS: Schema = {
     "groups_require_mention": Field(
         "bool", True, "answer group messages only when they mention the bot"
     ),
+    "allow_groups": Field(
+        "list_str",
+        [],
+        "group (or Discord guild) ids where anyone may talk to the bot ('*': every group); "
+        "elsewhere only senders in allow_from or paired are answered",
+    ),
 }
 
 CHANNELS: Schema = {

@@ -355,7 +355,7 @@ class FakeTelegram:
         text = params.get("text")
         if not isinstance(text, str) or not text.strip():
             raise ApiFailure(400, "Bad Request: message text is empty")
-        if len(text) > 4096:
+        if len(text.encode("utf-16-le")) // 2 > 4096:  # Telegram counts UTF-16 units
             raise ApiFailure(400, "Bad Request: message is too long")
         with self._cond:
             chat, thread = self._target(params)

@@ -740,3 +740,47 @@ def test_after_a_lost_session_what_was_missed_is_fetched_over_rest(
         assert state["channels"][fake.dms[USER]][1] == again.messages[3].channel_message_id
 
     run(main)
+
+
+def test_mentioning_the_bots_role_is_a_mention(home: Home) -> None:
+    """Typing @Bot in a server often picks the bot's managed role rather than its user:
+    such a message was refused as "without a mention" and got no answer."""
+    from claw.channels.discord_events import Events
+    from claw.channels.discord_session_state import SessionFile, session_path
+
+    events = Events("default")
+    events.observe("READY", {"user": {"id": BOT_ID, "username": "claw-test"}})
+    roles = [
+        {"id": "7001", "name": "claw-test", "managed": True, "tags": {"bot_id": BOT_ID}},
+        {"id": "7002", "name": "other-bot", "managed": True, "tags": {"bot_id": "1"}},
+        {"id": "7003", "name": "mods"},
+    ]
+    events.observe("GUILD_CREATE", {"id": "900", "roles": roles, "threads": []})
+
+    def said(*mention_roles: str) -> bool:
+        d = {"id": "5", "channel_id": "901", "guild_id": "900", "content": "hi", "type": 0}
+        d |= {"author": {"id": "42", "username": "u"}, "mention_roles": list(mention_roles)}
+        msg = events.message(d)
+        assert msg is not None
+        return msg.meta["mentioned"]
+
+    assert said("7001") and not said("7002") and not said("7003") and not said()
+    events.observe("GUILD_ROLE_CREATE", {"guild_id": "901", "role": {**roles[0], "id": "8001"}})
+    assert said("8001")
+
+    # a RESUME after a restart skips GUILD_CREATE: the roles are kept with the session
+    class Gw:
+        session_id, resume_url, seq = "s1", "wss://gateway.example", 3
+
+    from claw.channels.discord_backfill import Seen
+
+    file = SessionFile(session_path(home, "default"))
+    state = file.snapshot(Gw(), events, Seen())  # type: ignore[arg-type]
+    assert state is not None
+    file.save(state)
+    saved = file.load()
+    assert saved is not None
+    again = Events("default")
+    again.restore(saved.user_id, saved.username, saved.threads, saved.roles)
+    events = again
+    assert said("7001") and said("8001") and not said("7003")

@@ -26,7 +26,7 @@ GUILD, CHANNEL = "900", "901"  # FakeDiscord(guilds={"900": []}) in the fixture
 
 
 def test_discord_dm_and_guild_mentions(stack: Stack, discord: FakeDiscord) -> None:
-    stack.discord(discord, allow_from=[ALICE])
+    stack.discord(discord, allow_from=[ALICE], allow_groups=[GUILD])
     stack.start("discord")
     discord.push_dm("hello over discord", author_id=ALICE)
     [dm] = discord.wait_for_messages(1, timeout=20)
@@ -36,7 +36,7 @@ def test_discord_dm_and_guild_mentions(stack: Stack, discord: FakeDiscord) -> No
         f"<@{discord.bot_id}> what is new?",
         channel_id=CHANNEL,
         guild_id=GUILD,
-        author_id="2000000000000000002",  # not in allow_from: a mention is what counts
+        author_id="2000000000000000002",  # not in allow_from: the guild is allowed
         mention_bot=True,
     )
     reply = discord.wait_for_messages(2, timeout=20)[1]

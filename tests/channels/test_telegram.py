@@ -556,3 +556,22 @@ def test_the_fake_speaks_the_bot_api(fake):
         assert two.post(f"{base}/getUpdates", json=after_all).json()["result"] == []
         waiting.join(timeout=3)
     assert answers[0].status_code == 409 and "terminated by other" in answers[0].text
+
+
+def test_a_long_reply_with_emoji_fits_telegrams_utf16_limit(home, fake, monkeypatch):
+    """Telegram counts 4,096 UTF-16 units, and an emoji is two: parts cut at 4,096 Python
+    characters were refused for good ("message is too long") and the reply was lost."""
+    from claw.delivery.service import enqueue_reply, run_flush
+
+    fake.push_message(USER, "tell me a long story")  # the chat exists
+    monkeypatch.setenv("TG_TEST_TOKEN", fake.token)
+    table = {"token_env": "TG_TEST_TOKEN", "api_base": fake.url, "request_timeout_s": 5}
+    config = Config(data={"channels": {"telegram": table}})
+    text = "".join(f"line {i} \U0001f600\U0001f389 ok\n" for i in range(700))  # 12,000 units
+    delivery = enqueue_reply(home, config, f"telegram:{USER}", text)
+    report = run_flush(home, config)
+    assert report.outcomes["delivered"] == 1 and not report.outcomes["failed"], report
+    sent = fake.wait_for_sent(len(delivery.parts))
+    assert len(sent) == len(delivery.parts) >= 3
+    assert all(len(s.text.encode("utf-16-le")) // 2 <= 4096 for s in sent)
+    assert "".join(s.text.replace("\n", "") for s in sent) == text.replace("\n", "")

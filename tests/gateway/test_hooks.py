@@ -121,6 +121,10 @@ def test_hook_refusals(home: Home, receiver: Receiver) -> None:
             for bad in ({"thread": "a:b"}, {"from": "a:b"}):
                 r = await call(post, "alerts", {"text": "x", **bad}, "hook-secret-1")
                 assert r.status_code == 400 and "':'" in r.json()["error"]
+            # ids that fit the 256-character field but make a session key too long
+            for bad in ({"thread": "t" * 250}, {"from": "f" * 200}):
+                r = await call(post, "alerts", {"text": "x", **bad}, "hook-secret-1")
+                assert r.status_code == 400 and "session key" in r.json()["error"], r.text
             get = await call(lambda: httpx.get(f"{server.http}/hooks/alerts"))
             assert get.status_code == 405
             # a token in the URL is never accepted

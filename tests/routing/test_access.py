@@ -139,11 +139,11 @@ def test_pending_cap(home: Home) -> None:
 
 
 def test_groups(home: Home) -> None:
-    c = conf()
+    c = conf(telegram={"allow_groups": ["g1"]}, discord={"allow_groups": ["g1"]})
     d = decide(c, home, group(), mentioned=False, now=T0)
     assert (d.allowed, d.reply) == (False, None) and "mention" in d.reason
     assert decide(c, home, group(), mentioned=True, now=T0).allowed
-    off = conf(telegram={"groups_require_mention": False})
+    off = conf(telegram={"groups_require_mention": False, "allow_groups": ["g1"]})
     assert decide(off, home, group(), mentioned=False, now=T0).allowed
     assert not decide(off, home, group(channel="discord"), mentioned=False, now=T0).allowed
     assert not (home.root / "pairing" / "pairing.json").exists()  # groups never pair
@@ -152,7 +152,7 @@ def test_groups(home: Home) -> None:
 def test_config_keys_load(home: Home) -> None:
     home.config_file.write_text(
         '[channels.telegram]\nallow_from = ["123"]\ngroups_require_mention = false\n'
-        '[channels.mock]\nallow_from = ["m"]\n',
+        'allow_groups = ["g1"]\n[channels.mock]\nallow_from = ["m"]\n',
         encoding="utf-8",
     )
     c = load(home.config_file)
@@ -223,3 +223,33 @@ def test_cli_refuses_malformed_codes_and_names(cli, home: Home) -> None:
     assert r.exit_code == 2 and "invalid channel name" in r.stderr
     r = cli("pairing", "revoke", "--channel", "telegram", "--peer", "")
     assert r.exit_code == 2 and "peer" in r.stderr
+
+
+def test_strangers_in_groups_stay_out(home: Home) -> None:
+    """Anyone can add a Telegram bot to a group of their own: a mention there must not
+    hand a stranger the assistant. In a group, a known sender (allow_from or paired) is
+    answered, or anyone in a group listed in allow_groups; nobody else, and no code."""
+    c = conf()
+    d = decide(c, home, group("stranger"), mentioned=True, now=T0)
+    assert (d.allowed, d.reply) == (False, None) and "unknown sender" in d.reason
+    off = conf(telegram={"groups_require_mention": False})
+    assert not decide(off, home, group("stranger"), mentioned=False, now=T0).allowed
+    assert not (home.root / "pairing" / "pairing.json").exists()  # groups never pair
+
+    known = conf(telegram={"allow_from": ["u1"]})
+    assert decide(known, home, group("u1"), mentioned=True, now=T0).allowed
+    assert not decide(known, home, group("u2"), mentioned=True, now=T0).allowed
+
+    code = decide(c, home, dm("u3"), mentioned=False, now=T0).reply.rsplit(" ", 1)[1]
+    PairingStore(home).approve(code, now=T0 + 1)
+    assert decide(c, home, group("u3"), mentioned=True, now=T0 + 2).allowed
+
+    for allow in (["g1"], ["*"]):
+        open_group = conf(telegram={"allow_groups": allow})
+        assert decide(open_group, home, group("anyone"), mentioned=True, now=T0).allowed
+        d = decide(open_group, home, group("anyone"), mentioned=False, now=T0)
+        assert not d.allowed and "mention" in d.reason  # the mention rule still holds
+    other = conf(telegram={"allow_groups": ["g2"]})
+    assert not decide(other, home, group("anyone"), mentioned=True, now=T0).allowed
+    in_guild = Inbound(channel="discord", peer="anyone", group="c1", guild="s1")
+    assert decide(conf(discord={"allow_groups": ["s1"]}), home, in_guild, mentioned=True).allowed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import trio
 
@@ -49,7 +51,7 @@ def test_an_allowed_peer_gets_the_reply(home: Home) -> None:
 
 
 def test_a_group_reply_goes_to_the_group(home: Home) -> None:
-    config = setup(home)
+    config = setup(home, ["bob"])
     scripted.install(["hello group"])
     msg = record(home, message(1, peer="bob", group="g1", peer_kind="group"))
     msg.meta["mentioned"] = True
@@ -275,3 +277,36 @@ def test_a_rerun_after_a_crash_mid_turn_asks_the_question_once(
     records = [m for m in store.tail(key, 10).messages]
     assert [m["role"] for m in records] == ["user", "assistant"]
     assert records[1].get("mode") == mode
+
+
+def test_a_message_whose_processing_failed_is_retried_without_a_restart(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure that is not the message's fault (a config mistake being fixed, a full
+    disk) left the message pending until the next daemon restart: it is retried later."""
+    import claw.routing.inbound as inbound_mod
+
+    config = setup(home, ["alice"])
+    calls: list[str] = []
+
+    def flaky_handle(home_, config_, msg, *, inbox=None, on_turn_start=None) -> str:
+        calls.append(msg.channel_message_id)
+        if len(calls) == 1:
+            raise OSError("No space left on device")
+        return "silent"
+
+    monkeypatch.setattr(inbound_mod, "handle", flaky_handle)
+    inbox = Inbox(home)
+    inbox.record(message(1))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            start = partial(process_forever, home, config, poll_s=0.05, retry_s=0.3)
+            await nursery.start(lambda task_status: start(task_status=task_status))
+            with trio.fail_after(10):
+                while inbox.pending():
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert calls == ["m1", "m1"]

@@ -259,3 +259,17 @@ def test_main_always_exists_for_bindings() -> None:
 def test_bad_thread_id() -> None:
     with pytest.raises(InvalidName, match="thread id"):
         route(make_config(), Inbound("telegram", "1", thread="a:b"))
+
+
+@pytest.mark.parametrize("scope", ["main", "per-peer", "per-channel-peer"])
+def test_a_webhook_cannot_claim_someone_elses_session(scope: str) -> None:
+    """A hook's caller (a third-party service) chooses `from` freely: it must not land in
+    the owner's main session, in a linked person's session, or in another hook's."""
+    links = {"alice": ["telegram:123"]}
+    cfg = make_config([], {"main": {"dm_scope": scope}}, links)
+    alice = route(cfg, Inbound("telegram", "123")).session_key
+    for peer in ("alice", "123"):
+        key = route(cfg, Inbound("webhook", peer, account="alerts")).session_key
+        assert key == f"agent:main:webhook:alerts:direct:{peer}" != alice
+    other = route(cfg, Inbound("webhook", "alice", account="ci")).session_key
+    assert other == "agent:main:webhook:ci:direct:alice"
