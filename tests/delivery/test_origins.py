@@ -156,6 +156,12 @@ def test_marks_survive_repeated_prunes_and_only_grow(home: Home) -> None:
     assert log.known_sent(origin("cron", "j", T0 + 100))
     assert log.known_sent(origin("cron", "j", T0 + 99))
     assert not log.known_sent(origin("cron", "j", T0 + 101))
+    # A source whose name ends another's (or holds a quote) has a mark of its own.
+    log.record(origin("cron", 'x"cron:j', T0 + 500), "c", "delivered", now=T0 + 4 * KEEP_SECONDS)
+    log.prune(now=T0 + 6 * KEEP_SECONDS)
+    assert log.known_sent(origin("cron", 'x"cron:j', T0 + 500))
+    assert not log.known_sent(origin("cron", "j", T0 + 500))
+    assert log.marks() == {"cron:j": (T0 + 100) * 1000, 'cron:x"cron:j': (T0 + 500) * 1000}
     assert oct(log.marks_path.stat().st_mode & 0o777) == "0o600"
 
 
