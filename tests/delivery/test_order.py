@@ -14,7 +14,7 @@ from claw.delivery.origins import origin, queue_id
 from claw.delivery.queue import QueueStore
 from claw.delivery.worker import Worker
 from claw.state.home import Home
-from tests.delivery.fakes import FakeChannel
+from tests.delivery.fakes import FakeChannel, run_worker_until
 
 
 def _late_scheduled(text: str, hours_ago: float) -> entries.Delivery:
@@ -52,12 +52,7 @@ def test_worker_keeps_enqueue_order_for_journaled_and_absorbed_entries(home: Hom
 
     async def main() -> None:
         with trio.fail_after(10):
-            worker = Worker(store, lambda name: chan)
-            async with trio.open_nursery() as nursery:
-                await nursery.start(worker.run)
-                while len(chan.sent) < 5:
-                    await trio.sleep(0.02)
-                nursery.cancel_scope.cancel()
+            await run_worker_until(store, chan, 5)
 
     trio.run(main)
     texts = [m.text for m in chan.sent]
