@@ -33,6 +33,11 @@ class UsageError(ClawError):
     exit_code = EXIT_USAGE
 
 
+class MessageTooLong(UsageError):
+    """A message its model could never take, even with the history compacted away;
+    refused before it is stored (retrying it can never help)."""
+
+
 class ConfigError(UsageError):
     """config.toml (or a CLAW_* override) is unreadable or invalid."""
 

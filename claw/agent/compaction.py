@@ -9,14 +9,19 @@ is always at a user message, so a tool call is never separated from its result.
 from __future__ import annotations
 
 import json
+import logging
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 from claw.agent import completion
+from claw.agent.events import CompactionEnd, CompactionStart, Event
 from claw.agent.models import ModelInfo
 from claw.agent.reasoning import strip_reasoning
 from claw.state import transcript
+
+log = logging.getLogger(__name__)
 
 KEEP_FRACTION = 0.4  # of the history budget kept word for word
 SUMMARY_INSTRUCTIONS = (
@@ -102,3 +107,26 @@ def summarise(
 
 def describe(p: Plan) -> str:
     return json.dumps({"summarised": len(p.older), "kept": p.kept})
+
+
+def compact_turn(
+    turn: Any, info: ModelInfo, opts: completion.CallOptions
+) -> Generator[Event, None, bool]:
+    """Compact a running turn's session (claw.agent.turn's `_Turn`) for `info`: plan,
+    summarise, write the compaction record. False when there is nothing to compact or
+    the summary came back empty (failover then moves on to the next model)."""
+    pairs = turn.store.history_pairs(turn.key, 10**9)
+    cut = plan(pairs, turn._budget(info))
+    if cut is None:
+        return False
+    yield CompactionStart("overflow", len(pairs))
+    turn.env.hooks.before_compaction(turn.env.hook_ctx, cut.older)
+    summary = summarise(info, cut.older, turn.max_tokens, opts, turn.signal)
+    if not summary:  # written, it would make the model forget the older part for good
+        log.warning("compaction: %s returned an empty summary; nothing compacted", info.name)
+        return False
+    record = transcript.compaction(summary, cut.first_kept_id)
+    turn.store.append(turn.key, [record], agent=turn.agent_id)
+    turn.env.hooks.after_compaction(turn.env.hook_ctx, summary)
+    yield CompactionEnd(len(summary), cut.kept)
+    return True

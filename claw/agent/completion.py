@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from claw.agent.models import ModelInfo, classify, litellm
 from claw.agent.pump import Stopped, pumped
 from claw.errors import ModelError
+from claw.state.transcript import new_id
 
 
 class Aborted(Exception):
@@ -187,9 +188,10 @@ def _take_whole(response: Any, out: Completion) -> Iterator[tuple[str, str]]:
     if message.content:
         out.text = message.content
         yield "text", message.content
+    made = _call_ids()
     for n, tc in enumerate(getattr(message, "tool_calls", None) or []):
         fn = tc.function
-        out.tool_calls.append(ToolCall(tc.id or f"call_{n}", fn.name or "", fn.arguments or ""))
+        out.tool_calls.append(ToolCall(tc.id or made(n), fn.name or "", fn.arguments or ""))
 
 
 def _take_usage(usage: Any, out: Completion) -> None:
@@ -201,10 +203,20 @@ def _take_usage(usage: Any, out: Completion) -> None:
 
 
 def _finish_tool_calls(out: Completion) -> None:
+    made = _call_ids()
     for n, (_, slot) in enumerate(sorted(out._partial.items())):
         if slot["name"]:
-            out.tool_calls.append(ToolCall(slot["id"] or f"call_{n}", slot["name"], slot["args"]))
+            out.tool_calls.append(ToolCall(slot["id"] or made(n), slot["name"], slot["args"]))
     out._partial.clear()
+
+
+def _call_ids() -> Callable[[int], str]:
+    """Ids for the tool calls of one response whose provider gave none (local servers,
+    some proxies). `call_<n>` alone would repeat in every round and turn, making tool
+    results ambiguous (and some providers refuse such a history): one prefix per response,
+    unique like a record id, then the call's index. At most 36 characters (OpenAI: 40)."""
+    prefix = new_id("call")
+    return lambda n: f"{prefix}_{n}"
 
 
 def complete_text(

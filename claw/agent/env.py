@@ -138,11 +138,10 @@ def load_skill_list(workspace: Path) -> list[Any]:
 
 
 def _skills(workspace: Path) -> list[Any]:
-    from claw.agent.skills import load_skills
+    from claw.agent.skills import load_skills, log_warnings
 
     found = load_skills(workspace)
-    for warning in found.warnings:
-        log.warning("%s", warning)
+    log_warnings(found, log)
     return list(found.skills)
 
 

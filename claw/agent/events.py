@@ -2,7 +2,7 @@
 
 The CLI prints them, the gateway will forward them as notifications, channels chunk
 them. Whoever runs a turn sees the same sequence:
-  AgentStart, (MessageStart, MessageDelta*, ReasoningDelta*, MessageEnd,
+  AgentStart, (MessageStart, MessageDelta*, ReasoningDelta*, [ReasoningReset], MessageEnd,
   (ToolStart, ToolUpdate*, ToolEnd)*)*, [CompactionStart, CompactionEnd], Retry*, AgentEnd.
 A supervised turn (claw.supervisor) is preceded by a ModeDecision; in multi mode the
 SubagentStart / SubagentEnd of its subagents come before the final answer's events.
@@ -53,6 +53,14 @@ class MessageDelta:
 @dataclass
 class ReasoningDelta:
     text: str
+
+
+@dataclass
+class ReasoningReset:
+    """Drop the reasoning shown since the current model call began: that call failed and
+    is retried, and the retry thinks afresh. Comes just before the Retry event."""
+
+    chars: int  # how much streamed reasoning is void
 
 
 @dataclass
@@ -142,6 +150,7 @@ Event = (
     | MessageStart
     | MessageDelta
     | ReasoningDelta
+    | ReasoningReset
     | MessageEnd
     | ToolStart
     | ToolUpdate

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from claw.agent import models
-from claw.errors import ModelError, NotFound, UsageError
+from claw.errors import MessageTooLong, ModelError, NotFound, UsageError
 from claw.state.config import Config
 from claw.state.names import validate_agent_id
 
@@ -18,6 +18,23 @@ def check_text(text: str) -> str:
     if not text.strip():
         raise UsageError("nothing to send: the message is empty")
     return text
+
+
+def check_fits(info: models.ModelInfo, text: str, room: int, reply_tokens: int) -> None:
+    """Refuse, before it is stored, a message that alone overflows the `room` its model
+    leaves for history: compaction only shortens older history, so no call could ever
+    carry it, and a stored copy would be a question the session can never answer."""
+    from claw.state.transcript import estimate_tokens
+
+    need = estimate_tokens({"content": text})
+    if need > room:
+        raise MessageTooLong(
+            f"the message is too long for {info.name}: about {need} tokens, and its "
+            f"{info.context_window}-token context window leaves {room} for it "
+            f"({reply_tokens} are kept for the reply, the rest for the system prompt)",
+            hint="send a shorter message (or a file path to read), lower "
+            "model.max_tokens, or use a model with a larger context window",
+        )
 
 
 CONTEXT_HARD_MIN = 1024  # tokens: below this no useful turn fits

@@ -18,6 +18,7 @@ every turn costs a directory scan and a few stats, and an edit is seen on the ne
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ class Skill:
 class SkillSet:
     skills: list[Skill] = field(default_factory=list)  # sorted by name
     warnings: list[str] = field(default_factory=list)
+    versions: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # path: stat
+
+    def version_of(self, warning: str) -> tuple[int, int, int] | None:
+        """(mtime_ns, size, inode) of the SKILL.md a warning names (warnings start with
+        the path); None for a warning about no file (a directory without SKILL.md)."""
+        return next((v for p, v in self.versions.items() if warning.startswith(p + ":")), None)
 
     def names(self) -> list[str]:
         return [s.name for s in self.skills]
@@ -79,6 +86,8 @@ class _FrontMatterLoader(yaml.SafeLoader):
 _Fingerprint = tuple[tuple[tuple[str, int, int, int], ...], tuple[str, ...]]
 _cache: dict[Path, tuple[_Fingerprint, SkillSet]] = {}
 _lock = threading.Lock()
+_logged: set[tuple[str, tuple[int, int, int] | None]] = set()
+_LOGGED_MAX = 10_000  # then start afresh: a few repeats beat unbounded growth
 
 
 def skills_dir(workspace: Path) -> Path:
@@ -99,6 +108,24 @@ def load_skills(workspace: Path) -> SkillSet:
     with _lock:
         _cache[key] = (fingerprint, result)
     return result
+
+
+def log_warnings(found: SkillSet, logger: logging.Logger) -> None:
+    """Log each warning once per process and version of the file it names.
+
+    Skills are loaded on every turn; a daemon would otherwise repeat a broken skill's
+    warning on each one. An edit that leaves the skill broken is a new version (mtime,
+    size), so it is reported again. `claw skills list` shows every warning regardless.
+    """
+    for warning in found.warnings:
+        key = (warning, found.version_of(warning))
+        with _lock:
+            if key in _logged:
+                continue
+            if len(_logged) >= _LOGGED_MAX:
+                _logged.clear()
+            _logged.add(key)
+        logger.warning("%s", warning)
 
 
 def read_skill(workspace: Path, name: str) -> str:
@@ -207,7 +234,11 @@ def _load(files: list[tuple[str, int, int, int]], warnings: list[str]) -> SkillS
             metadata=_metadata(meta.pop("metadata", None)),
             extra=meta,
         )
-    return SkillSet(skills=sorted(by_name.values(), key=lambda s: s.name), warnings=warnings)
+    return SkillSet(
+        skills=sorted(by_name.values(), key=lambda s: s.name),
+        warnings=warnings,
+        versions={f[0]: (f[1], f[2], f[3]) for f in files},
+    )
 
 
 def _metadata(value: Any) -> dict[str, Any]:

@@ -24,13 +24,12 @@ from claw.agent import compaction, completion, env, models, replies
 from claw.agent.events import (
     AgentEnd,
     AgentStart,
-    CompactionEnd,
-    CompactionStart,
     Event,
     MessageDelta,
     MessageEnd,
     MessageStart,
     ReasoningDelta,
+    ReasoningReset,
     TurnResult,
 )
 from claw.agent.failover import Failover
@@ -38,7 +37,13 @@ from claw.agent.lanes import TurnSignal, TurnTimeout, stopped_waiting
 from claw.agent.pump import Stopped
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.rerun import resumable_user
-from claw.agent.selection import candidates_for, check_agent, check_text, guard_context
+from claw.agent.selection import (
+    candidates_for,
+    check_agent,
+    check_fits,
+    check_text,
+    guard_context,
+)
 from claw.agent.session_lane import turn_lanes
 from claw.agent.tool_round import run_tools
 from claw.errors import ClawError, ModelError
@@ -165,9 +170,14 @@ class _Turn:
     def run(self) -> Iterator[Event]:
         new_session = not self.store.exists(self.key)
         earlier = resumable_user(self.store, self.key, self.req.inbound_id)
+        base = env.system_prompt(
+            self.config, self.env, self.info, self.agent_id, self.req.channel, []
+        )
         if earlier is not None:
             self.user = earlier  # a re-run after a crash: the question is already there
         else:
+            room = self._budget(self.info, "\n\n".join([base, *self.req.context]))
+            check_fits(self.info, self.req.text, room, self.max_tokens)
             self.user = transcript.message("user", self.req.text, inbound_id=self.req.inbound_id)
             self.store.append(self.key, [self.user], agent=self.agent_id)
         if new_session:
@@ -178,9 +188,7 @@ class _Turn:
             else []
         )
         extra = extra + self.req.context
-        self.system = env.system_prompt(
-            self.config, self.env, self.info, self.agent_id, self.req.channel, extra
-        )
+        self.system = "\n\n".join([base, *extra])
         yield AgentStart(self.key, self.agent_id, self.info.name, self.user["id"], self.req.lane)
         max_rounds = int(self.config.get("tools.max_iterations"))
         for round_no in range(max_rounds + 1):
@@ -207,6 +215,7 @@ class _Turn:
         )
         splitter = ReasoningSplitter()
         self.text, started = "", False
+        mark = len(self.reasoning)  # reasoning of earlier rounds stays whatever happens
         gen = self.failover.call(self._messages, base, self._compact)
         while True:
             try:
@@ -215,6 +224,12 @@ class _Turn:
                 answer = stop.value
                 break
             if not isinstance(item, tuple):
+                # Failover only says something (retry, compaction) when an attempt failed
+                # before any text: what that attempt thought is void, the retry thinks anew.
+                if len(self.reasoning) > mark:
+                    yield ReasoningReset(len(self.reasoning) - mark)
+                    self.reasoning = self.reasoning[:mark]
+                    splitter = ReasoningSplitter()
                 yield item
                 continue
             if not started:
@@ -259,8 +274,8 @@ class _Turn:
             )
         return [{"role": "system", "content": system}, *history] if system else history
 
-    def _budget(self, info: models.ModelInfo) -> int:
-        fixed = transcript.estimate_tokens({"content": self.system})
+    def _budget(self, info: models.ModelInfo, system: str | None = None) -> int:
+        fixed = transcript.estimate_tokens({"content": self.system if system is None else system})
         budget = info.context_window - self.max_tokens - fixed
         cap = int(self.config.get("sessions.history_tokens") or 0)
         return max(0, min(budget, cap) if cap else budget)
@@ -268,24 +283,8 @@ class _Turn:
     def _history(self, info: models.ModelInfo) -> list[dict[str, Any]]:
         return self.store.history(self.key, self._budget(info))
 
-    # -- compaction -----------------------------------------------------------------
     def _compact(self, info: models.ModelInfo, opts: completion.CallOptions) -> Iterator[Event]:
-        pairs = self.store.history_pairs(self.key, 10**9)
-        plan = compaction.plan(pairs, self._budget(info))
-        if plan is None:
-            return False
-        yield CompactionStart("overflow", len(pairs))
-        self.env.hooks.before_compaction(self.env.hook_ctx, plan.older)
-        summary = compaction.summarise(info, plan.older, self.max_tokens, opts, self.signal)
-        if not summary:  # written, it would make the model forget the older part for good
-            log.warning("compaction: %s returned an empty summary; nothing compacted", info.name)
-            return False
-        self.store.append(
-            self.key, [transcript.compaction(summary, plan.first_kept_id)], agent=self.agent_id
-        )
-        self.env.hooks.after_compaction(self.env.hook_ctx, summary)
-        yield CompactionEnd(len(summary), plan.kept)
-        return True
+        return compaction.compact_turn(self, info, opts)
 
     # -- tools ------------------------------------------------------------------------
     def _finish(self, answer: Any) -> AgentEnd:

@@ -19,6 +19,7 @@ from claw.agent.events import (
     MessageDelta,
     ModeDecision,
     ReasoningDelta,
+    ReasoningReset,
     Retry,
     SubagentEnd,
     SubagentStart,
@@ -58,6 +59,10 @@ def run_and_render(
                 if piece := thoughts.feed(event.text):
                     sys.stderr.write(styled(piece, fg="bright_black", err=True))
                     sys.stderr.flush()
+            elif isinstance(event, ReasoningReset) and reasoning_mode == "stream":
+                note = "\n[the model call failed; the reasoning above is void, retrying]\n"
+                sys.stderr.write(styled(note, fg="bright_black", err=True))
+                sys.stderr.flush()
             elif isinstance(event, AgentEnd):
                 result = event.result
             elif show_events:

@@ -37,7 +37,7 @@ from claw.delivery.entry import ID_RE
 from claw.delivery.inbox import InboundMessage, Inbox
 from claw.delivery.queue import QueueStore
 from claw.delivery.service import enqueue, enqueue_reply
-from claw.errors import ClawError, ModelError
+from claw.errors import ClawError, MessageTooLong, ModelError
 from claw.heartbeat.last_target import remember
 from claw.routing.access import decide
 from claw.routing.route import Inbound, route
@@ -118,7 +118,7 @@ def handle(
         for event in supervise(home, config, SessionStore.configured(home, config), req):
             if isinstance(event, AgentEnd):
                 result = event.result
-    except ModelError as e:
+    except (ModelError, MessageTooLong) as e:  # a retry would fail the same way
         log.warning("inbound message %s (%s): the model failed: %s", msg.id, msg.key, e.message)
         return f"failed: {e.message}"
     if result is None or result.status != "ok" or not result.text.strip():

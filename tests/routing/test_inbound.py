@@ -107,6 +107,23 @@ def test_a_model_error_marks_the_message_failed(home: Home) -> None:
     assert read_outbox(home) == []
 
 
+def test_a_message_too_long_for_the_model_is_marked_failed_not_retried(home: Home) -> None:
+    """Refused before it is stored, like a model failure: done, no reply, no session."""
+    config = setup(home, ["alice"])
+    script = scripted.install(["never called"], context_window=2048)
+    inbox = Inbox(home)
+    inbox.record(message(1, text="word " * 3000))
+    assert process_pending(inbox, lambda m: handle(home, config, m)) == 1
+    assert inbox.pending() == [] and script.calls == []
+    (outcome,) = [r["outcome"] for r in _journal(home) if r["type"] == "done"]
+    assert outcome.startswith("failed: the message is too long")
+    store = SessionStore(home)
+    try:
+        assert store.list() == []
+    finally:
+        store.close()
+
+
 def test_a_silent_reply_sends_nothing(home: Home) -> None:
     config = setup(home, ["alice"])
     scripted.install(["NO_REPLY"])
