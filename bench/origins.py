@@ -15,6 +15,7 @@ after a crash). Everything happens in a temporary CLAW_HOME, removed at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -73,6 +74,24 @@ def main() -> int:
             hit = median_us(lambda p=present: queued(home, p), n) if count else None
             size = os.path.getsize(log.path) if log.path.exists() else 0
             rows.append((count, size, miss, hit))
+        # High-water marks of pruned records: one per cron job, agent and task ever sent
+        # (10,000: years of reminders). A new occurrence's check reads them after the log.
+        log.path.write_bytes(b"")  # the log empty: these rows time the marks alone
+        marks = []
+        for sources in (100, 10_000):
+            all_marks = {f"reminder:t{i}": int(T0 * 1000) for i in range(sources)}
+            log.marks_path.write_text(json.dumps(all_marks, separators=(",", ":")))
+            absent = origin("reminder", "new", T0 + 3600)
+            old = origin("reminder", "t7", T0 - 86400)  # pruned: known by its mark
+            marks.append(
+                (
+                    sources,
+                    os.path.getsize(log.marks_path),
+                    median_us(lambda a=absent: queued(home, a), n),
+                    median_us(lambda o=old: queued(home, o), n),
+                )
+            )
+        log.marks_path.unlink()
         log.path.write_bytes(b"")
         record = median_us(
             lambda: log.record(origin("cron", "r", time.time()), "x", "delivered"), n // 5
@@ -90,6 +109,12 @@ def main() -> int:
     for count, size, miss, hit in rows:
         hit_s = f"{hit:,.1f} µs" if hit is not None else "—"
         print(f"{count:<20,}{size / 1024:>9,.1f} KB{miss:>17,.1f} µs{hit_s:>20}")
+    print(
+        f"{'sources with a mark':<20}{'marks size':>12}{'queued(): absent':>20}"
+        f"{'queued(): by mark':>20}"
+    )
+    for sources, size, miss, hit in marks:
+        print(f"{sources:<20,}{size / 1024:>9,.1f} KB{miss:>17,.1f} µs{hit:>17,.1f} µs")
     print(f"record() one delivered origin (fsynced append): median {record / 1000:,.2f} ms")
     return 0
 

@@ -6,6 +6,8 @@
 - an exception instance is raised (before any text);
 - a dict {"text": str, "tool_calls": [{"name", "arguments" (dict or str), "id"?}],
   "raise_after": Exception} streams text, then tool calls, then maybe raises mid-stream;
+  with "stall": (n, seconds) it stops for `seconds` after its first n words (n = 0: before
+  any, so a non-streaming call blocks that long), as a slow model does;
 - a callable gets the messages and returns one of the above.
 Each call's messages and optional params are kept in `calls` / `params`.
 """
@@ -61,7 +63,10 @@ class Script:
 
     def _stream(self, reply: dict[str, Any]) -> Iterator[Any]:
         words = re.findall(r"\S+\s*|\s+", reply.get("text", ""))
-        for w in words:
+        stall_at, stall_s = reply.get("stall", (-1, 0.0))
+        for n, w in enumerate(words):
+            if n == stall_at:
+                time.sleep(stall_s)
             if self.delay:
                 time.sleep(self.delay)
             yield chunk(w)

@@ -7,12 +7,14 @@ a reason classified from litellm's exception type.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from claw.agent.models import ModelInfo, classify, litellm
+from claw.agent.pump import Stopped, pumped
 from claw.errors import ModelError
 from claw.state.transcript import new_id
 
@@ -91,20 +93,54 @@ def stream(
     if not whole:
         kwargs |= {"stream": True, "stream_options": {"include_usage": True}}
     try:
-        response = litellm().completion(**kwargs)
-        if whole:
-            yield from _take_whole(response, out)
-            return
-        for chunk in response:
+        for chunk in _chunks(info, kwargs, whole, abort):
+            if whole:
+                yield from _take_whole(chunk, out)
+                return
             if abort is not None and abort.is_set():
                 raise Aborted()
             yield from _take(chunk, out)
         _finish_tool_calls(out)
     except (ModelError, Aborted):
         raise
+    except Stopped:
+        raise Aborted() from None
     except Exception as e:
         keyless = not opts.api_key and not info.builtin
         raise classify(e, info.name, keyless=keyless, litellm_model=info.litellm_model) from e
+
+
+def _chunks(
+    info: ModelInfo, kwargs: dict[str, Any], whole: bool, abort: threading.Event | None
+) -> Iterator[Any]:
+    """The response's chunks (or the whole response, as one item). With an abort flag the
+    call runs in a helper thread (claw.agent.pump), so an abort is noticed while the model
+    is silent, not only between pieces; an instant model (echo) is never silent."""
+
+    def call() -> Iterator[Any]:
+        response = litellm().completion(**kwargs)
+        if whole:
+            yield response
+        else:
+            try:
+                yield from response
+            finally:
+                _close(response)
+
+    if abort is None or info.instant:
+        return call()
+    return pumped(call, abort)
+
+
+def _close(response: Any) -> None:
+    """Free an abandoned stream's connection now, not when it is garbage-collected:
+    litellm's wrapper has no close(), the provider's stream (openai.Stream) has."""
+    for obj in (response, getattr(response, "completion_stream", None)):
+        close = getattr(obj, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+            return
 
 
 def _take(chunk: Any, out: Completion) -> Iterator[tuple[str, str]]:

@@ -12,7 +12,11 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from claw.agent.events import AgentEnd, TurnResult
+from claw.agent.pump import POLL_S, Stopped
+from claw.errors import TimedOut
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +58,15 @@ class Lanes:
             )  # fmt: skip
 
     @contextlib.contextmanager
-    def slot(self, lane: str, size: int | None = None) -> Iterator[None]:
+    def slot(
+        self, lane: str, size: int | None = None, abort: threading.Event | None = None
+    ) -> Iterator[None]:
+        """Hold a slot of `lane`; raises Stopped if `abort` is set while waiting for one
+        (a turn queued behind a full lane can be aborted or drained at once)."""
         sem = self._sem(lane, size or DEFAULT_SIZES.get(lane, 1))
         t0 = time.monotonic()
-        if not sem.acquire(timeout=WAIT_LOG_S):
-            sem.acquire()
+        if not wait_for(sem.acquire, WAIT_LOG_S, abort):
+            wait_for(sem.acquire, None, abort)
             self._note_wait(lane, time.monotonic() - t0)
         with self._lock:
             self.active[lane] = self.active.get(lane, 0) + 1
@@ -71,6 +79,28 @@ class Lanes:
 
 
 LANES = Lanes()
+
+
+def wait_for(
+    acquire: Callable[..., bool], limit_s: float | None, abort: threading.Event | None
+) -> bool:
+    """`acquire(timeout=...)` for up to `limit_s` (None: no limit), in slices of POLL_S
+    when there is an `abort` flag to watch: raises Stopped as soon as it is set."""
+    if abort is None:
+        return acquire(timeout=limit_s)
+    deadline = None if limit_s is None else time.monotonic() + limit_s
+    while True:
+        if abort.is_set():
+            raise Stopped()
+        left = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
+        if left <= 0:
+            return False
+        if acquire(timeout=left):
+            return True
+
+
+class TurnTimeout(TimedOut):
+    """The turn ran past its time limit; partial text is kept as interrupted."""
 
 
 class TurnSignal(threading.Event):
@@ -102,3 +132,14 @@ class TurnSignal(threading.Event):
 
     def remaining(self) -> float:
         return max(0.001, self.deadline - time.monotonic())
+
+
+def stopped_waiting(key: str, model: str, signal: TurnSignal, timeout: float) -> AgentEnd:
+    """The end of a turn aborted (or out of time) while it waited for its session or a
+    lane slot: it had not begun, so nothing was recorded and no hook ran."""
+    if signal.timed_out:
+        raise TurnTimeout(
+            f"the turn waited longer than {timeout:g}s for its session or a lane slot",
+            hint="raise model.timeout_s or [lanes] sizes, or retry when the daemon is less busy",
+        )
+    return AgentEnd(TurnResult(key, "", "", model, status="interrupted"), "interrupted")

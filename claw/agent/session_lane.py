@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from claw.errors import SessionBusy
 from claw.state.locks import FileLock, Timeout, file_lock
@@ -65,19 +66,46 @@ def when_idle(store: SessionStore, key: str, action: Callable[[str], T]) -> T:
 
 
 class SessionLane:
-    def __init__(self, store: SessionStore, key: str) -> None:
+    """Held for a whole turn. With an `abort` flag, waiting for another process's turn
+    to end stops (Stopped) as soon as the flag is set."""
+
+    def __init__(self, store: SessionStore, key: str, abort: threading.Event | None = None) -> None:
         self.lock = _lane_lock(store, key)
         self.key = key
+        self.abort = abort
+
+    def _acquire(self, timeout: float | None) -> bool:
+        try:
+            self.lock.acquire(timeout=-1 if timeout is None else timeout)
+        except Timeout:
+            return False
+        return True
 
     def __enter__(self) -> SessionLane:
+        from claw.agent.lanes import wait_for
+
         t0 = time.monotonic()
-        try:
-            self.lock.acquire(timeout=WAIT_LOG_S)
-        except Timeout:
+        if not wait_for(self._acquire, WAIT_LOG_S, self.abort):
             log.warning("session %s is busy with another turn; waiting", self.key)
-            self.lock.acquire()
+            wait_for(self._acquire, None, self.abort)
             log.warning("waited %.1fs for session %s", time.monotonic() - t0, self.key)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.lock.release()
+
+
+@contextlib.contextmanager
+def turn_lanes(
+    store: SessionStore, key: str, lane: str, config: Any, abort: threading.Event
+) -> Iterator[None]:
+    """What a turn holds while it runs: its session lane, then a slot of global `lane`
+    ("": the caller holds one already, as the supervisor does for its subagents). Raises
+    Stopped if `abort` is set while waiting for either."""
+    from claw.agent.lanes import LANES
+
+    slot = (
+        LANES.slot(lane, config.get(f"lanes.{lane}"), abort) if lane else contextlib.nullcontext()
+    )
+    with SessionLane(store, key, abort), slot:
+        yield

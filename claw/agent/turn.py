@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,8 @@ from claw.agent.events import (
     TurnResult,
 )
 from claw.agent.failover import Failover
-from claw.agent.lanes import LANES, TurnSignal
+from claw.agent.lanes import TurnSignal, TurnTimeout, stopped_waiting
+from claw.agent.pump import Stopped
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.rerun import resumable_user
 from claw.agent.selection import (
@@ -43,9 +44,9 @@ from claw.agent.selection import (
     check_text,
     guard_context,
 )
-from claw.agent.session_lane import SessionLane
+from claw.agent.session_lane import turn_lanes
 from claw.agent.tool_round import run_tools
-from claw.errors import ClawError, ModelError, TimedOut
+from claw.errors import ClawError, ModelError
 from claw.state import transcript
 from claw.state.config import Config
 from claw.state.cooldowns import CooldownStore
@@ -55,10 +56,6 @@ from claw.state.session_keys import agent_for, main_key
 from claw.state.sessions import SessionStore
 
 log = logging.getLogger(__name__)
-
-
-class TurnTimeout(TimedOut):
-    """The turn ran past its time limit; partial text is kept as interrupted."""
 
 
 @dataclass
@@ -96,9 +93,12 @@ def run_turn(home: Home, config: Config, store: SessionStore, req: TurnRequest) 
     timeout = float(req.timeout_s or config.get("model.timeout_s"))
     abort = TurnSignal(timeout, req.abort)
 
-    # lane "" : the caller already holds a global slot (the supervisor's subagents)
-    slot = LANES.slot(req.lane, config.get(f"lanes.{req.lane}")) if req.lane else nullcontext()
-    with SessionLane(store, key), slot:
+    with ExitStack() as held:
+        try:  # waiting for the session or a lane slot ends as soon as the turn is aborted
+            held.enter_context(turn_lanes(store, key, req.lane, config, abort))
+        except Stopped:
+            yield stopped_waiting(key, candidates[0].name, abort, timeout)
+            return
         turn = _Turn(home, config, store, req, agent_id, key, candidates, thinking, abort)
         try:
             yield from turn.run()

@@ -1,7 +1,10 @@
 """One outbound delivery as it is stored in `queue/` (one JSON file per entry).
 
-Ids sort by creation time (nanoseconds, then random bits), so the order of file names is
-the order messages were queued: that is what keeps messages to one destination FIFO.
+Messages to one destination are delivered in the order they were queued: by `seq`, the
+instant (nanoseconds, never repeated in a process) the entry was written ahead. Ids sort
+by creation time too, but not always by enqueue time: a scheduled send's id is derived
+from its occurrence (claw.delivery.origins), which for a catch-up cron run or an overdue
+reminder lies hours in the past, and ordering by id let it overtake newer messages.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -24,6 +28,19 @@ _decode = json.JSONDecoder().decode
 
 def new_id(now_ns: int | None = None) -> str:
     return f"{now_ns or time.time_ns():019d}-{os.urandom(4).hex()}"
+
+
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def next_seq() -> int:
+    """An enqueue stamp: wall-clock nanoseconds (comparable across processes), strictly
+    increasing within this one even if the clock stalls or steps back."""
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(time.time_ns(), _last_seq + 1)
+        return _last_seq
 
 
 def validate_id(entry_id: str) -> str:
@@ -68,6 +85,13 @@ class Delivery:
     parts_sent: int = 0  # parts already acknowledged by the channel (resume point)
     failed_reason: str | None = None  # permanent | exhausted | corrupt (state failed)
     failed_at: float | None = None
+    seq: int = 0  # enqueue order (next_seq); 0 in entries queued before it existed
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """The delivery order within a destination: enqueue time, then id. An entry
+        without `seq` (an older claw wrote it) counts as queued when its id was made."""
+        return (self.seq or int(self.id[:19]), self.id)
 
     @property
     def destination(self) -> tuple[str, str, str]:

@@ -14,6 +14,15 @@ A sender checks `queued()` before it runs the turn (no tokens spent on a retry) 
 enqueues with `enqueue_once()`. The log keeps records for `KEEP_SECONDS` (a week, like the
 inbox's duplicate window): older ones are dropped when an append finds the first line
 expired, so the log stays as small as a week of scheduled messages.
+
+Dropping a record must not make its occurrence look unsent: a cron occurrence caught up
+after a long downtime, or re-run after a crash, could come back later than a week. So a
+prune first folds what it drops into `origins-marks.json`, a high-water mark per source
+(`cron:<job>`, `heartbeat:<agent>`, `reminder:<task>`): the latest occurrence time whose
+message left the queue. An occurrence at or before its source's mark counts as sent. The
+rule this relies on: a source's occurrences are sent in time order, so once an occurrence
+is a week past its delivery, an older one of the same source is never worth sending
+(a stale occurrence is dropped, never sent twice).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from claw.state.jsonl import append_locked, dumps, parse_lines
 from claw.state.locks import lock_for
 
 NAME = "origins.jsonl"
+MARKS_NAME = "origins-marks.json"
 KEEP_SECONDS = 7 * 86400
 
 
@@ -52,6 +62,7 @@ class OriginLog:
 
     def __init__(self, queue_dir: Path) -> None:
         self.path = queue_dir / NAME
+        self.marks_path = queue_dir / MARKS_NAME
 
     def record(self, origin_: str, entry_id: str, outcome: str, now: float | None = None) -> None:
         """Durable on return; call it before the entry file goes."""
@@ -80,6 +91,51 @@ class OriginLog:
             at = raw.find(needle, end)
         return None
 
+    def known_sent(self, origin_: str) -> bool:
+        """Has this occurrence's message left the queue? Its record says so, or (the
+        record pruned) its source's high-water mark is at or after it."""
+        if self.get(origin_) is not None:
+            return True
+        split = _split(origin_)
+        if split is None:
+            return False
+        mark = self._mark(split[0])
+        return mark is not None and split[1] <= mark
+
+    def _mark(self, source: str) -> int | None:
+        """One source's mark, by a byte search (the file is written compact, keys and int
+        values only): a new occurrence's check does not parse years of task marks."""
+        try:
+            raw = self.marks_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        needle = json.dumps(source, ensure_ascii=False).encode() + b":"
+        at = raw.find(needle)
+        while at > 0 and raw[at - 1 : at] not in (b"{", b","):
+            at = raw.find(needle, at + 1)  # inside another key: a key never holds ":
+        if at < 0:
+            return None
+        start = at + len(needle)
+        end = start
+        while end < len(raw) and raw[end : end + 1] not in (b",", b"}"):
+            end += 1
+        try:
+            return int(raw[start:end])
+        except ValueError:
+            return self.marks().get(source)  # not as written here: parse it whole
+
+    def marks(self) -> dict[str, int]:
+        """Per source, the latest occurrence (ms) among the pruned records."""
+        try:
+            data = json.loads(self.marks_path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except ValueError:  # written atomically, so only by hand: treat as no marks
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, int)}
+
     def prune(self, now: float | None = None) -> int:
         """Drop records older than KEEP_SECONDS; returns how many are kept."""
         with lock_for(self.path):
@@ -91,7 +147,18 @@ class OriginLog:
         except FileNotFoundError:
             return 0
         cutoff = now - KEEP_SECONDS
-        keep = [r for r in parse_lines(raw.split(b"\n")).records if _at(r) >= cutoff]
+        keep, expired = [], []
+        for rec in parse_lines(raw.split(b"\n")).records:
+            (keep if _at(rec) >= cutoff else expired).append(rec)
+        marks = self.marks()
+        before = dict(marks)
+        for rec in expired:
+            split = _split(rec.get("origin"))
+            if split is not None and split[1] > marks.get(split[0], -1):
+                marks[split[0]] = split[1]
+        if marks != before:  # durable before the records it covers go
+            text = json.dumps(marks, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            atomic_write_bytes(self.marks_path, text.encode())
         atomic_write_bytes(self.path, b"".join(dumps(r) for r in keep))
         return len(keep)
 
@@ -104,6 +171,17 @@ class OriginLog:
             return float("inf")
         records = parse_lines([first]).records
         return _at(records[0]) if records else float("-inf")  # unreadable: prune it
+
+
+def _split(origin_: Any) -> tuple[str, int] | None:
+    """`cron:nightly:1790000000000` → ("cron:nightly", 1790000000000); None if malformed."""
+    if not isinstance(origin_, str) or origin_.count(":") < 2:
+        return None
+    source, _, ms = origin_.rpartition(":")
+    try:
+        return source, int(ms)
+    except ValueError:
+        return None
 
 
 def _at(rec: dict[str, Any]) -> float:
@@ -124,7 +202,7 @@ def queued(home: Home, origin_: str) -> str | None:
     failed = store.path(entry_id, failed=True)
     if store.exists(entry_id) or failed.exists() or store.exists(entry_id):
         return entry_id
-    return entry_id if OriginLog(store.dir).get(origin_) is not None else None
+    return entry_id if OriginLog(store.dir).known_sent(origin_) else None
 
 
 def enqueue_once(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from claw.delivery.entry import ID_RE, Delivery, validate_id
+from claw.delivery.entry import ID_RE, Delivery, next_seq, validate_id
 from claw.delivery.journal import NAME as JOURNAL_NAME
 from claw.delivery.journal import EnqueueJournal
 from claw.errors import NotFound
@@ -77,8 +77,11 @@ class QueueStore:
 
     # -- writing ---------------------------------------------------------------------
     def enqueue(self, entry: Delivery) -> Delivery:
-        """Write ahead: durable on return (one line in the journal), before anything is sent."""
+        """Write ahead: durable on return (one line in the journal), before anything is
+        sent. Stamps the entry's place in its destination's order (`seq`)."""
         validate_id(entry.id)
+        if not entry.seq:
+            entry.seq = next_seq()
         self.journal.append(entry.to_json())
         return entry
 
@@ -111,7 +114,7 @@ class QueueStore:
                 fsync_dir(self.dir)  # one directory fsync for the whole batch
 
         self.journal.absorb(materialize)
-        return sorted(new, key=lambda e: e.id)
+        return sorted(new, key=_order)
 
     def _parse(self, lines: list[bytes]) -> list[Delivery]:
         return [e for e in map(self._parse_line, lines) if e is not None]
@@ -128,7 +131,7 @@ class QueueStore:
         """Entries still only in the journal (not yet absorbed), in queue order."""
         if self.journal.is_empty():
             return []
-        return sorted(self._parse(self.journal.lines()), key=lambda e: e.id)
+        return sorted(self._parse(self.journal.lines()), key=_order)
 
     def _before_removing(self) -> None:
         """An entry file may go only when the journal cannot bring it back."""
@@ -227,7 +230,8 @@ class QueueStore:
         return None
 
     def ids(self, *, failed: bool = False) -> list[str]:
-        """Entry ids in queue order, the journal's included (other files ignored)."""
+        """Entry ids, the journal's included (other files ignored), sorted by id: names
+        only, no file is read (`entries()` gives the delivery order)."""
         if failed:
             return self._file_ids(failed=True)
         journaled = self._journaled_by_id()
@@ -274,9 +278,7 @@ class QueueStore:
             if entry is not None:
                 journaled.pop(entry_id, None)  # the file's state is the newer one
                 out.append(entry)
-        if journaled:
-            out = sorted(out + list(journaled.values()), key=lambda e: e.id)
-        return out
+        return sorted(out + list(journaled.values()), key=_order)
 
     def recover(self) -> list[Delivery]:
         """At start-up (holding the deliverer lock): remove orphaned temp files (never
@@ -317,6 +319,7 @@ class QueueStore:
                 entries.append(Delivery.from_json(raw, checked_id=True))
             except (ValueError, TypeError) as e:
                 self._park_corrupt(Path(path), e)
+        entries.sort(key=_order)
         return entries
 
     def stats(self, now: float | None = None) -> Stats:
@@ -340,6 +343,10 @@ class QueueStore:
             fsync_dir(self.failed_dir)
             fsync_dir(self.dir)
             log.error("queue entry %s is unreadable (%s); kept as %s", path.name, error, target)
+
+
+def _order(entry: Delivery) -> tuple[int, str]:
+    return entry.order
 
 
 def _write_new(path: str, data: bytes, *, fsync: bool = True) -> bool:

@@ -3,9 +3,10 @@
 Nothing is scanned periodically. At start the queue is read once (`recover`); after that
 the worker learns of new entries from the filesystem (watchfiles: inotify on Linux, so
 an idle worker sleeps in the kernel) and otherwise sleeps until the earliest due time.
-Only the oldest entry of each destination (channel, account, peer) is ever scheduled, so
-a later message never overtakes one that is backing off; different destinations are
-delivered concurrently, up to a cap.
+Only the oldest entry of each destination (channel, account, peer), by enqueue order
+(`Delivery.order`, not id: a catch-up cron message's id lies in the past), is ever
+scheduled, so a later message never overtakes one that is backing off; different
+destinations are delivered concurrently, up to a cap.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Worker:
         self.limiter = trio.CapacityLimiter(concurrency)
         self.on_failed = on_failed
         self.entries: dict[str, Delivery] = {}
-        self.queues: dict[Dest, list[str]] = {}  # ids in queue order, per destination
+        self.queues: dict[Dest, list[str]] = {}  # ids in enqueue order, per destination
         self.heap: list[tuple[float, str]] = []
         self.scheduled: dict[Dest, tuple[float, str]] = {}  # the live heap item per dest
         self.busy: set[Dest] = set()
@@ -106,7 +107,7 @@ class Worker:
             return
         self.entries[entry.id] = entry
         ids = self.queues.setdefault(entry.destination, [])
-        bisect.insort(ids, entry.id)
+        bisect.insort(ids, entry.id, key=lambda i: self.entries[i].order)
         self._schedule(entry.destination)
 
     def _drop(self, entry_id: str) -> None:

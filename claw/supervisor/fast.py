@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 from claw.agent import completion, env, replies
@@ -26,11 +27,12 @@ from claw.agent.events import (
     MessageStart,
     TurnResult,
 )
-from claw.agent.lanes import LANES, TurnSignal
+from claw.agent.lanes import TurnSignal, stopped_waiting
+from claw.agent.pump import Stopped
 from claw.agent.reasoning import ReasoningSplitter
 from claw.agent.rerun import resumable_user
 from claw.agent.selection import candidates_for, check_agent, guard_context
-from claw.agent.session_lane import SessionLane
+from claw.agent.session_lane import turn_lanes
 from claw.errors import ModelError, TimedOut
 from claw.state import transcript
 from claw.state.config import Config
@@ -79,7 +81,12 @@ def run_fast(
     guard_context(candidates[0])
     timeout = float(req.timeout_s or config.get("model.timeout_s"))
     signal = TurnSignal(timeout, req.abort)
-    with SessionLane(store, key), LANES.slot(req.lane, config.get(f"lanes.{req.lane}")):
+    with ExitStack() as held:
+        try:  # the waits for the lanes end as soon as the turn is aborted
+            held.enter_context(turn_lanes(store, key, req.lane, config, signal))
+        except Stopped:
+            yield stopped_waiting(key, candidates[0].name, signal, timeout)
+            return
         fast = _Fast(home, config, store, req, agent_id, key, candidates, signal, route)
         # A failure of the agent's own model chain would only repeat in single mode.
         fast.escalate_on_failure = (

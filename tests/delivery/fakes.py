@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 
@@ -45,3 +46,15 @@ class FakeChannel:
 
     def health(self) -> dict[str, object]:
         return {"ok": True}
+
+
+async def run_worker_until(store: Any, chan: FakeChannel, sent: int) -> None:
+    """Run a delivery worker over `store` until `chan` has `sent` messages, then stop it."""
+    from claw.delivery.worker import Worker
+
+    worker = Worker(store, lambda name: chan)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        while len(chan.sent) < sent:
+            await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()

@@ -117,3 +117,71 @@ def test_a_delivery_without_origin_writes_no_log(home: Home) -> None:
     enqueue(home, "mock", "me", ["plain"])
     run_flush(home, config)
     assert not (QueueStore(home).dir / origins.NAME).exists()
+
+
+def test_a_pruned_occurrence_rerun_late_is_still_known_sent(home: Home) -> None:
+    """A week after delivery the detailed record is pruned; a very late re-run of that
+    occurrence (or of an older one of the same job) must still find it sent, while a
+    newer occurrence and other jobs are free to run."""
+    config = _mock(home)
+    store = QueueStore(home)
+    log = OriginLog(store.dir)
+    old = origin("cron", "nightly", T0)
+    older = origin("cron", "nightly", T0 - 86400)
+    log.record(old, queue_id(old), "delivered", now=T0 + 60)
+    log.record(origin("reminder", "t1", T0), "r1", "delivered", now=T0 + 60)
+    # Eight days on, another delivery's append prunes the expired records.
+    later = T0 + 8 * 86400
+    log.record(origin("cron", "other", later), "o1", "delivered", now=later)
+    assert log.get(old) is None  # the detail is gone...
+    assert queued(home, old) == queue_id(old)  # ...the occurrence is still known sent
+    assert queued(home, older) == queue_id(older)
+    assert queued(home, origin("reminder", "t1", T0)) is not None
+    assert queued(home, origin("cron", "nightly", T0 + 86400)) is None  # the next one runs
+    assert queued(home, origin("cron", "fresh", T0 - 86400)) is None  # another job
+    assert queued(home, origin("reminder", "t2", T0)) is None
+    # A re-run after the prune sends nothing: the runner's check finds it.
+    if queued(home, old) is None:
+        enqueue_once(home, config, "mock:me", "the report again", origin_=old)
+    run_flush(home, config)
+    assert read_outbox(home) == []
+
+
+def test_marks_survive_repeated_prunes_and_only_grow(home: Home) -> None:
+    log = OriginLog(QueueStore(home).dir)
+    log.record(origin("cron", "j", T0 + 100), "a", "delivered", now=T0)
+    log.prune(now=T0 + KEEP_SECONDS + 1)
+    log.record(origin("cron", "j", T0 + 50), "b", "delivered", now=T0 + KEEP_SECONDS + 2)
+    log.prune(now=T0 + 3 * KEEP_SECONDS)
+    assert log.known_sent(origin("cron", "j", T0 + 100))
+    assert log.known_sent(origin("cron", "j", T0 + 99))
+    assert not log.known_sent(origin("cron", "j", T0 + 101))
+    # A source whose name ends another's (or holds a quote) has a mark of its own.
+    log.record(origin("cron", 'x"cron:j', T0 + 500), "c", "delivered", now=T0 + 4 * KEEP_SECONDS)
+    log.prune(now=T0 + 6 * KEEP_SECONDS)
+    assert log.known_sent(origin("cron", 'x"cron:j', T0 + 500))
+    assert not log.known_sent(origin("cron", "j", T0 + 500))
+    assert log.marks() == {"cron:j": (T0 + 100) * 1000, 'cron:x"cron:j': (T0 + 500) * 1000}
+    assert oct(log.marks_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_cron_occurrence_rerun_after_the_prune_is_not_sent_again(home: Home) -> None:
+    import time
+
+    from claw.cron.runner import run_job
+    from tests.cron._helpers import add
+
+    config = _mock(home)
+    job = add(home, config, name="ping", every="30m", notify="ping!", deliver="mock:me")
+    due = job.next_run_at
+    first = run_job(home, config, job, trigger="schedule", due=due)
+    assert first.record.status == "ok"
+    run_flush(home, config)
+    assert [r["text"] for r in read_outbox(home)] == ["ping!"]
+    log = OriginLog(QueueStore(home).dir)
+    assert log.prune(now=time.time() + KEEP_SECONDS + 86400) == 0  # the record is gone
+    # The same occurrence comes back (a catch-up after a long downtime, a crash retry).
+    again = run_job(home, config, job, trigger="catch-up", due=due)
+    assert again.record.recovered is True and again.record.delivery_id == first.record.delivery_id
+    run_flush(home, config)
+    assert [r["text"] for r in read_outbox(home)] == ["ping!"]

@@ -17,7 +17,7 @@ from claw.delivery.queue import QueueStore
 from claw.delivery.worker import Worker
 from claw.errors import InvalidName, NotFound, UsageError
 from claw.state.home import Home
-from tests.delivery.fakes import FakeChannel
+from tests.delivery.fakes import FakeChannel, run_worker_until
 
 
 def run(fn, *args, timeout: float = 10):
@@ -127,15 +127,7 @@ def test_worker_keeps_fifo_per_destination_under_backoff(
     store.enqueue(entries.make("fake", "a", ["a2"]))
     store.enqueue(entries.make("fake", "b", ["b1"]))
 
-    async def main() -> None:
-        worker = Worker(store, lambda name: chan)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(worker.run)
-            while len(chan.sent) < 3:
-                await trio.sleep(0.02)
-            nursery.cancel_scope.cancel()
-
-    run(main)
+    run(run_worker_until, store, chan, 3)
     texts = [m.text for m in chan.sent]
     assert texts[0] == "b1"  # b is not held up by a's backoff…
     assert texts[1:] == ["a1", "a2"]  # …and a2 never overtakes a1

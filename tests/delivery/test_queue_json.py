@@ -19,6 +19,7 @@ ENTRY |= {"next_attempt_at", "last_error", "created_at", "failed_reason"}
 WHOLE = {"id", "channel", "to", "parts", "account", "idempotency_key", "agent"}
 WHOLE |= {"session_key", "reply_to", "thread", "inbound_id", "origin", "created_at", "attempts"}
 WHOLE |= {"next_attempt_at", "last_error", "state", "parts_sent", "failed_reason", "failed_at"}
+WHOLE |= {"seq"}
 STATS = {"depth", "due", "sending", "failed", "oldest_age_s", "failures_by_reason"}
 FLUSH = {"delivered", "retry", "failed", "not_due", "errors"}
 RETRY = {"retried"}

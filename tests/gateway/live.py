@@ -102,6 +102,19 @@ async def call(
             events.append(reply["params"])
 
 
+async def reply_or_close(ws: WebSocketConnection, rid: int) -> dict[str, Any] | str:
+    """The reply to request `rid` (events skipped), or "closed" if the server closes first."""
+    from trio_websocket import ConnectionClosed
+
+    try:
+        while True:
+            msg = await recv(ws)
+            if msg.get("id") == rid:
+                return msg
+    except ConnectionClosed:
+        return "closed"
+
+
 def transcript_messages(home: Home, key: str) -> list[dict[str, Any]]:
     from claw.state.sessions import SessionStore
 

@@ -18,6 +18,7 @@ from tests.gateway.live import (
     call,
     rate_limit_error,
     recv,
+    reply_or_close,
     run,
     running,
     transcript_messages,
@@ -334,16 +335,8 @@ def test_graceful_shutdown_mid_stream(home, hurried):
                 if hurried:
                     await trio.sleep(0.1)
                     hurry.set()
-                outcome = None
-                try:
-                    with trio.fail_after(5):  # far less than the 60 s grace when hurried
-                        while True:
-                            msg = await recv(ws)
-                            if msg.get("id") == 9:
-                                outcome = msg
-                                break
-                except ConnectionClosed:
-                    outcome = "closed"
+                with trio.fail_after(5):  # far less than the 60 s grace when hurried
+                    outcome = await reply_or_close(ws, 9)
                 assert outcome == "closed" or outcome["error"]["code"] == -32007
         msgs = transcript_messages(home, "down")
         assert msgs[-1]["role"] == "assistant" and msgs[-1]["status"] == "interrupted"
