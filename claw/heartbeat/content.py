@@ -41,6 +41,16 @@ def strip_ack(reply: str) -> tuple[bool, str]:
     return found, text
 
 
+def without_ack(reply: str) -> str:
+    """The reply as it is sent: an opening or closing HEARTBEAT_OK (with its own markup,
+    "**HEARTBEAT_OK**", "HEARTBEAT_OK.") removed, the rest untouched (unlike `strip_ack`,
+    which may also take the punctuation of the text next to it)."""
+    text = reply.strip()
+    token = rf"[^\w\s]*{ACK}[^\w\s]*"
+    text = re.sub(rf"^{token}\s*", "", text, count=1)
+    return re.sub(rf"\s*{token}$", "", text, count=1).strip()
+
+
 def is_silent(reply: str, ack_max_chars: int) -> tuple[bool, str]:
     """(nothing to send?, why): an ack with little else, or an empty reply."""
     acked, rest = strip_ack(reply)

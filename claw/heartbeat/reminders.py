@@ -26,21 +26,26 @@ def _zone(settings: Settings, config: Config):
     return user_zone(settings.zone or config.get("user.timezone"))
 
 
-def due_summary(home: Home, config: Config, settings: Settings, now: float) -> str:
-    """Open tasks due or overdue now, one per line (empty when there are none)."""
+def due_summary(home: Home, config: Config, settings: Settings, now: float) -> tuple[str, set[str]]:
+    """Open tasks due or overdue now, one per line (empty when there are none), and a key
+    per task without a reminder (its id and due time): the heartbeat calls the model for
+    tasks only when a key is new since its last look. A task with a reminder does not make
+    news: its reminder is the message, a model call would only repeat it."""
     from claw.tasks.store import TaskStore
     from claw.tasks.when import relative
 
     moment = datetime.fromtimestamp(now, UTC)
     zone = _zone(settings, config)
-    lines = []
+    lines, keys = [], set()
     for task in TaskStore(home).due_tasks(moment):
         if task.agent not in (None, settings.agent):
             continue
         due = task.due_at
         when = f"{due.astimezone(zone):%a %d %b %H:%M} ({relative(due, moment)})" if due else ""
         lines.append(f"- {task.title} — due {when}".rstrip())
-    return "\n".join(lines)
+        if not task.remind:
+            keys.add(f"{task.id}@{task.due}")
+    return "\n".join(lines), keys
 
 
 def send_reminders(

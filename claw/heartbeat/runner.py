@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from claw.heartbeat.content import fingerprint, has_real_content, is_silent
+from claw.heartbeat.content import fingerprint, has_real_content, is_silent, without_ack
 from claw.heartbeat.settings import Settings, settings_for
 from claw.heartbeat.state import HeartbeatState
 from claw.state.config import Config
@@ -27,6 +27,7 @@ from claw.state.locks import Timeout, file_lock
 from claw.state.session_keys import main_key
 
 log = logging.getLogger("claw.heartbeat")
+EARLY_S = 60.0  # see _early
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _chain(
             return skip("enabled", f"disabled (agents.{agent}.heartbeat.enabled = false)")
         base = state.last_run_at if state.last_run_at is not None else state.armed_at
         due = max(base, state.armed_at) + settings.every_s
-        if now < due:
+        if now < due - _early(settings):
             return skip("interval", f"not due until {_local(due, settings)}")
         if not settings.in_active_hours(datetime.fromtimestamp(now).astimezone()):
             zone = settings.zone or "the system's zone"
@@ -133,14 +134,15 @@ def _chain(
     checklist = _heartbeat_md(home, agent)
     from claw.heartbeat.reminders import due_summary
 
-    tasks = due_summary(home, config, settings, now)
+    tasks, task_keys = due_summary(home, config, settings, now)
+    if not has_real_content(checklist) and not _tasks_news(state, settings, tasks, task_keys, now):
+        why = "HEARTBEAT.md has nothing to check (only headings, comments or empty checkboxes)"
+        if tasks:
+            when = _local(state.tasks_seen_at or now, settings)
+            why += f" and the due tasks were already looked at ({when})"
+        return skip("content", why)
     if tasks:  # due and overdue tasks are something to look at, even with no checklist
         checklist = f"{checklist.rstrip()}\n\nTasks due or overdue:\n{tasks}\n"
-    elif not has_real_content(checklist):
-        return skip(
-            "content",
-            "HEARTBEAT.md has nothing to check (only headings, comments or empty checkboxes)",
-        )
     if _inbound_waiting(home, config, agent, inbox):
         return skip("channel_idle", f"inbound messages for {agent} are waiting to be processed")
     key = main_key(agent)
@@ -155,6 +157,8 @@ def _chain(
     reply, error, span = _turn(home, config, settings, checklist, now)
     if error is not None:
         return Outcome(agent, "error", "run", error, model_called=True)
+    if tasks:
+        state.tasks_seen, state.tasks_seen_at = sorted(task_keys), now
     silent, why = is_silent(reply, settings.ack_max_chars)
     if silent:
         _forget(home, config, agent, span, f"heartbeat: {why}")
@@ -180,13 +184,34 @@ def _chain(
         home,
         config,
         target,
-        reply,
+        without_ack(reply),  # a long reply with the ack: the token never reaches the chat
         origin_=origin("heartbeat", agent, now),
         agent=agent,
         session_key=main_key(agent),
     )
     state.sent[fp] = now
     return Outcome(agent, "sent", "run", f"queued for {target}", True, reply, entry.id)
+
+
+def _early(settings: Settings) -> float:
+    """How early a run still counts as due: cron starts `claw heartbeat run-once` every
+    `every`, each start a second or so off the last; a run 0.3 s "early" skipped would
+    halve the heartbeat. Up to a minute (the daemon's tick, cron's resolution), at most a
+    tenth of the interval."""
+    return min(EARLY_S, settings.every_s / 10)
+
+
+def _tasks_news(
+    state: HeartbeatState, settings: Settings, tasks: str, keys: set[str], now: float
+) -> bool:
+    """Whether the due tasks are worth a model call: one came due (or was added, or moved)
+    since the model last looked, or the last look is a dedup window old."""
+    if not tasks:
+        return False
+    seen_at = state.tasks_seen_at
+    if seen_at is not None and now - seen_at >= settings.dedup_window_s:
+        return True
+    return not keys <= set(state.tasks_seen)
 
 
 def _recover(home: Home, state: HeartbeatState, settings: Settings) -> Outcome | None:

@@ -26,6 +26,10 @@ class HeartbeatState:
     # Saved before the model is called, cleared with the run's outcome: still set at the
     # next run, it names a run that crashed, whose message may have been queued already.
     pending_at: float | None = None
+    # The due tasks (id@due) the model last looked at, and when: the same overdue tasks
+    # are not worth a model call (and a nag) every interval, only once per dedup window.
+    tasks_seen: list[str] = field(default_factory=list)
+    tasks_seen_at: float | None = None
 
     @staticmethod
     def path(home: Home, agent: str) -> Path:
