@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import typer
 
@@ -13,10 +13,13 @@ from claw.commands.tty import echo
 app = sub_app("Run or inspect the heartbeat (periodic HEARTBEAT.md checks).")
 
 
-def _when(ts: float | None) -> str:
+def _when(ts: float | None, zone: tzinfo | None) -> str:
+    """In the heartbeat's zone (active_hours.timezone, else user.timezone), like the
+    reasons the runner writes, and only then the system's."""
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    moment = datetime.fromtimestamp(ts, zone) if zone else datetime.fromtimestamp(ts).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M %Z")
 
 
 @app.command("run-once")
@@ -39,6 +42,7 @@ def run_once(
     """
     from claw.agent.selection import check_agent
     from claw.heartbeat.runner import run_once as run
+    from claw.heartbeat.settings import settings_for
 
     st = state(ctx)
     config = st.config()
@@ -49,7 +53,10 @@ def run_once(
         echo(f"{out.agent}: {out.outcome} ({out.step}): {out.reason}")
         if out.outcome == "sent" and out.delivery_id:
             echo(f"  queued as {out.delivery_id}")
-        echo(f"  next due {_when(out.next_due_at)}")
+        if out.reminders:
+            n = len(out.reminders)
+            echo(f"  {n} reminder{'s' if n > 1 else ''} queued: {', '.join(out.reminders)}")
+        echo(f"  next due {_when(out.next_due_at, settings_for(config, out.agent).tz())}")
     if out.outcome == "error":
         raise typer.Exit(1)
 
@@ -85,9 +92,11 @@ def status(
         print_json(rows)
         return
     for r in rows:
+        zone = settings_for(config, r["agent"]).tz()
         state_ = "enabled" if r["enabled"] else "disabled"
         echo(f"{r['agent']} ({state_}, every {r['every_s']:.0f}s)")
-        echo(f"  last check {_when(r['last_check_at'])}: {r['last_outcome'] or '-'}")
+        echo(f"  last check {_when(r['last_check_at'], zone)}: {r['last_outcome'] or '-'}")
         if r["last_reason"]:
             echo(f"    {r['last_reason']}")
-        echo(f"  last model run {_when(r['last_run_at'])}, next due {_when(r['next_due_at'])}")
+        last, due = _when(r["last_run_at"], zone), _when(r["next_due_at"], zone)
+        echo(f"  last model run {last}, next due {due}")

@@ -70,3 +70,18 @@ def test_without_ack_keeps_the_text_next_to_the_token() -> None:
     assert without_ack("**HEARTBEAT_OK**\n\n**Disk full**") == "**Disk full**"
     assert without_ack("Disk full. HEARTBEAT_OK.") == "Disk full."
     assert without_ack("Disk full; HEARTBEAT_OK is wrong") == "Disk full; HEARTBEAT_OK is wrong"
+
+
+def test_cli_shows_times_in_the_users_zone_and_the_reminders_it_queued(cli, home: Home) -> None:
+    from claw.state.config import set_value
+    from claw.tasks.store import TaskStore
+
+    setup(home)
+    set_value(home.config_file, "user.timezone", "Asia/Tokyo")
+    TaskStore(home).add("Pay rent", due=datetime.now(UTC) - timedelta(seconds=1), remind=True)
+    r = cli("heartbeat", "run-once")
+    assert r.exit_code == 0, r.output
+    assert "next due" in r.stdout and "JST" in r.stdout and "UTC" not in r.stdout
+    assert "1 reminder queued" in r.stdout
+    r = cli("heartbeat", "status")
+    assert r.exit_code == 0 and "JST" in r.stdout and "UTC" not in r.stdout
