@@ -27,7 +27,7 @@ from claw.state.locks import Timeout, file_lock
 from claw.state.session_keys import main_key
 
 log = logging.getLogger("claw.heartbeat")
-EARLY_S = 60.0  # see _early
+EARLY_S = 30.0  # see _early
 
 
 @dataclass
@@ -196,8 +196,8 @@ def _chain(
 def _early(settings: Settings) -> float:
     """How early a run still counts as due: cron starts `claw heartbeat run-once` every
     `every`, each start a second or so off the last; a run 0.3 s "early" skipped would
-    halve the heartbeat. Up to a minute (the daemon's tick, cron's resolution), at most a
-    tenth of the interval."""
+    halve the heartbeat. Up to half a minute (less than the daemon's one-minute tick, so
+    the daemon still runs on the minute it is due), at most a tenth of the interval."""
     return min(EARLY_S, settings.every_s / 10)
 
 

@@ -81,7 +81,7 @@ def test_first_run_is_one_interval_after_arming(home: Home) -> None:
     config = setup(home)
     out = run_once(home, config, "main", now=T0, armed_at=T0)
     assert (out.outcome, out.step) == ("skipped", "interval") and not script.calls
-    out = run_once(home, config, "main", now=T0 + EVERY - 61)  # a minute early is due
+    out = run_once(home, config, "main", now=T0 + EVERY - 31)  # 30 s early is due
     assert out.step == "interval"
     out = run_once(home, config, "main", now=T0 + EVERY)
     assert out.outcome == "sent" and len(script.calls) == 1
