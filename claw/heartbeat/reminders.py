@@ -37,8 +37,9 @@ def due_summary(home: Home, config: Config, settings: Settings, now: float) -> t
     moment = datetime.fromtimestamp(now, UTC)
     zone = _zone(settings, config)
     lines, keys = [], set()
+    mine = {settings.agent} | ({None} if _untagged_owner(config) == settings.agent else set())
     for task in TaskStore(home).due_tasks(moment):
-        if task.agent not in (None, settings.agent):
+        if task.agent not in mine:
             continue
         due = task.due_at
         when = f"{due.astimezone(zone):%a %d %b %H:%M} ({relative(due, moment)})" if due else ""
@@ -46,6 +47,22 @@ def due_summary(home: Home, config: Config, settings: Settings, now: float) -> t
         if not task.remind:
             keys.add(f"{task.id}@{task.due}")
     return "\n".join(lines), keys
+
+
+def _untagged_owner(config: Config) -> str | None:
+    """The agent whose heartbeat looks at tasks that name none (`claw tasks add`): the
+    main if its heartbeat is on, else the first (by id) whose is. One agent, not each,
+    brings such a task up."""
+    from claw.errors import ClawError
+    from claw.heartbeat.settings import settings_for
+
+    for agent in sorted(config.agent_ids(), key=lambda a: (a != "main", a)):
+        try:
+            if settings_for(config, agent).enabled:
+                return agent
+        except ClawError:  # a broken heartbeat section: that agent runs no heartbeat
+            continue
+    return None
 
 
 def send_reminders(

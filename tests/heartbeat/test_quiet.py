@@ -85,3 +85,23 @@ def test_cli_shows_times_in_the_users_zone_and_the_reminders_it_queued(cli, home
     assert "1 reminder queued" in r.stdout
     r = cli("heartbeat", "status")
     assert r.exit_code == 0 and "JST" in r.stdout and "UTC" not in r.stdout
+
+
+def test_a_task_added_from_the_cli_is_brought_up_by_one_agent_not_each(home: Home) -> None:
+    """Two agents with heartbeats: a due task that names no agent (`claw tasks add`) is
+    looked at by the first agent whose heartbeat is on, not by both (two messages)."""
+    from claw.state.config import load, set_value
+    from claw.tasks.store import TaskStore
+
+    script = scripted.install(["Buy milk is overdue.", "Buy milk is overdue!"])
+    setup(home, "# nothing in the checklist\n")
+    set_value(home.config_file, "agents.work.model", "scripted/test")
+    set_value(home.config_file, "agents.work.heartbeat.target", "mock:work")
+    config = load(home.config_file)
+    TaskStore(home).add("Buy milk", due=datetime.fromtimestamp(T0, UTC))
+    outs = [run_once(home, config, a, now=T0 + EVERY, armed_at=T0) for a in ("main", "work")]
+    assert [o.outcome for o in outs] == ["sent", "skipped"] and len(script.calls) == 1
+    # With main's heartbeat off, the work agent brings it up instead.
+    set_value(home.config_file, "agents.main.heartbeat.enabled", "false")
+    config = load(home.config_file)
+    assert run_once(home, config, "work", now=T0 + 2 * EVERY).outcome == "sent"
