@@ -4,7 +4,7 @@ Every check that stops a run says why, and the outcome is saved, so `claw heartb
 and the logs explain each silence. The chain: enabled → interval elapsed (the first run is
 one interval after the heartbeat was armed, never at start-up) → inside active hours (in the
 configured zone) → HEARTBEAT.md has something to check → no inbound message waiting →
-the agent's main session idle. Only then is the model called, in the agent's main session
+the agent's main session idle → somewhere to send (`last` resolved). Only then is the model called, in the agent's main session
 on the `heartbeat` lane. Its reply is sent only if it is not an acknowledgement, not empty,
 and not a repeat of something sent inside the dedup window.
 """
@@ -28,6 +28,7 @@ from claw.state.session_keys import main_key
 
 log = logging.getLogger("claw.heartbeat")
 EARLY_S = 30.0  # see _early
+_NO_LAST = "target 'last': nobody has talked to this agent on a channel yet"
 
 
 @dataclass
@@ -148,6 +149,9 @@ def _chain(
     key = main_key(agent)
     if (busy is not None and busy(key)) or _lane_busy(home, key):
         return skip("agent_idle", "the agent is busy (a turn is running in its main session)")
+    target = _target(home, settings)
+    if target is None and settings.target == "last":  # the reply could go nowhere
+        return Outcome(agent, "no-target", "target", _NO_LAST)
     if dry_run:
         return Outcome(
             agent, "would-run", "run", "every check passed; --dry-run stops before the model"
@@ -170,14 +174,8 @@ def _chain(
         return Outcome(
             agent, "duplicate", "run", f"the same message was sent at {when}", True, reply
         )
-    target = _target(home, settings)
-    if target is None:
-        reason = (
-            "target is none"
-            if settings.target == "none"
-            else "target 'last': nobody has talked to this agent on a channel yet"
-        )
-        return Outcome(agent, "no-target", "run", reason, model_called=True, reply=reply)
+    if target is None:  # target = "none": the turn ran for what it does, nothing is sent
+        return Outcome(agent, "no-target", "run", "target is none", model_called=True, reply=reply)
     from claw.delivery.origins import enqueue_once, origin
 
     entry = enqueue_once(

@@ -105,3 +105,22 @@ def test_a_task_added_from_the_cli_is_brought_up_by_one_agent_not_each(home: Hom
     set_value(home.config_file, "agents.main.heartbeat.enabled", "false")
     config = load(home.config_file)
     assert run_once(home, config, "work", now=T0 + 2 * EVERY).outcome == "sent"
+
+
+def test_no_model_call_while_last_has_no_target(home: Home) -> None:
+    """`target = "last"` before anyone has talked to the agent: the reply could go nowhere,
+    so the model is not called (it was, every interval, and the reply dropped); the first
+    tick after someone talks runs it."""
+    from claw.heartbeat.last_target import remember
+
+    script = scripted.install(["The disk is full."])
+    config = setup(home, target="last")
+    for i in range(1, 6):
+        out = run_once(home, config, "main", now=T0 + i * EVERY, armed_at=T0)
+        assert (out.outcome, out.model_called) == ("no-target", False), out
+        assert "nobody has talked" in out.reason
+    assert script.calls == []
+    remember(home, "main", "mock", "me")
+    assert run_once(home, config, "main", now=T0 + 5 * EVERY + 60).outcome == "sent"
+    run_flush(home, config)
+    assert [m["text"] for m in read_outbox(home)] == ["The disk is full."]
