@@ -4,9 +4,10 @@ Every check that stops a run says why, and the outcome is saved, so `claw heartb
 and the logs explain each silence. The chain: enabled → interval elapsed (the first run is
 one interval after the heartbeat was armed, never at start-up) → inside active hours (in the
 configured zone) → HEARTBEAT.md has something to check → no inbound message waiting →
-the agent's main session idle → somewhere to send (`last` resolved). Only then is the model called, in the agent's main session
-on the `heartbeat` lane. Its reply is sent only if it is not an acknowledgement, not empty,
-and not a repeat of something sent inside the dedup window.
+the agent's main session idle → somewhere to send (`last` resolved). Only then is the
+model called, in the agent's main session on the `heartbeat` lane. Its reply is sent only
+if it is not an acknowledgement, not empty, and not a repeat of something sent inside the
+dedup window.
 """
 
 from __future__ import annotations
