@@ -256,10 +256,10 @@ _claw() {
         "claw tasks add") opts="--due --remind --notes --json -h --help"; subs=""; args="1" ;;
         "claw tasks list") opts="-a --all --json -h --help"; subs=""; args="" ;;
         "claw tasks show") opts="--json -h --help"; subs=""; args="1" ;;
-        "claw tasks edit") opts="--title --due --no-due --remind --no-remind --notes -h --help"; subs=""; args="1" ;;
-        "claw tasks done") opts="-h --help"; subs=""; args="1" ;;
-        "claw tasks reopen") opts="-h --help"; subs=""; args="1" ;;
-        "claw tasks rm") opts="-h --help"; subs=""; args="1" ;;
+        "claw tasks edit") opts="--title --due --no-due --remind --no-remind --notes --json -h --help"; subs=""; args="1" ;;
+        "claw tasks done") opts="--json -h --help"; subs=""; args="1" ;;
+        "claw tasks reopen") opts="--json -h --help"; subs=""; args="1" ;;
+        "claw tasks rm") opts="--json -h --help"; subs=""; args="1" ;;
         "claw memory") opts="-h --help"; subs="search index add status"; args="" ;;
         "claw memory search") opts="-a --agent -k --json -h --help"; subs=""; args="1" ;;
         "claw memory index") opts="--rebuild -a --agent --json -h --help"; subs=""; args="" ;;
@@ -268,9 +268,9 @@ _claw() {
         "claw cron") opts="-h --help"; subs="add list rm enable disable run runs"; args="" ;;
         "claw cron add") opts="--name --at --every --cron --tz -m --message --agent --notify --deliver --delete-after-run --catch-up --json -h --help"; subs=""; args="" ;;
         "claw cron list") opts="--json -h --help"; subs=""; args="" ;;
-        "claw cron rm") opts="-h --help"; subs=""; args="1" ;;
-        "claw cron enable") opts="-h --help"; subs=""; args="1" ;;
-        "claw cron disable") opts="-h --help"; subs=""; args="1" ;;
+        "claw cron rm") opts="--json -h --help"; subs=""; args="1" ;;
+        "claw cron enable") opts="--json -h --help"; subs=""; args="1" ;;
+        "claw cron disable") opts="--json -h --help"; subs=""; args="1" ;;
         "claw cron run") opts="--json -h --help"; subs=""; args="1" ;;
         "claw cron runs") opts="--limit --json -h --help"; subs=""; args="1" ;;
         "claw config") opts="-h --help"; subs="get set unset list path"; args="" ;;

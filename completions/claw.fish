@@ -239,15 +239,19 @@ complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcomma
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l no-due -d 'Remove the due time.'
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l remind -l no-remind -d 'Turn the reminder on or off.'
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l notes -x -d 'New notes (\'\' clears).'
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -l json -d 'Print the changed task as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from edit' -s h -l help -d 'Show this message and exit.'
 
 # claw tasks done
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from done' -l json -d 'Print the changed tasks as a JSON list.'
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from done' -s h -l help -d 'Show this message and exit.'
 
 # claw tasks reopen
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from reopen' -l json -d 'Print the changed tasks as a JSON list.'
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from reopen' -s h -l help -d 'Show this message and exit.'
 
 # claw tasks rm
+complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from rm' -l json -d 'Print the changed tasks as a JSON list.'
 complete -c claw -n '__fish_seen_subcommand_from tasks; and __fish_seen_subcommand_from rm' -s h -l help -d 'Show this message and exit.'
 
 # claw memory
@@ -309,12 +313,15 @@ complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcomman
 complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from list' -s h -l help -d 'Show this message and exit.'
 
 # claw cron rm
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from rm' -l json -d 'Print the job as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from rm' -s h -l help -d 'Show this message and exit.'
 
 # claw cron enable
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from enable' -l json -d 'Print the job as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from enable' -s h -l help -d 'Show this message and exit.'
 
 # claw cron disable
+complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from disable' -l json -d 'Print the job as JSON.'
 complete -c claw -n '__fish_seen_subcommand_from cron; and __fish_seen_subcommand_from disable' -s h -l help -d 'Show this message and exit.'
 
 # claw cron run

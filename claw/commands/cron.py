@@ -13,6 +13,7 @@ from claw.errors import ClawError
 app = sub_app("Scheduled jobs: add, list, rm, run, runs, enable, disable.")
 
 NAME_ARG = typer.Argument(..., metavar="NAME", help="The job's name (its id).")
+JSON_JOB = typer.Option(False, "--json", help="Print the job as JSON.")
 
 
 def _local_zone(st: AppState) -> str:
@@ -132,34 +133,43 @@ def list_(
 
 
 @app.command("rm")
-def rm(ctx: typer.Context, name: str = NAME_ARG) -> None:
+def rm(ctx: typer.Context, name: str = NAME_ARG, as_json: bool = JSON_JOB) -> None:
     """Delete a job and its run log.
 
     Exit status: 0 deleted; 1 no such job.
     """
     from claw.cron.manage import remove_job
 
-    remove_job(state(ctx).home(), name)
+    job = remove_job(state(ctx).home(), name)
+    if as_json:
+        print_json(job.to_dict())
+        return
     info(f"removed {name}")
 
 
 @app.command("enable")
-def enable(ctx: typer.Context, name: str = NAME_ARG) -> None:
+def enable(ctx: typer.Context, name: str = NAME_ARG, as_json: bool = JSON_JOB) -> None:
     """Turn a job back on (after failures, or `disable`); its next run counts from now."""
     from claw.cron.manage import set_enabled
     from claw.cron.schedule import format_local
 
     st = state(ctx)
     job = set_enabled(st.home(), name, True)
+    if as_json:
+        print_json(job.to_dict())
+        return
     info(f"enabled {name}; next run {format_local(job.next_run_at, _local_zone(st))}")
 
 
 @app.command("disable")
-def disable(ctx: typer.Context, name: str = NAME_ARG) -> None:
+def disable(ctx: typer.Context, name: str = NAME_ARG, as_json: bool = JSON_JOB) -> None:
     """Stop a job from running on schedule (it stays listed; `enable` resumes it)."""
     from claw.cron.manage import set_enabled
 
-    set_enabled(state(ctx).home(), name, False)
+    job = set_enabled(state(ctx).home(), name, False)
+    if as_json:
+        print_json(job.to_dict())
+        return
     info(f"disabled {name}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ WHEN_HELP = (
     "'tomorrow 9am', 'fri 17:00', 'in 2h', 'in 3 days', '17:00', 'noon'."
 )
 _ID_HELP = "A task id, or its first 4+ characters (from `claw tasks list`)."
+_JSON_TASKS = typer.Option(False, "--json", help="Print the changed tasks as a JSON list.")
 
 
 def _setup(ctx: typer.Context) -> tuple[TaskStore, tzinfo]:
@@ -154,6 +156,7 @@ def edit(
         None, "--remind/--no-remind", help="Turn the reminder on or off.", show_default=False
     ),
     notes: str = typer.Option(None, "--notes", metavar="TEXT", help="New notes ('' clears)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the changed task as JSON."),
 ) -> None:
     """Change a task's title, due time, reminder or notes. A new due time re-arms the reminder."""
     if due is not None and no_due:
@@ -173,6 +176,9 @@ def edit(
     if not changes:
         raise UsageError("nothing to change: give --title, --due, --no-due, --remind or --notes")
     task = store.update(task_id, **changes)
+    if as_json:
+        print_json(task.to_dict())
+        return
     echo(f"{task.id}  {_summary(task, zone)}")
 
 
@@ -180,36 +186,46 @@ def edit(
 def done(
     ctx: typer.Context,
     task_ids: list[str] = typer.Argument(..., metavar="ID", help=_ID_HELP),
+    as_json: bool = _JSON_TASKS,
 ) -> None:
     """Mark tasks done."""
     store, _ = _setup(ctx)
-    for ref in _resolve(store, task_ids):
-        task = store.done(ref)
-        echo(f"done {task.id}  {task.title}")
+    _each(store.done, _resolve(store, task_ids), "done", as_json)
 
 
 @app.command("reopen")
 def reopen(
     ctx: typer.Context,
     task_ids: list[str] = typer.Argument(..., metavar="ID", help=_ID_HELP),
+    as_json: bool = _JSON_TASKS,
 ) -> None:
     """Mark done tasks open again."""
     store, _ = _setup(ctx)
-    for ref in _resolve(store, task_ids):
-        task = store.reopen(ref)
-        echo(f"reopened {task.id}  {task.title}")
+    _each(store.reopen, _resolve(store, task_ids), "reopened", as_json)
 
 
 @app.command("rm")
 def rm(
     ctx: typer.Context,
     task_ids: list[str] = typer.Argument(..., metavar="ID", help=_ID_HELP),
+    as_json: bool = _JSON_TASKS,
 ) -> None:
     """Delete tasks for good (to keep one as finished, use `done`)."""
     store, _ = _setup(ctx)
-    for ref in _resolve(store, task_ids):
-        task = store.remove(ref)
-        echo(f"removed {task.id}  {task.title}")
+    _each(store.remove, _resolve(store, task_ids), "removed", as_json)
+
+
+def _each(change: Callable[[str], Task], ids: list[str], word: str, as_json: bool) -> None:
+    """Apply `change` to every task; say so as each is changed, or print them all as one
+    JSON list once every change is made."""
+    tasks = []
+    for task_id in ids:
+        task = change(task_id)
+        tasks.append(task)
+        if not as_json:
+            echo(f"{word} {task.id}  {task.title}")
+    if as_json:
+        print_json([t.to_dict() for t in tasks])
 
 
 def _resolve(store: TaskStore, refs: list[str]) -> list[str]:

@@ -151,3 +151,20 @@ def test_at_now_is_due_at_once(cli, home: Home) -> None:
     assert r.exit_code == 0, r.output
     assert "next run -" not in r.stdout
     assert JobStore(home).get("asap").next_run_at is not None
+
+
+def test_rm_enable_disable_print_the_job_with_json(cli, home: Home) -> None:
+    """Scripts can act on a job and read what it now is, without parsing prose."""
+    assert cli("cron", "add", "--name", "brief", "--every", "1h", "-m", "hi").exit_code == 0
+    r = cli("cron", "disable", "brief", "--json")
+    assert r.exit_code == 0, r.output
+    job = json.loads(r.stdout)
+    assert job["name"] == "brief" and job["enabled"] is False
+    assert job["disabled_reason"] == "disabled by hand"
+    job = json.loads(cli("cron", "enable", "brief", "--json").stdout)
+    assert job["enabled"] is True and job["next_run_at"] and job["disabled_reason"] is None
+    r = cli("cron", "rm", "brief", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["name"] == "brief"
+    assert not JobStore(home).load()
+    r = cli("cron", "rm", "brief", "--json")
+    assert r.exit_code == 1 and r.stdout == ""

@@ -148,3 +148,21 @@ def test_group_help(cli) -> None:
     for sub in ("add", "list", "show", "edit", "done", "reopen", "rm"):
         assert sub in r.stdout
     assert "tomorrow 9am" in cli("tasks", "add", "--help").stdout
+
+
+def test_edit_done_reopen_rm_print_json(cli, home: Home) -> None:
+    """Each changing command prints what it changed as JSON (a list for the ID... ones)."""
+    milk, mom = add(cli, "Buy milk"), add(cli, "Call mom")
+    r = cli("tasks", "edit", milk, "--title", "Buy oat milk", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["title"] == "Buy oat milk"
+    r = cli("tasks", "done", milk, mom, "--json")
+    done = json.loads(r.stdout)
+    assert [t["id"] for t in done] == [milk, mom] and all(t["done_at"] for t in done)
+    reopened = json.loads(cli("tasks", "reopen", mom, "--json").stdout)
+    assert [t["id"] for t in reopened] == [mom] and reopened[0]["done_at"] is None
+    removed = json.loads(cli("tasks", "rm", milk, mom, "--json").stdout)
+    assert [t["title"] for t in removed] == ["Buy oat milk", "Call mom"]
+    assert TaskStore(home).list(include_done=True) == []
+    r = cli("tasks", "rm", milk, "--json")
+    assert r.exit_code == 1 and r.stdout == ""
