@@ -186,6 +186,11 @@ class JobStore:
                 if next_run_at is None and job.delete_after_run and status == "ok":
                     del jobs[name]
                     out.job, out.deleted = None, True
+                elif next_run_at is None and status == "skipped" and job.enabled:
+                    # A one-shot job whose only run was skipped will never run: say so,
+                    # rather than list it as enabled with nothing ahead, like a done one.
+                    job.enabled = False
+                    job.disabled_reason = "its one run was missed (catch_up = skip)"
             self._write(jobs)
         return out
 

@@ -8,7 +8,7 @@ from claw.state import config as cfg
 from claw.state.config import Config
 from claw.state.home import Home
 
-T0 = 1_790_000_000.0  # 2026-09-21 16:53:20 UTC: a fixed "now" for fake clocks
+T0 = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: a fixed "now" for fake clocks
 
 
 def scripted_config(home: Home) -> Config:

@@ -140,6 +140,23 @@ def test_catch_up_skip_runs_nothing(home: Home) -> None:
     assert sched.ran == 0
 
 
+def test_a_missed_one_shot_job_skipped_is_disabled_not_left_enabled(home: Home) -> None:
+    """Its only run is gone: it must not look like a job that ran fine."""
+    config = cfg.load(home.config_file)
+    add(home, config, name="call", at="2026-09-21T17:30:00Z", notify="hi", deliver="mock:me",
+        catch_up="skip", delete_after_run=True)  # fmt: skip
+
+    async def body(sched: Scheduler) -> None:
+        await trio.sleep(60)
+
+    run_scheduler(home, config, body, start=T0 + 20_000)  # back after 17:30 had passed
+    assert [r["status"] for r in log_of(home, "call")] == ["skipped"]
+    job = JobStore(home).get("call")  # kept (it never ran), so the miss can be seen
+    assert job.enabled is False and job.next_run_at is None
+    assert job.disabled_reason == "its one run was missed (catch_up = skip)"
+    assert QueueStore(home).entries() == []
+
+
 def test_catch_up_default_comes_from_config(home: Home) -> None:
     config = cfg.load(home.config_file)
     config.data.setdefault("cron", {})["catch_up"] = "skip"
