@@ -47,6 +47,7 @@ class PendingCode:
     created_at: float
     expires_at: float
     sender_name: str | None = None
+    message_id: str | None = None  # the journaled message it answers (sent again after a crash)
 
     def live(self, now: float) -> bool:
         return now < self.expires_at
@@ -162,9 +163,12 @@ class PairingStore:
         account: str = "default",
         *,
         sender_name: str | None = None,
+        message_id: str | None = None,
         now: float | None = None,
     ) -> tuple[PendingCode | None, str]:
-        """A code for an unknown peer: (new code, "created"), or (None, why not):
+        """A code for an unknown peer: (new code, "created"); the live code again when
+        `message_id` is the message it was made for ("again": that message is processed
+        anew after a crash, and its reply may never have been queued); or (None, why not):
         "approved", "pending" (a live code exists) or "full" (too many pending)."""
         now = time.time() if now is None else now
         with self._lock():
@@ -172,8 +176,10 @@ class PairingStore:
             if any((a.channel, a.account, a.peer) == (channel, account, peer) for a in approved):
                 return None, "approved"
             live = [p for p in pending if p.live(now)]
-            if any((p.channel, p.account, p.peer) == (channel, account, peer) for p in live):
-                return None, "pending"
+            mine = [p for p in live if (p.channel, p.account, p.peer) == (channel, account, peer)]
+            if mine:
+                again = message_id is not None and mine[0].message_id == message_id
+                return (mine[0], "again") if again else (None, "pending")
             if len(live) >= self.max_pending:
                 return None, "full"
             code = PendingCode(
@@ -184,6 +190,7 @@ class PairingStore:
                 created_at=now,
                 expires_at=now + self.ttl_s,
                 sender_name=sender_name,
+                message_id=message_id,
             )
             self._write([*live, code], approved)
             return code, "created"
@@ -252,9 +259,11 @@ def decide(
     mentioned: bool,
     now: float | None = None,
     sender_name: str | None = None,
+    message_id: str | None = None,
     store: PairingStore | None = None,
 ) -> Decision:
-    """May this message reach an agent? Refused direct messages may carry a `reply`."""
+    """May this message reach an agent? Refused direct messages may carry a `reply`
+    (`message_id`: the journaled message, so that a re-run gets its code back)."""
     now = time.time() if now is None else now
     if inbound.channel in AUTHENTICATED:
         return Decision(True, "the channel authenticated the sender")
@@ -268,7 +277,12 @@ def decide(
     if store.is_approved(inbound.channel, inbound.peer, inbound.account):
         return Decision(True, "approved by pairing")
     code, why = store.request(
-        inbound.channel, inbound.peer, inbound.account, sender_name=sender_name, now=now
+        inbound.channel,
+        inbound.peer,
+        inbound.account,
+        sender_name=sender_name,
+        message_id=message_id,
+        now=now,
     )
     if code is not None:
         return Decision(False, "unknown peer: pairing code sent", REPLY.format(code=code.code))

@@ -43,6 +43,7 @@ from claw.heartbeat.last_target import remember
 from claw.routing.access import decide
 from claw.routing.route import Inbound, route
 from claw.state.config import Config
+from claw.state.faults import crash_point
 from claw.state.home import Home
 from claw.state.sessions import SessionStore
 from claw.supervisor.dispatch import supervise
@@ -90,10 +91,14 @@ def handle(
         inbound,
         mentioned=bool(msg.meta.get("mentioned", False)),
         sender_name=msg.sender_name,
+        message_id=msg.id,
     )
+    inbox = inbox or Inbox(home)
     if not decision.allowed:
         if decision.reply:
-            enqueue(home, msg.channel, msg.chat, [decision.reply], account=msg.account)
+            crash_point("pairing:stored")
+            _send_code(home, inbox, msg, decision.reply)
+            crash_point("pairing:queued")
         return f"refused: {decision.reason}"
     if not msg.text.strip():  # run_turn refuses empty text; retrying would never help
         return "ignored: empty message"
@@ -101,10 +106,8 @@ def handle(
     r = route(config, inbound)
     if inbound.group is None and msg.channel != "webhook":  # a hook is not a person's chat
         remember(home, r.agent, msg.channel, msg.chat)
-    inbox = inbox or Inbox(home)
     queue_id = inbox.reserve_reply(msg.id)
-    store = QueueStore(home)
-    if store.exists(queue_id) or store.path(queue_id, failed=True).exists():
+    if _queued(home, queue_id):
         return f"answered: {queue_id}"  # queued before a crash: do not answer twice
     if on_turn_start is not None:
         on_turn_start()
@@ -142,6 +145,22 @@ def handle(
         entry_id=queue_id,
     )
     return f"answered: {delivery.id}"
+
+
+def _send_code(home: Home, inbox: Inbox, msg: InboundMessage, reply: str) -> None:
+    """Queue a pairing code as the message's reply, exactly once: under the reply id the
+    journal reserves for it, so a re-run after a crash (the code was stored, its reply
+    perhaps not queued) queues it if it is missing and never twice; its delivery marks
+    the message done before the entry goes, as an answer's does."""
+    queue_id = inbox.reserve_reply(msg.id)
+    if not _queued(home, queue_id):
+        enqueue(home, msg.channel, msg.chat, [reply], account=msg.account,
+                inbound_id=msg.id, entry_id=queue_id)  # fmt: skip
+
+
+def _queued(home: Home, queue_id: str) -> bool:
+    store = QueueStore(home)
+    return store.exists(queue_id) or store.path(queue_id, failed=True).exists()
 
 
 def drain(inbox: Inbox, handler: Callable[[InboundMessage], str], skip: set[str]) -> int:

@@ -6,7 +6,9 @@ nor repeats it. A real SIGKILL is the honest way to do that: no `finally`, no at
 buffered write flushed. Unset (always, outside tests), a crash point is one dict lookup.
 
 Points: `enqueued:cron`, `enqueued:heartbeat`, `enqueued:reminder` (claw.delivery.origins:
-a scheduled message is queued, its run not yet recorded).
+a scheduled message is queued, its run not yet recorded); `pairing:stored` and
+`pairing:queued` (claw.routing.inbound: a stranger's pairing code is stored, then its reply
+queued, and the message not yet marked done).
 """
 
 from __future__ import annotations
