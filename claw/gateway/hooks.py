@@ -104,13 +104,22 @@ def authorise(config: Config, name: str, headers: Any, gateway_token: str) -> No
         raise HookError(401, "unauthorized")
 
 
+MIN_TOKEN_CHARS = 16  # a hook is reachable by anyone who can reach the port
+
+
 def refuse_gateway_token(home: Home, key: str, value: str) -> None:
     """`claw config set channels.webhook.hooks.<name>.token` refuses the gateway token: a
     hook token is handed to third-party services, and must not open the whole gateway
-    (the gateway would refuse the hook anyway)."""
+    (the gateway would refuse the hook anyway). It refuses a guessable one too: failed
+    logins are only slowed down, so a short token is a matter of time."""
     parts = key.split(".")
     if len(parts) != 5 or parts[:3] != ["channels", "webhook", "hooks"] or parts[4] != "token":
         return
+    if len(value.strip()) < MIN_TOKEN_CHARS:
+        raise UsageError(
+            f"{key}: a hook's token needs at least {MIN_TOKEN_CHARS} characters",
+            hint="use a random one, e.g. from `openssl rand -hex 32`",
+        )
     try:
         gateway_token = load_token(home)
     except ClawError:

@@ -12,7 +12,7 @@ from claw.state.config_secrets import MASK
 SECRETS = {
     "channels.telegram.token": "123456:TELEGRAMSECRETabc",
     "channels.discord.token": "DISCORDSECRETxyz",
-    "channels.webhook.hooks.gh.token": "HOOKSECRET123",
+    "channels.webhook.hooks.gh.token": "HOOKSECRET123-long-enough",
     "channels.webhook.targets.out.secret": "SIGNINGSECRET456",
 }
 PROFILES = '[{"name": "work", "api_key": "sk-APIKEYSECRET789"}]'
@@ -88,7 +88,7 @@ def test_get_naming_the_secret_key_prints_it(cli, configured) -> None:
     assert r.exit_code == 0
     assert r.stdout == "123456:TELEGRAMSECRETabc\n"
     r = cli("config", "get", "channels.webhook.hooks.gh.token", "--json")
-    assert json.loads(r.stdout) == "HOOKSECRET123"
+    assert json.loads(r.stdout) == "HOOKSECRET123-long-enough"
 
 
 def test_get_help_says_how_secrets_are_shown(cli) -> None:

@@ -175,7 +175,18 @@ def test_config_set_refuses_the_gateway_token_as_a_hook_token(cli, home: Home) -
     assert "gateway token" in r.stderr
     assert load_token(home) not in r.output
     assert home.config_file.read_text() == before
-    assert cli("config", "set", "channels.webhook.hooks.alerts.token", "other").exit_code == 0
+    assert (
+        cli("config", "set", "channels.webhook.hooks.alerts.token", "0123456789abcdef").exit_code
+        == 0
+    )
+
+
+def test_config_set_refuses_a_short_hook_token(cli, home: Home) -> None:
+    before = home.config_file.read_text()
+    r = cli("config", "set", "channels.webhook.hooks.alerts.token", "letmein")
+    assert r.exit_code == 2, r.output
+    assert "at least 16 characters" in r.stderr and "letmein" not in r.output
+    assert home.config_file.read_text() == before
 
 
 def test_a_hook_without_reply_target_answers_without_sending(
