@@ -289,7 +289,7 @@ class TelegramChannel:
                 "allow_sending_without_reply": True,
             }
         try:
-            result = await self.api().call("sendMessage", params)
+            result = await self._send_following_migration(params)
         except ConfigError as e:
             self.failed += 1
             raise DeliveryError(e.message, permanent=True, reason="no_token") from None
@@ -302,6 +302,18 @@ class TelegramChannel:
         self.last_send_at = time.time()
         ident = result.get("message_id") if isinstance(result, dict) else None
         return Receipt(message_id=str(ident) if isinstance(ident, int) else None)
+
+    async def _send_following_migration(self, params: dict[str, Any]) -> Any:
+        """sendMessage; when the group has become a supergroup, Telegram refuses its old id
+        for good and names the new one: send there once instead of losing the reply."""
+        try:
+            return await self.api().call("sendMessage", params)
+        except ApiError as e:
+            if e.migrate_to is None:
+                raise
+            log.info("telegram: chat %s is now supergroup %s; sending there",
+                     params["chat_id"], e.migrate_to)  # fmt: skip
+            return await self.api().call("sendMessage", {**params, "chat_id": e.migrate_to})
 
     async def typing(self, to: str, thread: str | None = None) -> None:
         """One "typing..." indicator (Telegram shows it for about 5 s; repeat to keep it).

@@ -49,6 +49,7 @@ class ApiFailure(Exception):
     description: str
     retry_after: int | None = None
     times: int | None = None  # scripted: None fails until cleared
+    migrate_to: int | None = None  # a group that became a supergroup: its new id
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,16 @@ class FakeTelegram:
         failure = ApiFailure(status, description.format(retry_after=retry_after), retry, times)
         with self._cond:
             self._failures.setdefault(("chat", chat_id), []).append(failure)
+
+    def migrate_chat(self, old: int, new: int) -> None:
+        """Group `old` became supergroup `new`: every send to `old` fails as Telegram's
+        does, naming the new id (`parameters.migrate_to_chat_id`)."""
+        failure = ApiFailure(
+            400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to=new
+        )
+        with self._cond:
+            self._chat(new, "supergroup", False)
+            self._failures.setdefault(("chat", old), []).append(failure)
 
     def fail_method(
         self, method: str, status: int, description: str, *, times: int | None = 1, **kw: Any
@@ -435,6 +446,8 @@ class FakeTelegram:
                     answer = {"ok": False, "error_code": e.status, "description": e.description}
                     if e.retry_after is not None:
                         answer["parameters"] = {"retry_after": e.retry_after}
+                    if e.migrate_to is not None:
+                        answer["parameters"] = {"migrate_to_chat_id": e.migrate_to}
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)

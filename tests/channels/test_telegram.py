@@ -395,6 +395,23 @@ def test_send_failures_are_classified(fake, kind, permanent, reason, retry_after
     assert channel.health()["failed"] == 1
 
 
+def test_a_reply_to_a_group_that_became_a_supergroup_goes_to_its_new_id(fake):
+    """Telegram refuses the old id for good and names the new one: the reply follows it
+    rather than being lost."""
+    fake.add_chat(-4001, type="group")
+    fake.migrate_chat(-4001, -1004001)
+    channel = channel_for(fake)
+
+    async def main() -> None:
+        receipt = await channel.send(Outbound(to="-4001", text="still here"))
+        assert receipt.message_id == str(fake.sent[0].message_id)
+        await channel.aclose()
+
+    run(main)
+    assert [(s.chat_id, s.text) for s in fake.sent] == [(-1004001, "still here")]
+    assert channel.health()["sent"] == 1 and channel.health()["failed"] == 0
+
+
 def test_unknown_chats_and_bad_ids_fail_for_good(fake):
     channel = channel_for(fake)
 
