@@ -22,6 +22,14 @@ def _when(ts: float | None, zone: tzinfo | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _due(ts: float | None, zone: tzinfo | None) -> str:
+    """"next due" text: a time already past means the run is due and held back (by the
+    reason shown with the last check: quiet hours, nothing to check, no target yet)."""
+    if ts is not None and ts <= time.time():
+        return f"now (due since {_when(ts, zone)}; held back by the last check's reason)"
+    return _when(ts, zone)
+
+
 @app.command("run-once")
 def run_once(
     ctx: typer.Context,
@@ -56,7 +64,7 @@ def run_once(
         if out.reminders:
             n = len(out.reminders)
             echo(f"  {n} reminder{'s' if n > 1 else ''} queued: {', '.join(out.reminders)}")
-        echo(f"  next due {_when(out.next_due_at, settings_for(config, out.agent).tz())}")
+        echo(f"  next due {_due(out.next_due_at, settings_for(config, out.agent).tz())}")
     if out.outcome == "error":
         raise typer.Exit(1)
 
@@ -98,5 +106,5 @@ def status(
         echo(f"  last check {_when(r['last_check_at'], zone)}: {r['last_outcome'] or '-'}")
         if r["last_reason"]:
             echo(f"    {r['last_reason']}")
-        last, due = _when(r["last_run_at"], zone), _when(r["next_due_at"], zone)
+        last, due = _when(r["last_run_at"], zone), _due(r["next_due_at"], zone)
         echo(f"  last model run {last}, next due {due}")

@@ -124,3 +124,22 @@ def test_no_model_call_while_last_has_no_target(home: Home) -> None:
     assert run_once(home, config, "main", now=T0 + 5 * EVERY + 60).outcome == "sent"
     run_flush(home, config)
     assert [m["text"] for m in read_outbox(home)] == ["The disk is full."]
+
+
+def test_status_says_a_run_held_back_is_due_now_not_a_time_in_the_past(cli, home: Home) -> None:
+    """Past its interval but held back (here: nobody to send to yet), the heartbeat is due
+    now; a bare "next due <a past time>" read as a stale or broken schedule."""
+    import time
+
+    from claw.heartbeat.state import HeartbeatState
+    from claw.state.config import set_value
+
+    setup(home)
+    set_value(home.config_file, "agents.main.heartbeat.target", "last")  # no one yet
+    state = HeartbeatState.load(home, "main", time.time() - 2 * EVERY)
+    state.save(home)  # armed two intervals ago: due since one interval ago
+    r = cli("heartbeat", "run-once")
+    assert r.exit_code == 0, r.output
+    assert "no-target" in r.stdout and "next due now (due since" in r.stdout, r.stdout
+    r = cli("heartbeat", "status")
+    assert "next due now (due since" in r.stdout, r.stdout
