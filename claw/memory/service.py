@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from claw.errors import ClawError, UsageError
@@ -34,6 +35,7 @@ def recall(
     k: int | None = None,
     sync: str = "notes",
     exclude: frozenset[str] = frozenset(),
+    allow: Callable[[str, str], bool] | None = None,
 ) -> Recall:
     """Search memory after bringing the index up to date.
 
@@ -68,6 +70,7 @@ def recall(
             settings=settings,
             embedder=indexer.embedder,
             exclude=exclude,
+            allow=allow,
             zone=zone,
         )
 
