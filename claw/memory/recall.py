@@ -45,14 +45,16 @@ def before_agent_start(ctx: HookContext, messages: list[dict[str, Any]]) -> str 
     if not auto_recall_on(config, ctx.agent_id):
         return None
     scope = scope_of(home, ctx.session_key)
+    settings = MemorySettings.from_config(config)
     found = recall(
         home,
         config,
         query,
         agent=ctx.agent_id,
-        k=MemorySettings.from_config(config).recall_k,
+        k=settings.recall_k,
         exclude=frozenset({transcript_rel(ctx.session_key)}),
         allow=scope.allows,
+        min_similarity=settings.recall_min_similarity,  # small talk recalls nothing
     )
     kept = [r for r in found.results if r.score >= MIN_SCORE]
     if not kept:

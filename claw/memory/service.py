@@ -36,6 +36,7 @@ def recall(
     sync: str = "notes",
     exclude: frozenset[str] = frozenset(),
     allow: Callable[[str, str], bool] | None = None,
+    min_similarity: float = 0.0,
 ) -> Recall:
     """Search memory after bringing the index up to date.
 
@@ -71,6 +72,7 @@ def recall(
             embedder=indexer.embedder,
             exclude=exclude,
             allow=allow,
+            min_similarity=min_similarity,
             zone=zone,
         )
 
