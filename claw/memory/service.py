@@ -40,9 +40,11 @@ def recall(
 ) -> Recall:
     """Search memory after bringing the index up to date.
 
-    sync: "all" (notes and transcripts: the CLI, on demand), "notes" (the agent's notes
-    only, cheap: what a turn uses; transcripts are followed by the daemon's watcher and
-    by CLI commands) or "none".
+    sync: "all" (notes and transcripts: the CLI, on demand), "agent" (the agent's notes
+    and transcripts, giving up quickly if the index is busy: the memory_search tool, as
+    no daemon may be following the transcripts), "notes" (the agent's notes only, cheap:
+    what auto-recall uses before every turn; transcripts are followed by the daemon's
+    watcher and by CLI commands) or "none".
     """
     from claw.memory.sync import IndexBusy, Indexer
     from claw.tasks.when import user_zone
@@ -59,7 +61,7 @@ def recall(
     def sync_then_search() -> Recall:
         if sync != "none":
             try:
-                indexer.sync(agent, transcripts=None if sync == "all" else False)
+                indexer.sync(agent, transcripts=None if sync in ("all", "agent") else False)
             except IndexBusy:
                 log.info("memory index busy: searching it as it is")
         return search(

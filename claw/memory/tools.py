@@ -62,7 +62,13 @@ class MemorySearchTool:
             home, config = _config(ctx)
             scope = scope_of(home, ctx.session_key)
             found = recall(
-                home, config, args["query"], agent=ctx.agent_id, k=args.get("k"), allow=scope.allows
+                home,
+                config,
+                args["query"],
+                agent=ctx.agent_id,
+                k=args.get("k"),
+                sync="agent",  # a conversation of a moment ago too, daemon or not
+                allow=scope.allows,
             )
         except ClawError as e:
             return ToolResult(str(e), is_error=True)

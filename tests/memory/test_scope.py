@@ -125,3 +125,12 @@ def test_a_conversation_is_filed_under_the_agent_that_held_it(home: Home, cli) -
     Indexer(home, config).sync()
     assert [r.agent for r in search(home, config, "payroll salary file").results] == ["work"]
     assert search(home, config, "payroll salary file", agent="main").results == []
+
+
+def test_memory_search_finds_conversations_without_a_daemon(reg: ToolRegistry, home: Home) -> None:
+    """No watcher runs (`claw chat` alone): the tool brings this agent's transcripts up to
+    date itself, or the agent could never recall a conversation."""
+    _talk(home, ALICE, "My passport number is XK4471")
+    assert "XK4471" in _search(reg, home, MAIN, "passport number")
+    _talk(home, ALICE, "Renewed: the new passport number is ZP9902")
+    assert "ZP9902" in _search(reg, home, MAIN, "new passport number")
