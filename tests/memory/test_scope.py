@@ -134,3 +134,23 @@ def test_memory_search_finds_conversations_without_a_daemon(reg: ToolRegistry, h
     assert "XK4471" in _search(reg, home, MAIN, "passport number")
     _talk(home, ALICE, "Renewed: the new passport number is ZP9902")
     assert "ZP9902" in _search(reg, home, MAIN, "new passport number")
+
+
+def test_an_index_that_filed_them_wrongly_is_rebuilt(home: Home, cli) -> None:
+    import sqlite3
+
+    from claw.memory.index import index_path
+
+    assert cli("agents", "add", "work").exit_code == 0
+    _talk(home, "cron:payroll", "Payroll batch ran: salary file zebra-42 uploaded", agent="work")
+    config = load(home.config_file)
+    Indexer(home, config).sync()
+    db = sqlite3.connect(index_path(home))  # as the index of an earlier claw had it
+    with db:
+        db.execute("UPDATE chunks SET agent='main'")
+        db.execute("UPDATE sources SET agent='main'")
+        db.execute("UPDATE meta SET value='1' WHERE key='schema'")
+    db.close()
+    Indexer(home, config).sync()  # the daemon's catch-up: every agent at once
+    assert search(home, config, "payroll salary file", agent="main").results == []
+    assert [r.agent for r in search(home, config, "payroll salary file").results] == ["work"]
