@@ -8,20 +8,11 @@ from datetime import datetime
 import pytest
 
 from claw.agent.tools.base import ToolContext, ToolRegistry
-from claw.memory.tools import memory_tools
 from claw.state.config import set_value
 from claw.state.home import Home
 from tests import scripted
 from tests.agent._helpers import turn
 from tests.memory import labelled
-
-
-@pytest.fixture
-def reg() -> ToolRegistry:
-    registry = ToolRegistry()
-    for tool in memory_tools():
-        registry.register(tool)
-    return registry
 
 
 def _ctx(home: Home, agent: str = "main") -> ToolContext:

@@ -14,7 +14,6 @@ from claw.memory import recall as auto
 from claw.memory.notes import save
 from claw.memory.search import search
 from claw.memory.sync import Indexer
-from claw.memory.tools import memory_tools
 from claw.state import transcript
 from claw.state.config import load, set_value
 from claw.state.home import Home
@@ -26,14 +25,6 @@ BOB = "agent:main:telegram:direct:bob"
 GROUP = "agent:main:telegram:group:family"
 HOOK = "agent:main:webhook:default:direct:mallory"
 MAIN = "agent:main:main"
-
-
-@pytest.fixture
-def reg() -> ToolRegistry:
-    registry_ = ToolRegistry()
-    for tool in memory_tools():
-        registry_.register(tool)
-    return registry_
 
 
 def _ctx(home: Home, key: str) -> ToolContext:
