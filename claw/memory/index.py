@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: a cron or free-form transcript filed under its own agent
 _UNREADABLE = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB: not a lock or a full disk
 INDEX_NAME = "index.sqlite"
 _SCHEMA = """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -70,11 +71,16 @@ def search(
     settings: MemorySettings | None = None,
     embedder: EmbedderStatus | None = None,
     exclude: set[str] | frozenset[str] = frozenset(),
+    allow: Callable[[str, str], bool] | None = None,
+    min_similarity: float = 0.0,
     zone: tzinfo | None = None,
     now: float | None = None,
 ) -> Recall:
     """The top `k` chunks for `query` (of `agent`, or every agent). Reads only: run a
-    sync first if the files may have changed. numpy is only needed with vectors."""
+    sync first if the files may have changed. numpy is only needed with vectors.
+    `allow(kind, source)` says which chunks this caller may see (a session's scope).
+    `min_similarity` (a cosine; with vectors only) is an absolute floor: the scores are
+    relative (BM25 is scaled to the query's best hit), so even "ok" has a top hit."""
     started = time.perf_counter()
     st = settings or MemorySettings.from_config(config)
     emb = embedder or resolve(config, st.embedding_model)
@@ -114,7 +120,9 @@ def search(
     now = time.time() if now is None else now
     scored: list[tuple[float, Hit]] = []
     for cid, hit in hits.items():
-        if hit.rel in exclude:
+        if hit.rel in exclude or (allow is not None and not allow(hit.kind, hit.rel)):
+            continue
+        if use_vectors and vec.get(cid, 0.0) < min_similarity:
             continue
         s = wv * max(vec.get(cid, 0.0), 0.0) + (1 - wv) * kw.get(cid, 0.0) / best_kw
         if hit.ts is not None and hit.kind != "long_term" and st.recency_weight > 0:

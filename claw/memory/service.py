@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from claw.errors import ClawError, UsageError
@@ -34,12 +35,16 @@ def recall(
     k: int | None = None,
     sync: str = "notes",
     exclude: frozenset[str] = frozenset(),
+    allow: Callable[[str, str], bool] | None = None,
+    min_similarity: float = 0.0,
 ) -> Recall:
     """Search memory after bringing the index up to date.
 
-    sync: "all" (notes and transcripts: the CLI, on demand), "notes" (the agent's notes
-    only, cheap: what a turn uses; transcripts are followed by the daemon's watcher and
-    by CLI commands) or "none".
+    sync: "all" (notes and transcripts: the CLI, on demand), "agent" (the agent's notes
+    and transcripts, giving up quickly if the index is busy: the memory_search tool, as
+    no daemon may be following the transcripts), "notes" (the agent's notes only, cheap:
+    what auto-recall uses before every turn; transcripts are followed by the daemon's
+    watcher and by CLI commands) or "none".
     """
     from claw.memory.sync import IndexBusy, Indexer
     from claw.tasks.when import user_zone
@@ -56,7 +61,7 @@ def recall(
     def sync_then_search() -> Recall:
         if sync != "none":
             try:
-                indexer.sync(agent, transcripts=None if sync == "all" else False)
+                indexer.sync(agent, transcripts=None if sync in ("all", "agent") else False)
             except IndexBusy:
                 log.info("memory index busy: searching it as it is")
         return search(
@@ -68,6 +73,8 @@ def recall(
             settings=settings,
             embedder=indexer.embedder,
             exclude=exclude,
+            allow=allow,
+            min_similarity=min_similarity,
             zone=zone,
         )
 

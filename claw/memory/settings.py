@@ -24,6 +24,7 @@ class MemorySettings:
     chunk_chars: int = 800
     auto_recall: bool = False
     recall_k: int = 3
+    recall_min_similarity: float = 0.25
 
     @classmethod
     def from_config(cls, config: object) -> MemorySettings:
@@ -47,6 +48,7 @@ class MemorySettings:
             chunk_chars=int(get("memory.chunk_chars") or 800),
             auto_recall=bool(get("memory.auto_recall", False)),
             recall_k=int(get("memory.recall_k") or 3),
+            recall_min_similarity=pct("recall_min_similarity", 25),
         )
 
 

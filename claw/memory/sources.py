@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from claw.errors import InvalidName
 from claw.state.home import Home
 from claw.state.names import decode_component, validate_agent_id, validate_session_key
-from claw.state.session_keys import agent_of
+from claw.state.session_keys import DEFAULT_AGENT, agent_for
 
 LONG_TERM = "MEMORY.md"
 NOTES_DIR = "memory"
@@ -84,10 +85,26 @@ def source_for(home: Home, path: Path) -> Source | None:
             name = parts[2]
             if name.endswith(".jsonl") and not name.startswith("."):
                 key = validate_session_key(decode_component(name[: -len(".jsonl")]))
-                return Source(rel.as_posix(), "session", agent_of(key), key)
+                return Source(rel.as_posix(), "session", _agent_of(key, path), key)
     except Exception:  # a name that is not ours (bad agent id, undecodable key)
         return None
     return None
+
+
+def _agent_of(key: str, path: Path) -> str:
+    """The agent a transcript belongs to: the one its key names (`agent:<id>:...`), else
+    the one its header names. A cron job or a free-form session may be any agent's, and
+    filing it under the default agent would recall one agent's conversations in another's."""
+    named = agent_for(None, key)
+    if named is not None:
+        return named
+    try:
+        with open(path, "rb") as f:
+            head = json.loads(f.readline(64 * 1024) or b"{}")
+        agent = head.get("agent") if isinstance(head, dict) else None
+        return validate_agent_id(agent) if isinstance(agent, str) else DEFAULT_AGENT
+    except (OSError, ValueError, InvalidName):  # gone (its chunks go by path) or no header
+        return DEFAULT_AGENT
 
 
 def note_sources(home: Home, agent: str | None = None) -> Iterator[Source]:

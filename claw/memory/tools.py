@@ -55,11 +55,21 @@ class MemorySearchTool:
     )
 
     def call(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        from claw.memory.scope import scope_of
         from claw.memory.service import recall
 
         try:
             home, config = _config(ctx)
-            found = recall(home, config, args["query"], agent=ctx.agent_id, k=args.get("k"))
+            scope = scope_of(home, ctx.session_key)
+            found = recall(
+                home,
+                config,
+                args["query"],
+                agent=ctx.agent_id,
+                k=args.get("k"),
+                sync="agent",  # a conversation of a moment ago too, daemon or not
+                allow=scope.allows,
+            )
         except ClawError as e:
             return ToolResult(str(e), is_error=True)
         text = format_results(found)
@@ -84,9 +94,16 @@ class MemorySaveTool:
 
     def call(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         from claw.memory.notes import save
+        from claw.memory.scope import scope_of
 
         try:
             home, config = _config(ctx)
+            if not scope_of(home, ctx.session_key).may_save:
+                return ToolResult(
+                    "memory_save is not available in a group or to a webhook caller: what is "
+                    "said here is not saved to the owner's notes",
+                    is_error=True,
+                )
             saved = save(
                 home, config, ctx.agent_id, args["text"], long_term=bool(args.get("long_term"))
             )

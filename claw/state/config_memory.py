@@ -34,4 +34,10 @@ MEMORY: Schema = {
         "bool", False, "prepend top memories to each turn (per agent: agents.<id>.auto_recall)"
     ),
     "recall_k": Field("int", 3, "memories auto-recall prepends", minimum=1),
+    "recall_min_similarity": Field(
+        "int",
+        25,
+        "percent cosine similarity a memory needs to be auto-recalled (with vectors)",
+        minimum=0,
+    ),
 }

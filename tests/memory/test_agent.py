@@ -8,20 +8,11 @@ from datetime import datetime
 import pytest
 
 from claw.agent.tools.base import ToolContext, ToolRegistry
-from claw.memory.tools import memory_tools
 from claw.state.config import set_value
 from claw.state.home import Home
 from tests import scripted
 from tests.agent._helpers import turn
 from tests.memory import labelled
-
-
-@pytest.fixture
-def reg() -> ToolRegistry:
-    registry = ToolRegistry()
-    for tool in memory_tools():
-        registry.register(tool)
-    return registry
 
 
 def _ctx(home: Home, agent: str = "main") -> ToolContext:
@@ -95,3 +86,16 @@ def test_auto_recall_is_off_by_default_and_on_per_agent(home: Home) -> None:
     set_value(home.config_file, "agents.main.auto_recall", "false")
     turn(home, "what is the guest wifi password?", model="scripted/test")
     assert "Memories that may be relevant" not in script.calls[2][0]["content"]
+
+
+@pytest.mark.parametrize("chat", ["ok", "thanks!", "good morning", "tell me a joke", "lol"])
+def test_auto_recall_spends_no_tokens_on_small_talk(home: Home, chat: str) -> None:
+    """Ranking is relative (the best BM25 hit always scores high), so without a floor on
+    similarity every "ok" paid for three unrelated memories in the prompt."""
+    labelled.write(home)
+    set_value(home.config_file, "memory.auto_recall", "true")
+    script = scripted.install(["ok", "ok"])
+    turn(home, chat, model="scripted/test")
+    assert "Memories that may be relevant" not in script.calls[0][0]["content"]
+    turn(home, "what is the guest wifi password?", model="scripted/test")
+    assert "Wifi password" in script.calls[1][0]["content"]  # a real question still recalls
