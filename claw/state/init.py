@@ -20,6 +20,16 @@ class InitReport:
     kept: list[Path] = field(default_factory=list)
 
 
+def new_token() -> str:
+    """A random gateway token (256 bits, URL-safe) that never starts with "-": pasted as
+    an argument (`claw config set ... TOKEN`, `curl -H ...`), a leading dash reads as an
+    option."""
+    token = secrets.token_urlsafe(32)
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(32)
+    return token
+
+
 def initialise(home: Home, *, force: bool = False) -> InitReport:
     """Create what is missing; with `force`, reset config, token and starter files."""
     report = InitReport(home.root)
@@ -31,7 +41,7 @@ def initialise(home: Home, *, force: bool = False) -> InitReport:
     else:
         report.kept.append(cfg)
     if force or not home.token_file.exists():
-        atomic_write_text(home.token_file, secrets.token_urlsafe(32) + "\n", mode=0o600)
+        atomic_write_text(home.token_file, new_token() + "\n", mode=0o600)
         report.created.append(home.token_file)
     else:
         report.kept.append(home.token_file)

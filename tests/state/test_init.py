@@ -6,6 +6,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from claw.state import config as cfg
 from claw.state.home import SUBDIRS, Home
 from claw.state.init import ensure_initialised, initialise
@@ -134,3 +136,14 @@ def test_initialise_with_restrictive_umask_still_readable(home_path: Path) -> No
         os.umask(old)
     assert _mode(home.config_file) == 0o600
     assert _mode(home.token_file) == 0o600
+
+
+def test_a_token_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pasted as an argument, a leading "-" reads as an option (`claw config set K -x`)."""
+    import secrets
+
+    from claw.state import init
+
+    drawn = iter(["-first", "-second", "good-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    assert init.new_token() == "good-token"
