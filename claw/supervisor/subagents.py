@@ -60,14 +60,17 @@ class _Slot:
             return True
 
     def settle(self, home: Home, status: str, text: str) -> Outcome | None:
-        """The first ending wins (the subagent's own, or the supervisor's timeout)."""
+        """The first ending wins (the subagent's own, or the supervisor's timeout). Its
+        record is written under the lock: once anyone can see an outcome, or a later
+        `settle` returns, the record on disk is final (a process that exits right after
+        must not leave it "running", for the next daemon to run again)."""
         with self.lock:
             if self.outcome is not None:
                 return None
             ms = int((time.monotonic() - (self.started or time.monotonic())) * 1000)
             self.outcome = Outcome(self.rec, status, text, ms)
-        registry.mark(home, self.rec, status, text)
-        return self.outcome
+            registry.mark(home, self.rec, status, text)
+            return self.outcome
 
 
 def run_one(
@@ -147,9 +150,9 @@ def run_parallel(
         yield from _watch(home, slots, events, abort)
     finally:  # also when our caller stops listening: no subagent is left running unowned
         for slot in slots:
-            if slot.outcome is None:
-                slot.stop.set()
-                slot.settle(home, "interrupted", "stopped: the parent turn ended")
+            slot.stop.set()  # nothing to stop for one that has ended
+            # Through the lock, so a worker still writing its own ending finishes first.
+            slot.settle(home, "interrupted", "stopped: the parent turn ended")
     return [s.outcome for s in slots if s.outcome is not None]
 
 

@@ -147,6 +147,34 @@ def test_decision_precedes_subagents_in_process(home: Home, config) -> None:
     assert isinstance(first, ModeDecision) and first.mode == "multi" and first.source == "rule"
 
 
+def test_stopping_to_listen_waits_for_a_subagent_writing_its_ending(
+    home: Home, config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subagent that has just ended may still be writing its record when the caller
+    goes away; the parent must not return before it is written, or a process exiting
+    then leaves it "running" for the next daemon to run again."""
+    from claw.agent.turn import TurnRequest
+    from claw.supervisor.dispatch import supervise
+
+    real_mark = registry.mark
+
+    def slow_mark(home_: Home, rec, status: str, text: str = "") -> None:
+        if status == "ok":
+            time.sleep(2.0)  # a slow disk, or a descheduled thread
+        real_mark(home_, rec, status, text)
+
+    monkeypatch.setattr(registry, "mark", slow_mark)
+    scripted.install(replies(Roles(plan=TASKS)))
+    models.litellm()  # imported already: the subagents answer within the sleep below
+    store = SessionStore(home)
+    events = supervise(home, config, store, TurnRequest(THREE))
+    next(e for e in events if isinstance(e, SubagentStart))
+    time.sleep(1.0)  # the subagents have answered and are writing "ok"
+    events.close()
+    store.close()
+    assert registry.open_records(home) == []
+
+
 def test_a_caller_that_stops_listening_stops_the_subagents(home: Home, config) -> None:
     from claw.agent.turn import TurnRequest
     from claw.supervisor.dispatch import supervise
