@@ -23,7 +23,7 @@ def _when(ts: float | None, zone: tzinfo | None) -> str:
 
 
 def _due(ts: float | None, zone: tzinfo | None) -> str:
-    """"next due" text: a time already past means the run is due and held back (by the
+    """ "next due" text: a time already past means the run is due and held back (by the
     reason shown with the last check: quiet hours, nothing to check, no target yet)."""
     if ts is not None and ts <= time.time():
         return f"now (due since {_when(ts, zone)}; held back by the last check's reason)"
