@@ -46,7 +46,7 @@ def get(
         typer.echo(_render(value))
 
 
-@app.command("set")
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="Dotted key, e.g. model.default."),

@@ -95,3 +95,16 @@ def test_bad_heartbeat_target_is_refused(cli, home, home_path: Path, target: str
 def test_good_heartbeat_target_is_stored(cli, target: str) -> None:
     r = cli("config", "set", "agents.main.heartbeat.target", target)
     assert r.exit_code == 0, r.output
+
+
+def test_set_takes_a_value_that_starts_with_a_dash(cli, home) -> None:
+    """Telegram group ids are negative; `config set K -100123` must not read as an option."""
+    import json
+
+    r = cli("config", "set", "channels.telegram.allow_groups", "-100123,-100456")
+    assert r.exit_code == 0, r.output
+    r = cli("config", "set", "channels.telegram.allow_groups", "-100123", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"key": "channels.telegram.allow_groups", "value": ["-100123"]}
+    r = cli("config", "set", "gateway.port", "-5")
+    assert r.exit_code == 2 and "at least 0" in r.stderr  # the value's check, not click's
