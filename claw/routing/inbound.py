@@ -38,6 +38,7 @@ from claw.delivery.entry import ID_RE
 from claw.delivery.inbox import InboundMessage, Inbox
 from claw.delivery.queue import QueueStore
 from claw.delivery.service import enqueue, enqueue_reply
+from claw.delivery.service import outcome as queue_state
 from claw.errors import ClawError, MessageTooLong, ModelError
 from claw.heartbeat.last_target import remember
 from claw.routing.access import decide
@@ -107,7 +108,7 @@ def handle(
     if inbound.group is None and msg.channel != "webhook":  # a hook is not a person's chat
         remember(home, r.agent, msg.channel, msg.chat)
     queue_id = inbox.reserve_reply(msg.id)
-    if _queued(home, queue_id):
+    if queue_state(QueueStore(home), queue_id) != "delivered":  # here "gone" = never queued
         return f"answered: {queue_id}"  # queued before a crash: do not answer twice
     if on_turn_start is not None:
         on_turn_start()
@@ -153,14 +154,9 @@ def _send_code(home: Home, inbox: Inbox, msg: InboundMessage, reply: str) -> Non
     perhaps not queued) queues it if it is missing and never twice; its delivery marks
     the message done before the entry goes, as an answer's does."""
     queue_id = inbox.reserve_reply(msg.id)
-    if not _queued(home, queue_id):
+    if queue_state(QueueStore(home), queue_id) == "delivered":  # never queued (see above)
         enqueue(home, msg.channel, msg.chat, [reply], account=msg.account,
                 inbound_id=msg.id, entry_id=queue_id)  # fmt: skip
-
-
-def _queued(home: Home, queue_id: str) -> bool:
-    store = QueueStore(home)
-    return store.exists(queue_id) or store.path(queue_id, failed=True).exists()
 
 
 def drain(inbox: Inbox, handler: Callable[[InboundMessage], str], skip: set[str]) -> int:
