@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
+
+from claw.agent.lanes import wait_for
+from claw.agent.pump import Stopped
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_STRANDED = 8
-_POLL_S = 0.1  # how often the wait looks at the turn's abort signal
 
 _lock = threading.Lock()
 _stranded = 0  # abandoned calls whose thread is still running
@@ -67,15 +68,16 @@ def run_limited(
 
     worker = threading.Thread(target=work, name=f"claw-tool-{name}", daemon=True)
     worker.start()
-    deadline = time.monotonic() + timeout_s
-    while not done.wait(max(0.0, min(_POLL_S, deadline - time.monotonic()))):
-        if abort.is_set() or time.monotonic() >= deadline:
-            with _lock:
-                if not done.is_set():
-                    box["abandoned"] = True
-                    _stranded += 1
-                    return ("aborted" if abort.is_set() else "timeout"), None
-            break  # it finished just now
+    try:
+        finished = wait_for(done.wait, timeout_s, abort)
+    except Stopped:
+        finished = False
+    if not finished:
+        with _lock:
+            if not done.is_set():  # else it finished just now
+                box["abandoned"] = True
+                _stranded += 1
+                return ("aborted" if abort.is_set() else "timeout"), None
     if "error" in box:
         return "error", box["error"]
     return "ok", box.get("ok")
