@@ -272,10 +272,9 @@ def decide(
     store = store or PairingStore(home)
     if inbound.peer_kind == "group":
         return _decide_group(settings, inbound, allow_from, store, mentioned=mentioned)
-    if inbound.peer in allow_from or "*" in allow_from:
-        return Decision(True, f"in channels.{inbound.channel}.allow_from")
-    if store.is_approved(inbound.channel, inbound.peer, inbound.account):
-        return Decision(True, "approved by pairing")
+    known = _known_sender(inbound, allow_from, store)
+    if known is not None:
+        return Decision(True, known)
     code, why = store.request(
         inbound.channel,
         inbound.peer,
@@ -310,13 +309,19 @@ def _decide_group(
     allow_groups = [str(g) for g in settings.get("allow_groups") or []]
     if "*" in allow_groups or inbound.group in allow_groups or inbound.guild in allow_groups:
         return Decision(True, f"group in channels.{inbound.channel}.allow_groups")
-    if inbound.peer in allow_from or "*" in allow_from:
-        return Decision(
-            True, f"group message from a sender in channels.{inbound.channel}.allow_from"
-        )
-    if store.is_approved(inbound.channel, inbound.peer, inbound.account):
-        return Decision(True, "group message from a sender approved by pairing")
+    known = _known_sender(inbound, allow_from, store)
+    if known is not None:
+        return Decision(True, f"group message from a sender {known}")
     return Decision(False, "group message from an unknown sender (group not in allow_groups)")
+
+
+def _known_sender(inbound: Inbound, allow_from: list[str], store: PairingStore) -> str | None:
+    """Why the sender is trusted (listed in allow_from, or paired); None for a stranger."""
+    if inbound.peer in allow_from or "*" in allow_from:
+        return f"in channels.{inbound.channel}.allow_from"
+    if store.is_approved(inbound.channel, inbound.peer, inbound.account):
+        return "approved by pairing"
+    return None
 
 
 __all__ = [
