@@ -30,11 +30,16 @@ def has_real_content(text: str) -> bool:
     return any(line.strip() and not _EMPTY_LINE.match(line) for line in text.splitlines())
 
 
+# The token with its own markup ("**HEARTBEAT_OK**", "HEARTBEAT_OK."), not the text's.
+_TOKEN = rf"[^\w\s]*{ACK}[^\w\s]*"
+
+
 def strip_ack(reply: str) -> tuple[bool, str]:
-    """(whether HEARTBEAT_OK opens or closes the reply, the reply without it)."""
+    """(whether HEARTBEAT_OK opens or closes the reply, the reply without it). Only the
+    token and its own markup go: "Disk full. HEARTBEAT_OK." keeps its full stop."""
     text = reply.strip()
     found = False
-    for pattern in (rf"^\W*{ACK}\W*", rf"\W*{ACK}\W*$"):
+    for pattern in (rf"^{_TOKEN}\s*", rf"\s*{_TOKEN}$"):
         stripped = re.sub(pattern, "", text, count=1)
         if stripped != text:
             found, text = True, stripped.strip()
@@ -42,13 +47,9 @@ def strip_ack(reply: str) -> tuple[bool, str]:
 
 
 def without_ack(reply: str) -> str:
-    """The reply as it is sent: an opening or closing HEARTBEAT_OK (with its own markup,
-    "**HEARTBEAT_OK**", "HEARTBEAT_OK.") removed, the rest untouched (unlike `strip_ack`,
-    which may also take the punctuation of the text next to it)."""
-    text = reply.strip()
-    token = rf"[^\w\s]*{ACK}[^\w\s]*"
-    text = re.sub(rf"^{token}\s*", "", text, count=1)
-    return re.sub(rf"\s*{token}$", "", text, count=1).strip()
+    """The reply as it is sent: a long reply that opens or closes with the token goes
+    out without it."""
+    return strip_ack(reply)[1]
 
 
 def is_silent(reply: str, ack_max_chars: int) -> tuple[bool, str]:
