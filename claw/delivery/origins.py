@@ -99,30 +99,8 @@ class OriginLog:
         split = _split(origin_)
         if split is None:
             return False
-        mark = self._mark(split[0])
+        mark = self.marks().get(split[0])
         return mark is not None and split[1] <= mark
-
-    def _mark(self, source: str) -> int | None:
-        """One source's mark, by a byte search (the file is written compact, keys and int
-        values only): a new occurrence's check does not parse years of task marks."""
-        try:
-            raw = self.marks_path.read_bytes()
-        except FileNotFoundError:
-            return None
-        needle = json.dumps(source, ensure_ascii=False).encode() + b":"
-        at = raw.find(needle)
-        while at > 0 and raw[at - 1 : at] not in (b"{", b","):
-            at = raw.find(needle, at + 1)  # inside another key: a key never holds ":
-        if at < 0:
-            return None
-        start = at + len(needle)
-        end = start
-        while end < len(raw) and raw[end : end + 1] not in (b",", b"}"):
-            end += 1
-        try:
-            return int(raw[start:end])
-        except ValueError:
-            return self.marks().get(source)  # not as written here: parse it whole
 
     def marks(self) -> dict[str, int]:
         """Per source, the latest occurrence (ms) among the pruned records."""
